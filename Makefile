@@ -1,0 +1,58 @@
+# make run: the whole system on this machine.  make test: the suite against real servers.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export TART_ENV ?= dev
+
+.PHONY: run test install servers migrate admin lint format bench docs clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+servers:
+	scripts/ensure-servers.sh
+
+migrate: install servers
+	$(BIN)/tart migrate
+
+admin: migrate
+	@$(BIN)/tart create-admin --if-none
+
+run: migrate admin
+	@mkdir -p .run
+	@echo "tart-mailer starting:"
+	@echo "  API      http://127.0.0.1:8000/docs"
+	@echo "  public   http://127.0.0.1:8001"
+	@echo "  admin    http://127.0.0.1:8002"
+	@echo "  metrics  workers on :9101-9106; caught mail in .run/mail/new"
+	@echo "  Ctrl-C stops everything."
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/honcho start -f Procfile
+
+test: install servers
+	scripts/ensure-test-deps.sh
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy shared services
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+docs: install
+	$(BIN)/python -m scripts.update_readme_settings
+
+bench: install servers
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf .run .pytest_cache .mypy_cache .ruff_cache

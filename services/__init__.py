@@ -1,0 +1,1 @@
+"""The tart-mailer services: api, public, admin, sender and receiver."""

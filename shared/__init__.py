@@ -1,0 +1,1 @@
+"""The one package every tart-mailer service imports: config, db, broker, domain code and SQL."""

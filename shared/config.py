@@ -1,0 +1,283 @@
+"""Settings for every service, read from ``TART_*`` environment variables.
+
+Defaults are safe for a developer's machine. Outside ``dev`` and ``test`` a placeholder secret is
+refused, so a forgotten variable cannot ship a guessable signing key.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PLACEHOLDER_PREFIX = "dev-insecure-"
+DEV_ENVIRONMENTS = ("dev", "test")
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every ``TART_*`` setting. The README's table is generated from these fields."""
+
+    model_config = SettingsConfigDict(env_prefix="TART_", extra="ignore", frozen=True)
+
+    env: Literal["dev", "test", "prod"] = Field("dev", description="dev, test or prod.")
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/tart", description="PostgreSQL DSN (libpq form)."
+    )
+    amqp_url: str = Field(
+        "amqp://guest:guest@127.0.0.1:5672/%2F", description="RabbitMQ URL, vhost included."
+    )
+    token_secrets: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=lambda: [SecretStr(PLACEHOLDER_PREFIX + "token-secret")],
+        description="Comma-separated HMAC secrets for send tokens. The first signs; all verify.",
+    )
+    session_secret: SecretStr = Field(
+        SecretStr(PLACEHOLDER_PREFIX + "session-secret"),
+        description="Signs admin session and CSRF cookies.",
+    )
+    db_pool_min: int = Field(1, ge=1, description="Smallest PostgreSQL pool per process.")
+    db_pool_max: int = Field(10, ge=1, description="Largest PostgreSQL pool per process.")
+    smtp_relays: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["smtp://127.0.0.1:1025"],
+        description="Comma-separated relay URLs: smtp://, smtps:// (TLS) or smtp+starttls://, "
+        "with optional user:password@.",
+    )
+    public_base_url: str = Field(
+        "http://127.0.0.1:8001", description="Default public base URL for new senders' links."
+    )
+    api_port: int = Field(8000, description="Port of the REST API.")
+    public_port: int = Field(8001, description="Port of the public link service.")
+    admin_port: int = Field(8002, description="Port of the admin UI.")
+    bind_host: str = Field("127.0.0.1", description="Address the web services listen on.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Lowest log level written."
+    )
+    log_format: Literal["json", "console"] = Field(
+        "json", description="json lines, or console for humans."
+    )
+    worker_processes: int = Field(1, ge=1, description="dramatiq processes per worker command.")
+    worker_threads: int = Field(8, ge=1, description="dramatiq threads per worker process.")
+    worker_shutdown_seconds: int = Field(
+        30,
+        ge=1,
+        description="On SIGTERM, how long a dramatiq worker lets in-flight messages finish before "
+        "it closes its connection, which hands unfinished ones back to RabbitMQ. Keep it below the "
+        "orchestrator's grace period (Kubernetes terminationGracePeriodSeconds, compose "
+        "stop_grace_period).",
+    )
+    sender_metrics_port: int = Field(9101, description="/metrics of the sender worker.")
+    receiver_metrics_port: int = Field(9102, description="/metrics of the receiver parser worker.")
+    scheduler_metrics_port: int = Field(9103, description="/metrics of the campaign scheduler.")
+    poller_metrics_port: int = Field(9104, description="/metrics of the IMAP poller.")
+    events_metrics_port: int = Field(9105, description="/metrics of the public events worker.")
+    webhooks_metrics_port: int = Field(9106, description="/metrics of the webhook worker.")
+    imap_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated mailboxes to poll: imap://, imaps:// or imap+starttls://"
+        "user:password@host:port/MAILBOX.",
+    )
+    max_inbound_bytes: int = Field(25 * 1024 * 1024, description="Largest inbound message kept.")
+    inbound_max_attempts: int = Field(
+        5, ge=1, description="Parse attempts of an inbound message before it is quarantined."
+    )
+    imap_processed: Literal["flag", "move", "delete"] = Field(
+        "flag",
+        description="What the poller does to a stored message: flag (\\Seen plus the "
+        "$TartProcessed keyword), move (to TART_IMAP_PROCESSED_FOLDER) or delete.",
+    )
+    imap_processed_folder: str = Field(
+        "Processed", description="Folder processed messages are moved to (imap_processed=move)."
+    )
+    imap_poll_seconds: float = Field(
+        30.0, gt=0, description="Poll interval, and the IDLE wait before re-checking a mailbox."
+    )
+    send_batch_size: int = Field(
+        250, ge=1, le=5000, description="Send rows per send.batch message (and per SMTP burst)."
+    )
+    send_lease_seconds: float = Field(
+        300, gt=0, description="How long a worker owns claimed rows before others reclaim them."
+    )
+    send_max_attempts: int = Field(
+        5, ge=1, description="Tries per send on temporary SMTP failures before it fails."
+    )
+    send_retry_base_seconds: float = Field(
+        30, gt=0, description="First backoff after a temporary SMTP failure; doubles per try."
+    )
+    dispatch_chunk_size: int = Field(
+        50_000, ge=100, description="Send rows created per campaign.dispatch transaction."
+    )
+    smtp_pool_size: int = Field(
+        8, ge=1, description="Reused SMTP connections per relay per worker process."
+    )
+    smtp_timeout_seconds: float = Field(30, gt=0, description="Timeout of each SMTP command.")
+    tls_ca_file: str = Field(
+        "",
+        description="PEM CA bundle that verifies IMAP and SMTP servers, replacing the system"
+        " trust store (for a private CA). Empty: the system trust store.",
+    )
+    tls_verify: bool = Field(
+        True,
+        description="Verify IMAP and SMTP server certificates and host names. false is for dev"
+        " only (refused outside dev and test).",
+    )
+    api_max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest JSON request body the API accepts (413)."
+    )
+    api_max_import_bytes: int = Field(
+        1024 * 1024 * 1024, ge=1024, description="Largest CSV import body the API accepts (413)."
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, description="Timeout of one webhook POST.")
+    webhook_max_attempts: int = Field(
+        8, ge=1, description="Webhook POST attempts before a delivery is marked failed."
+    )
+    webhook_backoff_min_s: float = Field(
+        5.0, gt=0, description="Delay before the first webhook retry; doubles each attempt."
+    )
+    webhook_backoff_max_s: float = Field(
+        3600.0, gt=0, description="Longest delay between two webhook retries."
+    )
+    # api: rate limiting, webhook target guard and the maintenance loop
+    api_rate_chunk_share: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="Share of a key's per-minute limit an API process leases from the shared "
+        "counter at once (never exceeds the limit; may refuse up to (processes - 1) x share x "
+        "limit requests early).",
+    )
+    webhook_allow_private: bool | None = Field(
+        None,
+        description="Allow webhook URLs that resolve to private, loopback or link-local "
+        "addresses. Unset: allowed when TART_ENV is dev or test, refused in prod.",
+    )
+    api_maintenance_interval_s: float = Field(
+        60.0, gt=0, description="Period of the api maintenance loop (purges, webhook sweeper)."
+    )
+    idempotency_ttl_hours: int = Field(
+        24, ge=1, description="How long an Idempotency-Key and its stored answer are kept."
+    )
+    webhook_sweep_grace_s: float = Field(
+        300.0,
+        gt=0,
+        description="A pending webhook delivery this long past its retry time is queued again.",
+    )
+    api_maintenance_metrics_port: int = Field(
+        9107, description="/metrics of the api maintenance loop."
+    )
+    public_workers: int = Field(
+        2, ge=1, description="uvicorn worker processes of the public link service."
+    )
+    public_link_cache_size: int = Field(
+        50_000, ge=0, description="Sends whose click links each public process keeps (LRU)."
+    )
+    public_db_wait_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="How long a public page or uncached click waits for a PostgreSQL connection "
+        "before answering 503 (service unavailable).",
+    )
+    public_flush_interval_ms: int = Field(
+        100, ge=5, description="How often the public service flushes buffered opens and clicks."
+    )
+    public_flush_max_events: int = Field(
+        1000, ge=1, description="Most events per events.record message (a full buffer flushes)."
+    )
+    public_buffer_max_events: int = Field(
+        200_000,
+        ge=1,
+        description="Events a public process holds while RabbitMQ is unreachable; beyond it the "
+        "oldest are dropped (and counted in tart_public_events_dropped_total).",
+    )
+    scanner_click_seconds: float = Field(
+        10.0, ge=0, description="A click this soon after sent_at is flagged as a link scanner."
+    )
+
+    admin_cookie_secure: bool | None = Field(
+        None,
+        description="Mark admin cookies Secure (HTTPS only). Unset: on, except when TART_ENV is "
+        "dev or test (plain http://127.0.0.1).",
+    )
+    admin_session_hours: int = Field(
+        12, ge=1, description="An admin session ends after this many idle hours."
+    )
+    admin_login_window_s: int = Field(
+        900, ge=1, description="Window in which failed admin logins are counted."
+    )
+    admin_login_max_failures: int = Field(
+        5, ge=1, description="Failed logins per address in the window before logins are refused."
+    )
+    admin_login_max_failures_ip: int = Field(
+        30, ge=1, description="Failed logins per client IP in the window before it is refused."
+    )
+    admin_api_docs_url: str = Field(
+        "", description="Link to the API's docs in the admin menu. Empty: the local API's /docs."
+    )
+
+    @field_validator("token_secrets", "smtp_relays", "imap_urls", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("token_secrets")
+    @classmethod
+    def _at_least_one_secret(cls, value: list[SecretStr]) -> list[SecretStr]:
+        if not value:
+            raise ValueError("at least one secret is required")
+        if any(len(secret.get_secret_value()) < 16 for secret in value):
+            raise ValueError("each secret must be at least 16 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_outside_dev(self) -> Settings:
+        if self.env in DEV_ENVIRONMENTS:
+            return self
+        secrets = {"token_secrets": self.token_secrets, "session_secret": [self.session_secret]}
+        for name, values in secrets.items():
+            if any(v.get_secret_value().startswith(PLACEHOLDER_PREFIX) for v in values):
+                raise ValueError(
+                    f"TART_{name.upper()} holds the development placeholder; "
+                    f"set a real secret when TART_ENV={self.env}"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _verify_tls_outside_dev(self) -> Settings:
+        if not self.tls_verify and self.env not in DEV_ENVIRONMENTS:
+            raise ValueError(f"TART_TLS_VERIFY=false is for dev only, not TART_ENV={self.env}")
+        return self
+
+    @property
+    def is_dev(self) -> bool:
+        return self.env in DEV_ENVIRONMENTS
+
+
+class SettingsError(SystemExit):
+    """Raised to stop a process with one readable line instead of a traceback."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming each bad setting, as an operator would type it."""
+    parts = []
+    for item in error.errors():
+        field = "".join(str(loc) for loc in item["loc"][:1])
+        name = f"TART_{field.upper()}" if field else "settings"
+        parts.append(f"{name}: {item['msg']}")
+    return "invalid setting " + "; ".join(parts)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, loaded once. A bad value exits with one clear line."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        print(f"tart: {describe_validation_error(error)}", file=sys.stderr)
+        raise SettingsError(2) from None

@@ -1,0 +1,36 @@
+"""The broker really talks to RabbitMQ (this run's vhost), with confirms and correlation ids."""
+
+from __future__ import annotations
+
+import threading
+
+import dramatiq
+from dramatiq import Worker
+
+from shared.broker import broker, publish
+from shared.logging import correlation_id
+
+seen: list[tuple[int, str | None]] = []
+done = threading.Event()
+
+
+@dramatiq.actor(actor_name="test.echo", queue_name="test-echo", max_retries=0)
+async def echo(value: int) -> None:
+    seen.append((value, correlation_id.get()))
+    done.set()
+
+
+def test_message_round_trip_through_rabbitmq() -> None:
+    assert broker.confirm_delivery is True
+    token = correlation_id.set("abcdef0123456789")
+    try:
+        publish([echo.message(41)])
+    finally:
+        correlation_id.reset(token)
+    worker = Worker(broker, worker_threads=1, queues={"test-echo"})
+    worker.start()
+    try:
+        assert done.wait(timeout=20), "the message never came back from RabbitMQ"
+    finally:
+        worker.stop()
+    assert seen == [(41, "abcdef0123456789")]
