@@ -1,0 +1,1 @@
+"""SMTP sending: campaign dispatch and send.batch workers, DKIM, VERP, rate limits."""

@@ -1,0 +1,102 @@
+"""dramatiq actors of the sender: campaign.dispatch, campaign.decide_winner, send.batch and
+send.test. Each opens its own transactions and is idempotent, so a redelivered message does no
+harm (see services/sender/batch.py for the duplicate bound when a worker is killed)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import dramatiq
+from dramatiq.asyncio import get_event_loop_thread
+
+from services.sender import runtime
+from services.sender.batch import follow_ups, run_batch
+from services.sender.dispatch import decide_winner, dispatch
+from services.sender.testsend import send_test
+from shared.broker import broker  # binds every actor below to the configured broker
+from shared.campaigns.models import BATCH_ACTOR, DISPATCH_ACTOR, TEST_ACTOR, WINNER_ACTOR
+from shared.config import get_settings
+from shared.db import worker_pool
+from shared.logging import get_logger
+from shared.queues import CAMPAIGN_QUEUE, SEND_QUEUE
+
+log = get_logger(__name__)
+
+
+async def _warm_up() -> None:
+    try:
+        await worker_pool()
+    except Exception:  # the pool is opened again on the first message; keep booting
+        log.warning("database pool not opened at boot", exc_info=True)
+
+
+class WarmUp(dramatiq.Middleware):
+    """Opens the process's database pool as the worker boots (on the AsyncIO loop, without
+    waiting for it), so a campaign's first messages do not also pay for the connections."""
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        thread = get_event_loop_thread()
+        if thread is not None:
+            asyncio.run_coroutine_threadsafe(_warm_up(), thread.loop)
+
+
+broker.add_middleware(WarmUp())
+
+# Retries are for infrastructure trouble (database or broker briefly away); the work itself is
+# checkpointed, so a retried message resumes rather than repeats.
+MAX_RETRIES, MIN_BACKOFF, MAX_BACKOFF = 20, 1000, 60_000
+
+
+@dramatiq.actor(
+    actor_name=DISPATCH_ACTOR,
+    queue_name=CAMPAIGN_QUEUE,
+    max_retries=MAX_RETRIES,
+    min_backoff=MIN_BACKOFF,
+    max_backoff=MAX_BACKOFF,
+)
+async def campaign_dispatch(campaign_id: int) -> None:
+    """Create a campaign's send rows from its checkpoint and queue send.batch messages."""
+    pool = await worker_pool()
+    await dispatch(pool, campaign_id, settings=get_settings(), publish=runtime.publish)
+
+
+@dramatiq.actor(
+    actor_name=WINNER_ACTOR,
+    queue_name=CAMPAIGN_QUEUE,
+    max_retries=MAX_RETRIES,
+    min_backoff=MIN_BACKOFF,
+    max_backoff=MAX_BACKOFF,
+)
+async def campaign_decide_winner(campaign_id: int) -> None:
+    """Pick the A/B winner of a campaign in its testing state and send it to the rest."""
+    pool = await worker_pool()
+    await decide_winner(pool, campaign_id, settings=get_settings(), publish=runtime.publish)
+
+
+@dramatiq.actor(
+    actor_name=BATCH_ACTOR,
+    queue_name=SEND_QUEUE,
+    max_retries=MAX_RETRIES,
+    min_backoff=MIN_BACKOFF,
+    max_backoff=MAX_BACKOFF,
+)
+async def send_batch(email_id: int, first_id: int, last_id: int) -> None:
+    """Send the queued rows of one email in an id range."""
+    pool = await worker_pool()
+    report = await run_batch(
+        pool, email_id, first_id, last_id,
+        settings=get_settings(), relays=runtime.relays(), codec=runtime.codec(),
+    )  # fmt: skip
+    await runtime.publish_async(report.messages)
+    for message, delay in follow_ups(email_id, first_id, last_id, report):
+        await runtime.publish_async([message], delay)
+
+
+@dramatiq.actor(actor_name=TEST_ACTOR, queue_name=SEND_QUEUE, max_retries=3)
+async def send_test_message(
+    sender_id: int, variation_id: int, address: str, properties: dict[str, Any]
+) -> None:
+    """Send a variation to any address with the given properties (no send row)."""
+    pool = await worker_pool()
+    await send_test(pool, sender_id, variation_id, address, properties, relays=runtime.relays())

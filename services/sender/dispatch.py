@@ -1,0 +1,139 @@
+"""campaign.dispatch and the A/B winner: set-based fan-out with a checkpoint."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from services.sender import metrics
+from shared.campaigns import repository as repo
+from shared.campaigns.models import batch_messages, split_range
+from shared.config import Settings
+from shared.db import Publisher, transaction
+from shared.filters import parse_filter
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+FIRST_CHUNK = 1000  # small, so the first messages go out within a second or two
+
+
+async def dispatch(
+    pool: AsyncConnectionPool, campaign_id: int, *, settings: Settings, publish: Publisher
+) -> int:
+    """Create the campaign's send rows chunk by chunk, each chunk in its own transaction with
+    the checkpoint, and publish that chunk's send.batch messages after it commits (while the
+    next chunk is being inserted). A crash
+    resumes from the checkpoint; a second dispatcher waits on the row lock and finds no more
+    rows. Returns the rows created."""
+    publishing: asyncio.Task[None] | None = None
+
+    async def hand_over(messages: Sequence[Any]) -> None:
+        # The chunk's send.batch messages are published (with confirms, in a thread) while the
+        # next chunk is inserted: one publish in flight at a time, so messages keep their order
+        # and a publish error still fails this dispatch (the retry resumes at the checkpoint;
+        # rows whose messages were lost are re-queued by the scheduler's sweep).
+        nonlocal publishing
+        if publishing is not None:
+            await publishing
+            publishing = None
+        if messages:
+            publishing = asyncio.create_task(asyncio.to_thread(publish, list(messages)))
+
+    try:
+        total = await _dispatch_chunks(pool, campaign_id, settings, hand_over)
+    finally:
+        if publishing is not None:
+            await publishing
+    return total
+
+
+async def _dispatch_chunks(
+    pool: AsyncConnectionPool,
+    campaign_id: int,
+    settings: Settings,
+    hand_over: Callable[[Sequence[Any]], Awaitable[None]],
+) -> int:
+    total = 0
+    limit = min(FIRST_CHUNK, settings.dispatch_chunk_size)
+    while True:
+        async with transaction(pool) as tx:
+            campaign = await repo.get_campaign_for_update(tx.conn, campaign_id)
+            if campaign is None or campaign["state"] != "dispatching":
+                return total
+            remaining = None
+            if campaign["max_count"] is not None:
+                remaining = campaign["max_count"] - campaign["queued_count"]
+            take = limit if remaining is None else min(limit, remaining)
+            done = take <= 0
+            messages: list[Any] = []
+            if not done:
+                await repo.dispatch_async_commit(tx.conn)
+                chunk = await repo.dispatch_chunk(
+                    tx.conn, campaign, parse_filter(campaign["filter"]), limit=take
+                )
+                if chunk["scanned"]:
+                    await repo.advance_checkpoint(tx.conn, campaign_id, chunk)
+                total += chunk["inserted"]
+                metrics.DISPATCHED.inc(chunk["inserted"])
+                if chunk["first_id"] is not None:
+                    messages = split_range(
+                        campaign["email_id"], chunk["first_id"], chunk["last_id"],
+                        settings.send_batch_size,
+                    )  # fmt: skip
+                done = chunk["scanned"] < take or (
+                    remaining is not None and chunk["inserted"] >= remaining
+                )
+            if done:
+                testing = campaign["ab_test_share"] is not None and (
+                    campaign["winner_variation_id"] is None
+                )
+                await repo.set_campaign_state(
+                    tx.conn, campaign_id, "testing" if testing else "sending"
+                )
+                log.info("dispatched", campaign_id=campaign_id, rows=total, testing=testing)
+        await hand_over(messages)  # after COMMIT: a worker never sees an id not yet committed
+        if done:
+            return total
+        limit = settings.dispatch_chunk_size
+
+
+async def decide_winner(
+    pool: AsyncConnectionPool, campaign_id: int, *, settings: Settings, publish: Publisher
+) -> int | None:
+    """Pick the A/B winner by unique click (or open) rate over the test share, record it with
+    the reason, give the held rows the winner and queue them. Idempotent: a campaign that is no
+    longer testing is left alone. Returns the winning variation id."""
+    async with transaction(pool, publish) as tx:
+        campaign = await repo.get_campaign_for_update(tx.conn, campaign_id)
+        if campaign is None or campaign["state"] != "testing":
+            return None
+        results = await repo.variation_results(tx.conn, campaign_id, campaign["email_id"])
+        if not results:
+            await repo.set_campaign_state(tx.conn, campaign_id, "sending")
+            return None
+        metric = campaign["ab_metric"] or "click"
+        column = "clicked" if metric == "click" else "opened"
+
+        def rate(row: dict[str, int]) -> float:
+            return row[column] / row["sent"] if row["sent"] else 0.0
+
+        # Highest rate wins; a tie goes to the variation created first (stable, explainable).
+        winner = max(results, key=lambda r: (rate(r), -r["variation_id"]))
+        parts = [
+            f"variation {r['variation_id']}: {r[column]}/{r['sent']} = {rate(r):.1%}"
+            for r in results
+        ]
+        reason = f"highest unique {metric} rate over the test share ({'; '.join(parts)})"
+        await repo.record_winner(tx.conn, campaign_id, winner["variation_id"], reason)
+        released = await repo.release_held(tx.conn, campaign_id, winner["variation_id"])
+        ranges = await repo.ready_ranges(tx.conn, campaign_id, settings.send_batch_size)
+        for message in batch_messages(campaign["email_id"], ranges):
+            tx.enqueue(message)
+        log.info(
+            "winner", campaign_id=campaign_id, variation_id=winner["variation_id"],
+            released=released, reason=reason,
+        )  # fmt: skip
+        return int(winner["variation_id"])

@@ -1,0 +1,24 @@
+"""Prometheus metrics of the sender (aggregated across worker processes by dramatiq's
+multiprocess collector)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+SENDS = Counter("tart_sends_total", "Send attempts by outcome.", ["outcome"])
+SMTP_SECONDS = Histogram(
+    "tart_smtp_seconds",
+    "Time to hand one message to a relay.",
+    ["relay"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+SMTP_REPLIES = Counter("tart_smtp_replies_total", "SMTP reply codes by relay.", ["relay", "code"])
+BATCH_SECONDS = Histogram(
+    "tart_send_batch_seconds",
+    "Duration of one send.batch (claim, render, sign, send, record).",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+BATCH_ROWS = Histogram(
+    "tart_send_batch_rows", "Rows claimed per send.batch.", buckets=(0, 1, 10, 50, 100, 250, 500)
+)
+DISPATCHED = Counter("tart_dispatched_rows_total", "Send rows created by campaign.dispatch.")

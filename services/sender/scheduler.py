@@ -1,0 +1,87 @@
+"""The campaign scheduler (``python -m services.sender scheduler``).
+
+Each tick it starts due scheduled campaigns, gives expired leases back to the queue, decides A/B
+winners whose wait is over, and finishes campaigns with nothing left to send. Less often it
+re-queues work that was left behind (a crash between COMMIT and publish, or a lost message) and
+purges old rate windows. Every step is one set-based statement and safe to run from several
+schedulers at once (row locks with SKIP LOCKED, state-guarded updates).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from psycopg_pool import AsyncConnectionPool
+
+from services.sender import runtime
+from services.sender.dispatch import decide_winner
+from shared.campaigns import repository as campaigns
+from shared.campaigns.models import Message, batch_message, dispatch_message
+from shared.config import Settings, get_settings
+from shared.db import create_pool, transaction
+from shared.logging import get_logger
+from shared.sends import repository as sends
+
+log = get_logger(__name__)
+TICK_SECONDS = 1.0
+SWEEP_SECONDS = 30.0
+STALE_QUEUED_SECONDS = 300.0
+STALLED_DISPATCH_SECONDS = 60.0
+
+
+async def tick(pool: AsyncConnectionPool, settings: Settings) -> list[Message]:
+    """One pass of the frequent duties; returns (and publishes) the messages it queued."""
+    queued: list[Message] = []
+    async with transaction(pool, runtime.publish) as tx:
+        for row in await campaigns.due_campaigns(tx.conn):
+            await campaigns.set_campaign_state(tx.conn, row["id"], "dispatching")
+            await campaigns.set_email_state(tx.conn, row["sender_id"], row["email_id"], "sending")
+            tx.enqueue(dispatch_message(row["id"]))
+        for r in await sends.release_expired_leases(tx.conn, settings.send_batch_size):
+            tx.enqueue(batch_message(r["email_id"], r["first_id"], r["last_id"]))
+        finished = await campaigns.finish_done_campaigns(tx.conn)
+        queued = list(tx.after_commit)
+    for row in finished:
+        log.info("email sent", email_id=row["id"])
+    async with pool.connection() as conn:
+        due = await campaigns.testing_due(conn)
+        await conn.rollback()
+    for row in due:
+        await decide_winner(pool, row["id"], settings=settings, publish=runtime.publish)
+    return queued
+
+
+async def sweep(pool: AsyncConnectionPool, settings: Settings) -> list[Message]:
+    """Re-queue what nobody is working on: queued rows untouched for a while and dispatches
+    that made no progress. Extra messages are harmless (claims skip what is not due)."""
+    async with transaction(pool, runtime.publish) as tx:
+        for r in await sends.stale_queued_ranges(
+            tx.conn, STALE_QUEUED_SECONDS, settings.send_batch_size
+        ):
+            tx.enqueue(batch_message(r["email_id"], r["first_id"], r["last_id"]))
+        for row in await campaigns.stalled_dispatches(tx.conn, STALLED_DISPATCH_SECONDS):
+            tx.enqueue(dispatch_message(row["id"]))
+        await sends.purge_rate_counters(tx.conn)
+        return list(tx.after_commit)
+
+
+async def run(stop: asyncio.Event) -> None:
+    settings = get_settings()
+    pool = create_pool(settings, name="scheduler", max_size=2)
+    await pool.open(wait=False)
+    last_sweep = 0.0
+    try:
+        while not stop.is_set():
+            try:
+                await tick(pool, settings)
+                if time.monotonic() - last_sweep > SWEEP_SECONDS:
+                    await sweep(pool, settings)
+                    last_sweep = time.monotonic()
+            except Exception:  # keep ticking through a database or broker outage
+                log.exception("scheduler tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=TICK_SECONDS)
+    finally:
+        await pool.close()

@@ -1,0 +1,69 @@
+"""Values the campaign service takes and the names of the messages it queues."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+import dramatiq
+
+from shared.broker import message
+from shared.errors import Unprocessable
+from shared.queues import CAMPAIGN_QUEUE, SEND_QUEUE
+
+DISPATCH_ACTOR = "campaign.dispatch"
+WINNER_ACTOR = "campaign.decide_winner"
+BATCH_ACTOR = "send.batch"
+TEST_ACTOR = "send.test"
+
+
+@dataclass(frozen=True)
+class AbSettings:
+    """A/B winner mode: send ``test_share`` of the audience first, split across the variations,
+    wait ``wait``, then send the variation with the best unique ``metric`` rate to the rest."""
+
+    test_share: float
+    wait: timedelta
+    metric: Literal["click", "open"] = "click"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.test_share < 1:
+            raise Unprocessable("ab.test_share: must be between 0 and 1 (exclusive)")
+        if self.wait.total_seconds() < 0:
+            raise Unprocessable("ab.wait: must not be negative")
+        if self.metric not in ("click", "open"):
+            raise Unprocessable("ab.metric: must be click or open")
+
+
+Message = dramatiq.Message[Any]
+
+
+def dispatch_message(campaign_id: int) -> Message:
+    return message(DISPATCH_ACTOR, CAMPAIGN_QUEUE, campaign_id)
+
+
+def winner_message(campaign_id: int) -> Message:
+    return message(WINNER_ACTOR, CAMPAIGN_QUEUE, campaign_id)
+
+
+def batch_message(email_id: int, first_id: int, last_id: int) -> Message:
+    return message(BATCH_ACTOR, SEND_QUEUE, email_id, first_id, last_id)
+
+
+def batch_messages(email_id: int, ranges: list[dict[str, Any]]) -> list[Message]:
+    return [batch_message(email_id, r["first_id"], r["last_id"]) for r in ranges]
+
+
+def split_range(email_id: int, first_id: int, last_id: int, size: int) -> list[Message]:
+    """send.batch messages covering ``first_id..last_id`` in id ranges of ``size``."""
+    return [
+        batch_message(email_id, start, min(start + size - 1, last_id))
+        for start in range(first_id, last_id + 1, size)
+    ]
+
+
+def test_message(
+    sender_id: int, variation_id: int, address: str, properties: dict[str, Any]
+) -> Message:
+    return message(TEST_ACTOR, SEND_QUEUE, sender_id, variation_id, address, properties)

@@ -1,0 +1,252 @@
+-- name: get_email_for_update
+-- Locks the sender's email while its state changes, so two queue requests cannot both start it.
+SELECT id, sender_id, name, bulk, redirect_url, locales::text[] AS locales, track_clicks, state::text AS state, created_at, updated_at
+FROM emails WHERE id = :email_id AND sender_id = :sender_id FOR UPDATE;
+
+-- name: get_email
+-- The sender's email, read without a lock (progress, test sends).
+SELECT id, sender_id, name, bulk, redirect_url, locales::text[] AS locales, track_clicks, state::text AS state, created_at, updated_at
+FROM emails WHERE id = :email_id AND sender_id = :sender_id;
+
+-- name: set_email_state
+-- Moves an email between states; the emails_state trigger refuses illegal transitions.
+UPDATE emails SET state = :state::email_state
+WHERE id = :email_id AND sender_id = :sender_id
+RETURNING id, sender_id, name, bulk, redirect_url, locales::text[] AS locales, track_clicks, state::text AS state, created_at, updated_at;
+
+-- name: active_variations
+-- The variations a send may use, in id order (the weighted pick depends on a stable order).
+SELECT * FROM variations WHERE email_id = :email_id AND state = 'active' ORDER BY id;
+
+-- name: get_variation
+-- One variation of the sender's email (test sends), tenant-checked through the email.
+SELECT v.*, e.sender_id, e.track_clicks, e.bulk
+FROM variations v JOIN emails e ON e.id = v.email_id
+WHERE v.id = :variation_id AND e.sender_id = :sender_id;
+
+-- name: open_campaign_for_email
+-- The email's campaign that is not over yet (at most one runs at a time).
+SELECT id, email_id, sender_id, state::text AS state, locales::text[] AS locales, contains, filter, max_count,
+    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, ab_test_size, winner_variation_id, winner_reason, winner_at,
+    cursor_updated_at, cursor_id, planned_count, queued_count, created_at, started_at, finished_at
+FROM campaigns
+WHERE email_id = :email_id AND sender_id = :sender_id
+  AND state IN ('scheduled', 'dispatching', 'testing', 'sending', 'paused')
+ORDER BY id DESC LIMIT 1 FOR UPDATE;
+
+-- name: last_campaign_for_email
+-- The email's latest campaign whatever its state (retries reopen a finished one).
+SELECT id, email_id, sender_id, state::text AS state, locales::text[] AS locales, contains, filter, max_count,
+    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, ab_test_size, winner_variation_id, winner_reason, winner_at,
+    cursor_updated_at, cursor_id, planned_count, queued_count, created_at, started_at, finished_at
+FROM campaigns WHERE email_id = :email_id AND sender_id = :sender_id
+ORDER BY id DESC LIMIT 1 FOR UPDATE;
+
+-- name: create_campaign
+-- Records one bulk send of an email with its audience, checkpoint start and A/B settings.
+INSERT INTO campaigns (email_id, sender_id, state, locales, contains, filter, max_count,
+   
+                       scheduled_at, ab_test_share, ab_wait, ab_metric, planned_count,
+                       started_at)
+VALUES (:email_id, :sender_id, :state::campaign_state, :locales::text[]::locale[],
+        :contains::jsonb, :filter::jsonb, :max_count, :scheduled_at, :ab_test_share,
+        make_interval(secs => :ab_wait_seconds::float8), :ab_metric, :planned_count,
+        CASE WHEN :state = 'dispatching' THEN now() END)
+RETURNING id, email_id, sender_id, state::text AS state, locales::text[] AS locales, contains, filter, max_count,
+    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, ab_test_size, winner_variation_id, winner_reason, winner_at,
+    cursor_updated_at, cursor_id, planned_count, queued_count, created_at, started_at, finished_at;
+
+-- name: get_campaign_for_update
+-- Locks a campaign while dispatch advances its checkpoint (one dispatcher at a time).
+SELECT id, email_id, sender_id, state::text AS state, locales::text[] AS locales, contains, filter, max_count,
+    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, ab_test_size, winner_variation_id, winner_reason, winner_at,
+    cursor_updated_at, cursor_id, planned_count, queued_count, created_at, started_at, finished_at
+FROM campaigns WHERE id = :campaign_id FOR UPDATE;
+
+-- name: set_campaign_state
+-- Moves a campaign; started_at and finished_at follow the state.
+UPDATE campaigns
+SET state = :state::campaign_state,
+    started_at = CASE WHEN :state IN ('dispatching', 'sending') THEN coalesce(started_at, now())
+                      ELSE started_at END,
+    finished_at = CASE WHEN :state IN ('finished', 'cancelled') THEN now() END
+WHERE id = :campaign_id
+RETURNING id, email_id, sender_id, state::text AS state, locales::text[] AS locales, contains, filter, max_count,
+    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, ab_test_size, winner_variation_id, winner_reason, winner_at,
+    cursor_updated_at, cursor_id, planned_count, queued_count, created_at, started_at, finished_at;
+
+-- name: advance_checkpoint!
+-- Saves dispatch progress after a chunk, in the chunk's transaction, so a crash resumes here.
+UPDATE campaigns
+SET cursor_updated_at = :cursor_updated_at, cursor_id = :cursor_id,
+    queued_count = queued_count + :inserted,
+    ab_test_size = CASE WHEN ab_test_share IS NULL THEN NULL
+                        ELSE coalesce(ab_test_size, 0) + :ready END
+WHERE id = :campaign_id;
+
+-- name: count_audience
+-- Active subscribers per locale that match the audience and do not have this email yet.
+-- {filter} is a psycopg.sql expression composed by shared.filters (values adapted by psycopg).
+SELECT s.locale::text AS locale, count(*) AS n
+FROM subscribers s
+WHERE s.sender_id = :sender_id AND s.state = 'active'
+  AND (cardinality(:locales::text[]) = 0 OR s.locale = ANY(:locales::text[]))
+  AND s.properties @> :contains::jsonb
+  AND NOT EXISTS (SELECT 1 FROM sends x WHERE x.email_id = :email_id AND x.subscriber_id = s.id)
+  AND {filter}
+GROUP BY s.locale ORDER BY s.locale;
+
+-- name: dispatch_chunk
+-- Creates the next chunk of send rows in one INSERT ... SELECT, in 2013 order (least recently
+-- revised first), after the checkpoint. In A/B winner mode row k of the audience goes to the test
+-- share when floor((k+1)*share) > floor(k*share), which spreads the test share evenly; the other
+-- rows are held until the winner is known. Returns the counts, the id range of rows ready to
+-- send, and the new checkpoint. {filter} is composed by shared.filters.
+WITH audience AS MATERIALIZED (
+    SELECT s.id, s.updated_at
+    FROM subscribers s
+    WHERE s.sender_id = :sender_id AND s.state = 'active'
+      AND (cardinality(:locales::text[]) = 0 OR s.locale = ANY(:locales::text[]))
+      AND s.properties @> :contains::jsonb
+      AND (s.updated_at, s.id) > (:cursor_updated_at::timestamptz, :cursor_id::bigint)
+      AND NOT EXISTS (SELECT 1 FROM sends x WHERE x.email_id = :email_id AND x.subscriber_id = s.id)
+      AND {filter}
+    ORDER BY s.updated_at, s.id
+    LIMIT :limit
+), numbered AS (
+    SELECT id, row_number() OVER (ORDER BY updated_at, id) - 1 + :offset::bigint AS k
+    FROM audience
+), inserted AS (
+    INSERT INTO sends (email_id, sender_id, subscriber_id, campaign_id, held)
+    SELECT :email_id, :sender_id, n.id, :campaign_id,
+           CASE WHEN :share::numeric IS NULL THEN false
+                ELSE floor((n.k + 1) * :share::numeric) = floor(n.k * :share::numeric) END
+    FROM numbered n ORDER BY n.k
+    ON CONFLICT (email_id, subscriber_id) DO NOTHING
+    RETURNING id, held
+), last_row AS (
+    SELECT updated_at, id FROM audience ORDER BY updated_at DESC, id DESC LIMIT 1
+)
+SELECT (SELECT count(*) FROM audience) AS scanned,
+       (SELECT count(*) FROM inserted) AS inserted,
+       (SELECT count(*) FROM inserted WHERE NOT held) AS ready,
+       (SELECT min(id) FROM inserted WHERE NOT held) AS first_id,
+       (SELECT max(id) FROM inserted WHERE NOT held) AS last_id,
+       (SELECT updated_at FROM last_row) AS cursor_updated_at,
+       (SELECT id FROM last_row) AS cursor_id;
+
+-- name: ready_ranges
+-- Id ranges of a campaign's sendable rows, one per send.batch message (resume, winner, sweep).
+SELECT min(id) AS first_id, max(id) AS last_id
+FROM sends
+WHERE campaign_id = :campaign_id AND state = 'queued' AND NOT held
+GROUP BY id / :batch_size ORDER BY 1;
+
+-- name: variation_results
+-- A/B test share results per variation: sent, unique opens and unique clicks.
+SELECT v.id AS variation_id, v.name,
+       count(s.id) FILTER (WHERE s.state = 'sent') AS sent,
+       count(s.id) FILTER (WHERE s.opened_at IS NOT NULL) AS opened,
+       count(s.id) FILTER (WHERE s.clicked_at IS NOT NULL) AS clicked
+FROM variations v
+LEFT JOIN sends s ON s.variation_id = v.id AND s.campaign_id = :campaign_id AND NOT s.held
+WHERE v.email_id = :email_id AND v.state = 'active'
+GROUP BY v.id, v.name ORDER BY v.id;
+
+-- name: release_held!
+-- After the A/B wait: the rest of the audience gets the winning variation.
+UPDATE sends SET variation_id = :variation_id, held = false
+WHERE campaign_id = :campaign_id AND held AND state = 'queued';
+
+-- name: record_winner
+-- Keeps which variation won, when and why.
+UPDATE campaigns
+SET winner_variation_id = :variation_id, winner_reason = :reason, winner_at = now(),
+    state = 'sending'
+WHERE id = :campaign_id AND state = 'testing'
+RETURNING id, email_id, sender_id, state::text AS state, locales::text[] AS locales, contains, filter, max_count,
+    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, ab_test_size, winner_variation_id, winner_reason, winner_at,
+    cursor_updated_at, cursor_id, planned_count, queued_count, created_at, started_at, finished_at;
+
+-- name: cancel_queued!
+-- Cancelling an email cancels every send that has not gone out (held ones included).
+UPDATE sends SET state = 'cancelled', error = 'email cancelled', lease_until = NULL
+WHERE email_id = :email_id AND sender_id = :sender_id AND state = 'queued';
+
+-- name: requeue_failed
+-- An operator retries the email's failed sends from scratch.
+UPDATE sends
+SET state = 'queued', attempts = 0, next_attempt_at = NULL, error = NULL
+WHERE email_id = :email_id AND sender_id = :sender_id AND state = 'failed'
+RETURNING id;
+
+-- name: email_ready_ranges
+-- Id ranges of an email's sendable rows (retries of transactional sends have no campaign).
+SELECT min(id) AS first_id, max(id) AS last_id
+FROM sends
+WHERE email_id = :email_id AND sender_id = :sender_id AND state = 'queued' AND NOT held
+GROUP BY id / :batch_size ORDER BY 1;
+
+-- name: progress
+-- Counts by state and the rate over the last 10 seconds (sends_sent_day covers the window).
+SELECT count(*) FILTER (WHERE state = 'queued') AS queued,
+       count(*) FILTER (WHERE state = 'sending') AS sending,
+       count(*) FILTER (WHERE state = 'sent') AS sent,
+       count(*) FILTER (WHERE state = 'failed') AS failed,
+       count(*) FILTER (WHERE state = 'cancelled') AS cancelled,
+       count(*) FILTER (WHERE state = 'queued' AND held) AS held,
+       count(*) FILTER (WHERE sent_at > now() - interval '10 seconds') AS sent_last_10s
+FROM sends WHERE email_id = :email_id AND sender_id = :sender_id;
+
+-- name: find_subscriber
+-- The sender's subscriber by id or address (transactional sends).
+SELECT id, address::text AS address, state::text AS state FROM subscribers
+WHERE sender_id = :sender_id
+  AND ((:subscriber_id::bigint IS NOT NULL AND id = :subscriber_id::bigint)
+       OR (:subscriber_id::bigint IS NULL AND address = lower(:address::text)));
+
+-- name: insert_single_send
+-- A transactional send to one subscriber; nothing when the subscriber already has this email.
+INSERT INTO sends (email_id, sender_id, subscriber_id)
+VALUES (:email_id, :sender_id, :subscriber_id)
+ON CONFLICT (email_id, subscriber_id) DO NOTHING
+RETURNING id, email_id, sender_id, subscriber_id, state::text AS state, queued_at;
+
+-- name: due_campaigns
+-- Scheduled campaigns whose time has come (campaigns_due index).
+SELECT id, email_id, sender_id FROM campaigns
+WHERE state = 'scheduled' AND scheduled_at <= now()
+ORDER BY scheduled_at LIMIT 100 FOR UPDATE SKIP LOCKED;
+
+-- name: testing_due
+-- A/B campaigns whose wait is over.
+SELECT id FROM campaigns
+WHERE state = 'testing' AND started_at + ab_wait <= now()
+ORDER BY id LIMIT 100;
+
+-- name: finish_done_campaigns
+-- Campaigns with every row sent, failed or cancelled are finished, and their emails sent.
+WITH done AS (
+    UPDATE campaigns c SET state = 'finished', finished_at = now()
+    WHERE c.state = 'sending'
+      AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.email_id = c.email_id
+                      AND s.state IN ('queued', 'sending') AND s.campaign_id = c.id)
+    RETURNING c.email_id
+)
+UPDATE emails e SET state = 'sent' FROM done WHERE e.id = done.email_id AND e.state = 'sending'
+RETURNING e.id;
+
+-- name: stalled_dispatches
+-- Campaigns left dispatching with no progress for a while (dispatcher crashed or its message was
+-- lost between commit and publish).
+SELECT id FROM campaigns
+WHERE state = 'dispatching' AND coalesce(started_at, created_at) < now() - make_interval(secs => :age_seconds)
+ORDER BY id LIMIT 100;
+
+-- name: dispatch_async_commit!
+-- A dispatch chunk's transaction does not wait for its WAL flush: if PostgreSQL itself crashes
+-- before the flush, the chunk's rows AND its checkpoint are lost together (one transaction), so
+-- the dispatch redoes the chunk; send.batch messages published for lost rows find nothing to
+-- claim. Never torn, only redone, and about one WAL flush wait less per chunk. The chunk's two
+-- sorts of up to 50,000 rows also get the memory to stay off disk (both for this transaction).
+SELECT set_config('synchronous_commit', 'off', true), set_config('work_mem', '32MB', true);

@@ -1,0 +1,1 @@
+"""Emails and their variations (A/B): storage for the API and the admin."""

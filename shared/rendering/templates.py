@@ -1,0 +1,217 @@
+"""Jinja2 sandboxed templates for subjects and bodies, click tracking and the open pixel."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import ChainableUndefined, Template, TemplateSyntaxError
+from jinja2.exceptions import SecurityError, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from shared.errors import Unprocessable
+from shared.rendering.sandbox import Sandbox as _Sandbox
+
+# A missing property renders as empty text, as in 2013; ChainableUndefined also lets
+# ``properties.a.b`` render empty when ``a`` is missing instead of raising. The sandbox bounds
+# what a template may build (shared/rendering/sandbox.py).
+_TEXT_ENV = _Sandbox(autoescape=False, undefined=ChainableUndefined, keep_trailing_newline=True)
+_HTML_ENV = _Sandbox(autoescape=True, undefined=ChainableUndefined, keep_trailing_newline=True)
+_CACHE_SIZE = 512
+
+# href="..." or href='...' inside an <a> (or <area>) start tag.
+_HREF = re.compile(
+    r"""(<(?:a|area)\b[^>]*?\bhref\s*=\s*)("[^"]*"|'[^']*')""", re.IGNORECASE | re.DOTALL
+)
+_BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+_LINE_BREAKS = re.compile(r"[\r\n]+")
+
+
+@dataclass(frozen=True)
+class MessageUrls:
+    """The four per-send URLs under the sender's public base URL."""
+
+    view_url: str
+    unsubscribe_url: str
+    pixel_url: str
+    click_base: str
+
+    @classmethod
+    def for_send(cls, public_base_url: str, token: str) -> MessageUrls:
+        base = public_base_url.rstrip("/")
+        return cls(
+            view_url=f"{base}/v/{token}",
+            unsubscribe_url=f"{base}/u/{token}",
+            pixel_url=f"{base}/o/{token}",
+            click_base=f"{base}/c/{token}/",
+        )
+
+    def click_url(self, n: int) -> str:
+        return f"{self.click_base}{n}"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One recipient's message text. ``links[n]`` is the target behind ``/c/<token>/<n>``."""
+
+    subject: str
+    plain: str | None
+    html: str | None
+    links: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    subject: Template
+    plain: Template | None
+    html: Template | None
+
+
+_cache: OrderedDict[tuple[Any, ...], _Compiled] = OrderedDict()
+
+
+def _compile(env: ImmutableSandboxedEnvironment, source: str, field_name: str) -> Template:
+    try:
+        return env.from_string(source)
+    except TemplateSyntaxError as error:
+        raise Unprocessable(f"{field_name}: line {error.lineno}: {error.message}") from None
+
+
+def _sample_context() -> dict[str, Any]:
+    urls = MessageUrls.for_send("https://example.invalid", "t" * 32)
+    return _context({}, "someone@example.invalid", "C", urls)
+
+
+def validate_templates(subject: str, plain_body: str | None, html_body: str | None) -> None:
+    """Compile and trial-render each template so errors show when the variation is saved.
+
+    Raises:
+      Unprocessable: naming the field (and line) of a syntax error or a sandbox violation.
+    """
+    if not subject or not subject.strip():
+        raise Unprocessable("subject: must not be empty")
+    if _LINE_BREAKS.search(subject):
+        raise Unprocessable("subject: must be one line")
+    if not (plain_body or "").strip() and not (html_body or "").strip():
+        raise Unprocessable("plain_body: a plain or an HTML body is required")
+    context = _sample_context()
+    fields = [("subject", _TEXT_ENV, subject), ("plain_body", _TEXT_ENV, plain_body)]
+    fields.append(("html_body", _HTML_ENV, html_body))
+    for name, env, source in fields:
+        if not source:
+            continue
+        template = _compile(env, source, name)
+        try:
+            template.render(context)
+        except SecurityError as error:
+            raise Unprocessable(f"{name}: not allowed in a template: {error}") from None
+        except TemplateError as error:
+            raise Unprocessable(f"{name}: {error}") from None
+        except Exception as error:  # a template that raises at render time must not be saved
+            raise Unprocessable(f"{name}: {type(error).__name__}: {error}") from None
+
+
+def _compiled_for(variation: Mapping[str, Any]) -> _Compiled:
+    key = (
+        variation.get("id"),
+        variation.get("updated_at"),
+        variation["subject"],
+        variation.get("plain_body"),
+        variation.get("html_body"),
+    )
+    hit = _cache.get(key)
+    if hit is not None:
+        _cache.move_to_end(key)
+        return hit
+    plain, html_body = variation.get("plain_body"), variation.get("html_body")
+    compiled = _Compiled(
+        subject=_compile(_TEXT_ENV, variation["subject"], "subject"),
+        plain=_compile(_TEXT_ENV, plain, "plain_body") if plain else None,
+        html=_compile(_HTML_ENV, html_body, "html_body") if html_body else None,
+    )
+    _cache[key] = compiled
+    if len(_cache) > _CACHE_SIZE:
+        _cache.popitem(last=False)
+    return compiled
+
+
+def _context(
+    properties: Mapping[str, Any], address: str, locale: str, urls: MessageUrls
+) -> dict[str, Any]:
+    return {
+        "properties": properties,
+        "address": address,
+        "locale": locale,
+        "view_url": urls.view_url,
+        "unsubscribe_url": urls.unsubscribe_url,
+        "pixel_url": urls.pixel_url,
+    }
+
+
+def _track_links(body: str, urls: MessageUrls, track_clicks: bool) -> tuple[str, list[str]]:
+    """Number every http(s) link (except our own view and unsubscribe URLs) and, when tracking,
+    point its href at the click URL with that number."""
+    links: list[str] = []
+    own = (urls.view_url, urls.unsubscribe_url)
+
+    def replace(match: re.Match[str]) -> str:
+        quoted = match.group(2)
+        target = html.unescape(quoted[1:-1]).strip()
+        lowered = target[:8].lower()
+        if not (lowered.startswith("http://") or lowered.startswith("https://")):
+            return match.group(0)
+        if target in own:
+            return match.group(0)
+        links.append(target)
+        if not track_clicks:
+            return match.group(0)
+        return f'{match.group(1)}"{urls.click_url(len(links) - 1)}"'
+
+    return _HREF.sub(replace, body), links
+
+
+def _add_pixel(body: str, pixel_url: str) -> str:
+    img = (
+        f'<img src="{html.escape(pixel_url)}" width="1" height="1" alt="" '
+        'style="display:block;border:0;width:1px;height:1px">'
+    )
+    matches = list(_BODY_END.finditer(body))
+    if not matches:
+        return body + img
+    at = matches[-1].start()
+    return body[:at] + img + body[at:]
+
+
+def render_variation(
+    variation: Mapping[str, Any],
+    subscriber: Mapping[str, Any],
+    urls: MessageUrls,
+    *,
+    track_clicks: bool,
+) -> Rendered:
+    """Render a variation for one subscriber (``address``, ``locale``, ``properties``).
+
+    Deterministic for the same inputs, so "view in browser" and click redirects re-render the
+    same links the recipient got.
+    """
+    compiled = _compiled_for(variation)
+    context = _context(
+        subscriber.get("properties") or {},
+        subscriber.get("address") or "",
+        subscriber.get("locale") or "C",
+        urls,
+    )
+    # A property holding a line break must not break (or inject into) the Subject header.
+    subject = _LINE_BREAKS.sub(" ", compiled.subject.render(context)).strip()
+    plain = compiled.plain.render(context) if compiled.plain is not None else None
+    html_out: str | None = None
+    links: list[str] = []
+    if compiled.html is not None:
+        html_out, links = _track_links(compiled.html.render(context), urls, track_clicks)
+        if track_clicks:
+            html_out = _add_pixel(html_out, urls.pixel_url)
+    return Rendered(subject=subject, plain=plain, html=html_out, links=links)

@@ -1,0 +1,1 @@
+"""Senders: the From addresses that own subscribers, emails and API keys."""

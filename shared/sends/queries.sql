@@ -1,0 +1,140 @@
+-- name: claim_batch
+-- Claims up to :limit queued rows of a range for this worker (queued -> sending, with a lease).
+-- FOR UPDATE SKIP LOCKED over the partial index sends_queued lets workers share ranges. Rows of
+-- a subscriber who stopped (unsubscribed, bounced, complained, erased) become cancelled instead,
+-- and rows of a paused or cancelled campaign are left alone. Returns what rendering needs.
+WITH candidates AS (
+    SELECT s.id, s.subscriber_id
+    FROM sends s
+    WHERE s.state = 'queued' AND s.id BETWEEN :first_id AND :last_id
+      AND s.email_id = :email_id AND NOT s.held
+      AND (s.next_attempt_at IS NULL OR s.next_attempt_at <= now())
+      AND (s.campaign_id IS NULL OR EXISTS (
+            SELECT 1 FROM campaigns c WHERE c.id = s.campaign_id
+              AND c.state IN ('dispatching', 'testing', 'sending')))
+    ORDER BY s.id
+    LIMIT :limit
+    FOR UPDATE OF s SKIP LOCKED
+), joined AS (
+    SELECT c.id, sub.address, sub.locale, sub.properties, sub.state AS subscriber_state
+    FROM candidates c LEFT JOIN subscribers sub ON sub.id = c.subscriber_id
+)
+UPDATE sends s
+SET state = CASE WHEN j.subscriber_state = 'active' THEN 'sending' ELSE 'cancelled' END::send_state,
+    lease_until = CASE WHEN j.subscriber_state = 'active'
+                       THEN now() + make_interval(secs => :lease_seconds::float8) END,
+    attempts = s.attempts + CASE WHEN j.subscriber_state = 'active' THEN 1 ELSE 0 END,
+    error = CASE WHEN j.subscriber_state = 'active' THEN s.error
+                 ELSE 'subscriber is ' || coalesce(j.subscriber_state::text, 'erased') END
+FROM joined j
+WHERE s.id = j.id
+RETURNING s.id, s.state::text AS state, s.subscriber_id, s.variation_id, s.attempts,
+          j.address::text AS address, j.locale::text AS locale, j.properties;
+
+-- name: record_outcomes!
+-- Records a whole batch's SMTP outcomes in one statement: sent, failed, or back to queued with a
+-- backoff. Only rows this worker still holds (state 'sending') change.
+UPDATE sends s
+SET state = o.state::send_state,
+    variation_id = coalesce(o.variation_id, s.variation_id),
+    sent_at = CASE WHEN o.state = 'sent' THEN now() ELSE s.sent_at END,
+    lease_until = NULL,
+    next_attempt_at = CASE WHEN o.state = 'queued'
+                           THEN now() + make_interval(secs => o.delay) END,
+    smtp_code = o.code,
+    smtp_reply = o.reply,
+    error = o.error
+FROM unnest(:ids::bigint[], :states::text[], :variation_ids::bigint[], :codes::smallint[],
+            :replies::text[], :errors::text[], :delays::float8[])
+     AS o(id, state, variation_id, code, reply, error, delay)
+WHERE s.id = o.id AND s.state = 'sending';
+
+-- name: record_smtp_bounces
+-- A 5xx reply is a bounce: mark the sends, keep an event each, and stop hard-bounced subscribers
+-- (soft ones count towards the sender's soft_bounce_limit), in one statement.
+WITH b AS (
+    SELECT * FROM unnest(:ids::bigint[], :kinds::text[], :statuses::text[], :replies::text[])
+        AS b(id, kind, status, reply)
+), marked AS (
+    UPDATE sends s SET bounced_at = coalesce(s.bounced_at, now()), bounce_type = b.kind
+    FROM b WHERE s.id = b.id
+    RETURNING s.id, s.email_id, s.variation_id, s.subscriber_id, s.sender_id, b.kind, b.status, b.reply
+), events AS (
+    INSERT INTO send_events (send_id, email_id, variation_id, subscriber_id, kind, detail)
+    SELECT m.id, m.email_id, m.variation_id, m.subscriber_id, 'bounce',
+           jsonb_build_object('type', m.kind, 'status', m.status, 'reply', m.reply,
+                              'source', 'smtp')
+    FROM marked m
+)
+UPDATE subscribers sub
+SET soft_bounces = sub.soft_bounces + CASE WHEN m.kind = 'soft' THEN 1 ELSE 0 END,
+    state = CASE WHEN m.kind = 'hard'
+                   OR sub.soft_bounces + 1 >= (SELECT soft_bounce_limit FROM senders
+                                               WHERE id = m.sender_id)
+                 THEN 'bounced' ELSE sub.state END,
+    state_changed_at = CASE WHEN m.kind = 'hard' THEN now() ELSE sub.state_changed_at END
+FROM marked m
+WHERE sub.id = m.subscriber_id AND sub.state = 'active'
+RETURNING sub.id, sub.address::text AS address, sub.state::text AS state;
+
+-- name: take_rate
+-- Counts :n sends against a sender's window (second or hour) shared by every worker; returns
+-- the new count so the caller can keep only what fits under the limit.
+INSERT INTO rate_counters AS r (key, window_start, count)
+VALUES (:key, date_trunc(:unit, now()), :n)
+ON CONFLICT (key, window_start) DO UPDATE SET count = r.count + :n
+RETURNING count, window_start;
+
+-- name: give_back_rate!
+-- Returns the part of a reservation that was not used.
+UPDATE rate_counters SET count = greatest(count - :n, 0)
+WHERE key = :key AND window_start = :window_start;
+
+-- name: purge_rate_counters!
+-- Old windows are no longer read.
+DELETE FROM rate_counters WHERE window_start < now() - interval '2 hours';
+
+-- name: release_expired_leases
+-- A worker that died mid-batch left rows 'sending': give them back to the queue. Returns the
+-- id ranges to queue again.
+WITH released AS (
+    UPDATE sends SET state = 'queued', lease_until = NULL
+    WHERE state = 'sending' AND lease_until < now()
+    RETURNING id, email_id
+)
+SELECT email_id, min(id) AS first_id, max(id) AS last_id
+FROM released GROUP BY email_id, id / :batch_size ORDER BY 1, 2;
+
+-- name: stale_queued_ranges
+-- Queued rows nobody picked up for a while (message lost between commit and publish, or a
+-- backoff that came due): id ranges to queue again. Claims skip rows not due, so an extra
+-- message is harmless.
+SELECT s.email_id, min(s.id) AS first_id, max(s.id) AS last_id
+FROM sends s
+WHERE s.state = 'queued' AND NOT s.held
+  AND coalesce(s.next_attempt_at, s.queued_at) < now() - make_interval(secs => :age_seconds)
+  AND (s.campaign_id IS NULL OR EXISTS (
+        SELECT 1 FROM campaigns c WHERE c.id = s.campaign_id
+          AND c.state IN ('dispatching', 'testing', 'sending')))
+GROUP BY s.email_id, s.id / :batch_size ORDER BY 1, 2 LIMIT 1000;
+
+-- name: batch_context
+-- Everything a batch needs about its email and sender, in one round trip.
+SELECT e.id AS email_id, e.sender_id, e.bulk, e.track_clicks, e.state::text AS email_state,
+       s.address AS from_address, s.name AS from_name, s.reply_to, s.public_base_url,
+       s.return_path_domain, s.dkim_selector, s.dkim_algorithm, s.dkim_private_key,
+       s.rate_per_second, s.rate_per_hour, s.relay, s.updated_at AS sender_updated_at
+FROM emails e JOIN senders s ON s.id = e.sender_id
+WHERE e.id = :email_id;
+
+-- name: sender_context
+-- The sender's message settings for a test send.
+SELECT s.id AS sender_id, s.address AS from_address, s.name AS from_name, s.reply_to,
+       s.public_base_url, s.return_path_domain, s.dkim_selector, s.dkim_algorithm,
+       s.dkim_private_key, s.relay, s.updated_at AS sender_updated_at
+FROM senders s WHERE s.id = :sender_id;
+
+-- name: email_variations
+-- The variations a batch may pick from (active ones, stable order) plus any a row already uses.
+SELECT id, email_id, subject, plain_body, html_body, weight, state::text AS state, updated_at
+FROM variations WHERE email_id = :email_id ORDER BY id;

@@ -1,0 +1,1 @@
+"""Subscribers of a sender: storage, listing, bulk upsert, CSV import and GDPR erase."""

@@ -1,0 +1,96 @@
+"""The subscriber list: filters composed with ``psycopg.sql`` (identifiers whitelisted, values
+bound) and keyset pagination on (sort column, id), which the (sender_id, created_at, id) and
+(sender_id, updated_at, id) indexes serve."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from shared.db import Conn, Row
+
+OrderBy = Literal["id", "created_at", "updated_at"]
+COLUMNS = sql.SQL(
+    "id, address, locale, properties, state, soft_bounces, created_at, updated_at, state_changed_at"
+)
+
+
+@dataclass
+class SubscriberQuery:
+    """What the list is filtered and sorted by."""
+
+    sender_id: int
+    locales: list[str] = field(default_factory=list)
+    states: list[str] = field(default_factory=list)
+    contains: dict[str, Any] | None = None
+    filter_sql: sql.Composable | None = None  # compiled by shared.filters
+    address_prefix: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+    order_by: OrderBy = "id"
+    after: tuple[Any, int] | None = None
+    limit: int = 100
+
+
+def build(q: SubscriberQuery) -> tuple[sql.Composed, dict[str, Any]]:
+    """The SELECT for one page (limit + 1 rows, so the caller knows whether more follow)."""
+    where: list[sql.Composable] = [sql.SQL("sender_id = %(sender_id)s")]
+    params: dict[str, Any] = {"sender_id": q.sender_id, "limit": q.limit + 1}
+    if q.locales:
+        where.append(sql.SQL("locale = ANY(%(locales)s::text[])"))
+        params["locales"] = q.locales
+    if q.states:
+        where.append(sql.SQL("state = ANY(%(states)s::subscriber_state[])"))
+        params["states"] = q.states
+    if q.contains:
+        where.append(sql.SQL("properties @> %(contains)s"))
+        params["contains"] = Jsonb(q.contains)
+    if q.filter_sql is not None:
+        where.append(sql.SQL("({})").format(q.filter_sql))
+    if q.address_prefix:
+        # lower-case addresses; escape LIKE wildcards the client sent
+        escaped = q.address_prefix.lower().replace("\\", "\\\\").replace("%", "\\%")
+        where.append(sql.SQL("address LIKE %(prefix)s"))
+        params["prefix"] = escaped.replace("_", "\\_") + "%"
+    for name, op, column in (
+        ("created_after", ">=", "created_at"),
+        ("created_before", "<", "created_at"),
+        ("updated_after", ">=", "updated_at"),
+        ("updated_before", "<", "updated_at"),
+    ):
+        value = getattr(q, name)
+        if value is not None:
+            where.append(
+                sql.SQL("{} {} {}").format(
+                    sql.Identifier(column), sql.SQL(op), sql.Placeholder(name)
+                )
+            )
+            params[name] = value
+    order = sql.Identifier(q.order_by)
+    if q.after is not None:
+        value, row_id = q.after
+        params["after_id"] = row_id
+        if q.order_by == "id":
+            where.append(sql.SQL("id > %(after_id)s"))
+        else:
+            params["after_value"] = value
+            where.append(sql.SQL("({}, id) > (%(after_value)s, %(after_id)s)").format(order))
+    sort = sql.SQL("id") if q.order_by == "id" else sql.SQL("{}, id").format(order)
+    query = sql.SQL("SELECT {} FROM subscribers WHERE {} ORDER BY {} LIMIT %(limit)s").format(
+        COLUMNS, sql.SQL(" AND ").join(where), sort
+    )
+    return query, params
+
+
+async def list_page(conn: Conn, q: SubscriberQuery) -> tuple[list[Row], bool]:
+    """One page of rows and whether another page follows."""
+    query, params = build(q)
+    cur = await conn.execute(query, params)
+    rows: list[Row] = await cur.fetchall()
+    return rows[: q.limit], len(rows) > q.limit

@@ -1,0 +1,89 @@
+"""Subscriber storage: single-row CRUD, bulk upsert and GDPR erase (listing: ``listing.py``,
+CSV import: ``imports`` package)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from shared.db import Conn, Row, fetch_one, load_queries
+
+Q = load_queries(__file__)
+BULK_MAX = 10_000
+
+
+async def get(conn: Conn, sender_id: int, subscriber_id: int) -> Row | None:
+    return await fetch_one(conn, Q.get, {"id": subscriber_id, "sender_id": sender_id})
+
+
+async def get_by_address(conn: Conn, sender_id: int, address: str) -> Row | None:
+    return await fetch_one(conn, Q.get_by_address, {"address": address, "sender_id": sender_id})
+
+
+async def create(
+    conn: Conn, sender_id: int, *, address: str, locale: str, properties: dict[str, Any]
+) -> Row:
+    row = await fetch_one(
+        conn,
+        Q.create,
+        {
+            "sender_id": sender_id,
+            "address": address,
+            "locale": locale,
+            "properties": Jsonb(properties),
+        },
+    )
+    assert row is not None
+    return row
+
+
+async def upsert(
+    conn: Conn, sender_id: int, *, address: str, locale: str, properties: dict[str, Any]
+) -> Row:
+    """Create or replace by address; the row has ``inserted``."""
+    row = await fetch_one(
+        conn,
+        Q.upsert,
+        {
+            "sender_id": sender_id,
+            "address": address,
+            "locale": locale,
+            "properties": Jsonb(properties),
+        },
+    )
+    assert row is not None
+    return row
+
+
+UPDATABLE = ("locale", "properties", "merge", "state")
+
+
+async def update(
+    conn: Conn, sender_id: int, subscriber_id: int, changes: dict[str, Any]
+) -> Row | None:
+    """Apply the fields present in ``changes``: locale, properties (replace), merge, state."""
+    params: dict[str, Any] = {"id": subscriber_id, "sender_id": sender_id}
+    for name in UPDATABLE:
+        params[f"set_{name}"] = name in changes
+        value = changes.get(name)
+        params[name] = Jsonb(value) if name in ("properties", "merge") else value
+    return await fetch_one(conn, Q.update, params)
+
+
+async def erase(conn: Conn, sender_id: int, subscriber_id: int) -> bool:
+    """GDPR erase; False when the sender has no such subscriber."""
+    return await fetch_one(conn, Q.erase, {"id": subscriber_id, "sender_id": sender_id}) is not None
+
+
+async def bulk_upsert(conn: Conn, sender_id: int, rows: list[dict[str, Any]]) -> tuple[int, int]:
+    """Upsert rows of {address, locale, properties} in one statement. Later duplicates of an
+    address win. Returns (created, updated); a row sent unchanged counts as updated."""
+    unique: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        unique[row["address"].lower()] = row
+    payload = json.dumps(list(unique.values()), separators=(",", ":"))
+    result = await fetch_one(conn, Q.bulk_upsert, {"sender_id": sender_id, "rows": payload})
+    assert result is not None
+    return result["created"], len(unique) - result["created"]

@@ -1,0 +1,118 @@
+"""The message writer and the DKIM signer, checked with the stdlib parser and dkimpy."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+from typing import Any
+
+import dkim
+import pytest
+
+from services.sender.dkim import DkimSigner
+from services.sender.message import compose, pick_variation
+from services.sender.mime import Envelope, build_message, encode_words
+from shared.errors import HeaderInjection
+from tests.sender.conftest import dkim_dns
+
+
+def envelope(**overrides: Any) -> Envelope:
+    values: dict[str, Any] = {
+        "from_name": "Tart News",
+        "from_address": "news@example.com",
+        "to": "bob@example.org",
+        "reply_to": "help@example.com",
+        "subject": "Hello",
+        "date": "Tue, 24 Nov 2026 14:00:00 +0000",
+        "message_id": "tok@bounces.example.com",
+        "token": "tok",
+        "feedback_id": "1:2:3:tart",
+        "bulk": True,
+        "unsubscribe_url": "https://links.example.com/u/tok",
+        "unsubscribe_mailto": "mailto:unsubscribe+tok@bounces.example.com",
+    }
+    values.update(overrides)
+    return Envelope(**values)
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("subject", "Hi\r\nBcc: victim@example.net"),
+        ("subject", "Hi\nX-Evil: 1"),
+        ("from_name", "Tart\rNews"),
+        ("to", "bob@example.org\r\nBcc: x@example.net"),
+        ("reply_to", "a@example.com\n"),
+        ("to", "bob@example.org, eve@example.net"),
+        ("token", "tok\r\nX: y"),
+    ],
+)
+def test_header_injection_is_refused(field: str, value: str) -> None:
+    with pytest.raises(HeaderInjection):
+        build_message(envelope(**{field: value}), "body", None)
+
+
+def test_a_property_with_a_line_break_cannot_inject_into_the_subject() -> None:
+    ctx = {
+        "from_address": "news@example.com", "sender_updated_at": 1, "dkim_selector": None,
+        "dkim_private_key": None, "dkim_algorithm": "rsa-sha256", "sender_id": 1,
+        "return_path_domain": "b.example.com", "public_base_url": "https://l.example.com",
+        "from_name": "N", "reply_to": None,
+    }  # fmt: skip
+    variation = {"id": 9, "updated_at": 1, "subject": "Hi {{ properties.n }}", "plain_body": "x"}
+    subscriber = {"address": "a@example.org", "properties": {"n": "A\r\nBcc: x@example.net"}}
+    out = compose(ctx, variation, subscriber, "tok", bulk=True, track_clicks=False, email_id=1)
+    msg = message_from_bytes(out.data, policy=policy.default)
+    assert msg["Subject"] == "Hi A Bcc: x@example.net"
+    assert msg["Bcc"] is None
+
+
+def test_structure_and_encoding() -> None:
+    subject = "Grüße \u2013 " + "ğüşıöç " * 20
+    built = build_message(
+        envelope(subject=subject, from_name='Ünï "Quoted", Inc'), "Plain ü\nline 2\n", "<p>ü</p>"
+    )
+    raw = built.to_bytes()
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert head.isascii() and all(len(line) <= 998 for line in head.split(b"\r\n"))
+    subject_lines = head.split(b"\r\nDate:")[0].split(b"Subject:")[1].split(b"\r\n")
+    assert len(subject_lines) > 1 and all(len(line) <= 78 for line in subject_lines)
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    msg = message_from_bytes(raw, policy=policy.default)
+    assert msg["Subject"] == subject
+    assert msg["From"].addresses[0].display_name == 'Ünï "Quoted", Inc'
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == "Plain ü\nline 2"
+    assert msg.get_body(("html",)).get_content().strip() == "<p>ü</p>"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_encoded_words_never_split_a_character() -> None:
+    for word in encode_words("ğ" * 100).split("\r\n "):
+        assert len(word) <= 75
+
+
+@pytest.mark.parametrize("algorithm", ["rsa-sha256", "ed25519-sha256"])
+def test_dkim_verifies_with_dkimpy(algorithm: str, rsa_pem: str, ed25519_pem: str) -> None:
+    pem = rsa_pem if algorithm == "rsa-sha256" else ed25519_pem
+    signer = DkimSigner("example.com", "sel1", algorithm, pem)
+    built = build_message(
+        envelope(subject="Grüße   with  spaces  "), "trailing   \n\n\n", "<p>x</p>  \n"
+    )
+    raw = built.to_bytes([signer.sign(built.headers, built.body)])
+    assert dkim.verify(raw, dnsfunc=dkim_dns(pem))
+    # Tampering with a signed header or the body breaks it.
+    assert not dkim.verify(raw.replace(b"Subject:", b"Subject: X"), dnsfunc=dkim_dns(pem))
+    assert not dkim.verify(raw.replace(b"<p>x</p>", b"<p>y</p>"), dnsfunc=dkim_dns(pem))
+
+
+def test_dkim_refuses_a_key_of_the_wrong_kind(rsa_pem: str) -> None:
+    with pytest.raises(ValueError):
+        DkimSigner("example.com", "sel1", "ed25519-sha256", rsa_pem)
+
+
+def test_variation_pick_follows_weights_and_is_stable() -> None:
+    variations = [{"id": 1, "weight": 1}, {"id": 2, "weight": 3}]
+    picks = [pick_variation(i, variations)["id"] for i in range(1, 4001)]
+    share = picks.count(2) / len(picks)
+    assert 0.72 <= share <= 0.78
+    assert picks == [pick_variation(i, variations)["id"] for i in range(1, 4001)]

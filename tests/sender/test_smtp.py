@@ -1,0 +1,67 @@
+"""Relay URLs and the pooled client against the aiosmtpd peer."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.sender.smtp import RelayPool, Relays, SmtpResult, parse_relay
+from tests.fixtures.ports import free_port
+from tests.fixtures.smtp import SmtpPeer
+
+
+def test_parse_relay_urls() -> None:
+    r = parse_relay("smtp+starttls://user%40x:p%3Ass@mail.example.com#primary")
+    assert (r.name, r.hostname, r.port, r.use_tls, r.start_tls) == (
+        "primary", "mail.example.com", 587, False, True,
+    )  # fmt: skip
+    assert (r.username, r.password) == ("user@x", "p:ss")
+    tls = parse_relay("smtps://mail.example.com")
+    assert (tls.port, tls.use_tls, tls.name) == (465, True, "mail.example.com:465")
+    assert parse_relay("smtp://127.0.0.1:2525").port == 2525
+    for bad in ("http://x", "smtp://", "lmtp://x:24"):
+        with pytest.raises(ValueError):
+            parse_relay(bad)
+
+
+def test_relay_choice_by_name_or_in_turn() -> None:
+    relays = Relays(["smtp://a.example.com#a", "smtp://b.example.com#b"], 2, 5)
+    assert relays.for_sender("b").relay.name == "b"
+    turns = {relays.for_sender(None).relay.name for _ in range(4)}
+    assert turns == {"a", "b"}
+
+
+async def test_pool_reuses_connections_and_reports_replies(smtp_peer: SmtpPeer) -> None:
+    pool = RelayPool(parse_relay(smtp_peer.url), size=2, timeout=5)
+    smtp_peer.rcpt_replies["gone@example.org"] = "550 5.1.1 no such user"
+    smtp_peer.replies.append("452 4.2.2 mailbox full")
+    data = b"Subject: x\r\n\r\nbody\r\n"
+    first = await pool.send("b@example.com", "ok@example.org", data)
+    assert (first.kind, first.code) == ("temporary", 452)
+    refused = await pool.send("b@example.com", "gone@example.org", data)
+    assert (refused.kind, refused.code, refused.enhanced_status) == ("permanent", 550, "5.1.1")
+    sent = await pool.send("b@example.com", "ok@example.org", data)
+    assert sent == SmtpResult("sent", 250, "250 2.0.0 OK queued")
+    assert len(pool._idle) == 1, "one connection served every message"
+    assert [r.rcpt_tos for r in smtp_peer.received] == [["ok@example.org"]]
+    await pool.close()
+
+
+async def test_a_dead_relay_is_a_temporary_failure() -> None:
+    pool = RelayPool(parse_relay(f"smtp://127.0.0.1:{free_port()}"), size=1, timeout=2)
+    result = await pool.send("b@example.com", "ok@example.org", b"x\r\n")
+    assert result.kind == "temporary" and result.code is None
+    assert result.reply.startswith("connection:")
+
+
+async def test_dot_lines_and_bare_line_ends_arrive_intact(smtp_peer: SmtpPeer) -> None:
+    """The DATA fast path stuffs dots itself; a message not in CRLF form takes aiosmtplib's."""
+    pool = RelayPool(parse_relay(smtp_peer.url), size=1, timeout=5)
+    crlf = b"Subject: dots\r\n\r\n.starts with a dot\r\n..two\r\n.\r\nmiddle\r\nend."
+    bare = b"Subject: bare\n\n.dot line\nend\n"
+    for data in (crlf, bare):
+        result = await pool.send("b@example.com", "ok@example.org", data)
+        assert result.kind == "sent", result
+    got = [r.data for r in smtp_peer.received[-2:]]
+    assert got[0].endswith(b"\r\n\r\n.starts with a dot\r\n..two\r\n.\r\nmiddle\r\nend.\r\n")
+    assert got[1].replace(b"\r\n", b"\n").endswith(b"\n\n.dot line\nend\n")
+    await pool.close()
