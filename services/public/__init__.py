@@ -1,0 +1,1 @@
+"""The links subscribers click: open pixel, view in browser, click redirect, unsubscribe."""

@@ -1,0 +1,1 @@
+"""Subscriber events on sends: opens, views, clicks (batched) and unsubscribes (durable)."""

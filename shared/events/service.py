@@ -1,0 +1,217 @@
+"""Event rules: durable unsubscribes and resubscribes, and set-based recording of batched
+opens, views and clicks.
+
+Services never commit: callers pass a connection inside their transaction and publish the
+returned messages after COMMIT.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.db import Conn
+from shared.events import repository
+from shared.events.machine import classify, clean_ip
+from shared.events.models import (
+    BUFFERED_KINDS,
+    MAX_USER_AGENT,
+    ResubscribeResult,
+    UnsubscribeResult,
+    WireEvent,
+)
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+UNSUBSCRIBE_SOURCES = ("page", "one_click", "mailto", "api", "admin")
+BATCH_RETENTION_DAYS = 7
+
+
+async def unsubscribe(
+    conn: Conn, send_id: int, *, source: str, ip: str | None, user_agent: str | None
+) -> UnsubscribeResult | None:
+    """Unsubscribe the recipient of a send. Idempotent and durable once the caller commits.
+
+    Marks the subscriber unsubscribed (only from ``active``), keeps the first unsubscribe time on
+    the send, records one ``unsubscribe`` event (the first time only), cancels every queued send
+    of the subscriber (held A/B sends too) and logs the ``unsubscribe`` webhook.
+
+    Parameters:
+      conn: a connection inside the caller's transaction.
+      send_id: the send whose token was used.
+      source: how it came: ``page``, ``one_click`` (RFC 8058), ``mailto``, ``api`` or ``admin``.
+      ip, user_agent: the request's, stored unless the sender counts events anonymously.
+
+    Returns:
+      the result (``messages`` to publish after COMMIT), or None when the send does not exist.
+    """
+    if source not in UNSUBSCRIBE_SOURCES:
+        raise ValueError(f"unknown unsubscribe source {source!r}")
+    send = await repository.lock_send(conn, send_id)
+    if send is None:
+        return None
+    sender_id, subscriber_id = send["sender_id"], send["subscriber_id"]
+    changed = None
+    cancelled = 0
+    if subscriber_id is not None:
+        changed = await repository.unsubscribe_subscriber(conn, sender_id, subscriber_id)
+        cancelled = await repository.cancel_queued_sends(conn, sender_id, subscriber_id)
+    await repository.mark_send_unsubscribed(conn, send_id)
+    messages: list[Any] = []
+    if changed is not None:
+        anonymous = send["anonymous_events"]
+        await repository.insert_event(
+            conn,
+            send_id=None if anonymous else send_id,
+            email_id=send["email_id"],
+            variation_id=send["variation_id"],
+            subscriber_id=None if anonymous else subscriber_id,
+            kind="unsubscribe",
+            ip=None if anonymous else clean_ip(ip),
+            user_agent=None if anonymous else _clean_text(user_agent),
+            detail={"source": source},
+        )
+        messages = await _emit_unsubscribe(conn, send, changed["address"], source)
+    log.info(
+        "unsubscribe",
+        send_id=send_id,
+        sender_id=sender_id,
+        already=changed is None,
+        source=source,
+        cancelled=cancelled,
+    )
+    return UnsubscribeResult(
+        already=changed is None,
+        sender_id=sender_id,
+        subscriber_id=subscriber_id,
+        email_id=send["email_id"],
+        cancelled=cancelled,
+        messages=messages,
+    )
+
+
+async def _emit_unsubscribe(
+    conn: Conn, send: dict[str, Any], address: str, source: str
+) -> list[Any]:
+    # Imported here: the webhooks module pulls in the broker, which the pure parts of this
+    # package (and the receiver's classifiers) do not need.
+    from shared.webhooks.service import emit
+
+    payload = {
+        "send_id": send["id"],
+        "email_id": send["email_id"],
+        "subscriber_id": send["subscriber_id"],
+        "address": address,
+        "source": source,
+    }
+    return await emit(conn, send["sender_id"], "unsubscribe", payload)
+
+
+async def resubscribe(
+    conn: Conn, send_id: int, *, ip: str | None = None, user_agent: str | None = None
+) -> ResubscribeResult | None:
+    """Undo an unsubscribe made by mistake: the subscriber becomes active again.
+
+    A bounced or complained subscriber stays as they are, and sends cancelled by the unsubscribe
+    stay cancelled (a later campaign reaches the subscriber again). Returns None when the send does
+    not exist.
+    """
+    send = await repository.lock_send(conn, send_id)
+    if send is None:
+        return None
+    changed = False
+    if send["subscriber_id"] is not None:
+        changed = await repository.resubscribe_subscriber(
+            conn, send["sender_id"], send["subscriber_id"]
+        )
+    log.info("resubscribe", send_id=send_id, sender_id=send["sender_id"], changed=changed)
+    return ResubscribeResult(
+        changed=changed, sender_id=send["sender_id"], subscriber_id=send["subscriber_id"]
+    )
+
+
+def _clean_text(value: str | None) -> str | None:
+    """A header value PostgreSQL can store (no NUL), bounded, or None."""
+    if not value:
+        return None
+    return value.replace("\x00", "")[:MAX_USER_AGENT] or None
+
+
+def _columns(
+    events: Sequence[WireEvent], facts: dict[int, dict[str, Any]], scanner_click_seconds: float
+) -> dict[str, list[Any]]:
+    """Classify each event and lay the batch out as column arrays for one unnest() insert."""
+    cols: dict[str, list[Any]] = {
+        name: []
+        for name in (
+            "send_ids", "email_ids", "variation_ids", "subscriber_ids", "kinds", "ats", "ips",
+            "user_agents", "links", "machine", "reasons", "attach",
+        )
+    }  # fmt: skip
+    for send_id, code, at, ip, user_agent, link in events:
+        fact = facts.get(send_id)
+        kind = BUFFERED_KINDS.get(code)
+        if fact is None or kind is None:
+            continue  # the send was deleted meanwhile, or a malformed entry: nothing to record
+        when = datetime.fromtimestamp(at, UTC)
+        sent_at = fact["sent_at"]
+        since = (when - sent_at).total_seconds() if sent_at is not None else None
+        verdict = classify(kind, ip, user_agent, since, scanner_click_seconds=scanner_click_seconds)
+        cols["send_ids"].append(send_id)
+        cols["email_ids"].append(fact["email_id"])
+        cols["variation_ids"].append(fact["variation_id"])
+        cols["subscriber_ids"].append(fact["subscriber_id"])
+        cols["kinds"].append(kind)
+        cols["ats"].append(when)
+        cols["ips"].append(clean_ip(ip))
+        cols["user_agents"].append(_clean_text(user_agent))
+        cols["links"].append(link)
+        cols["machine"].append(verdict.machine)
+        cols["reasons"].append(verdict.reason)
+        cols["attach"].append(not fact["anonymous_events"])
+    return cols
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a batch wrote: events inserted, and the webhook messages to publish after COMMIT
+    (the first human open and click of each send, for senders subscribed to them)."""
+
+    events: int
+    messages: list[Any] = field(default_factory=list)
+
+
+async def record_events(
+    conn: Conn,
+    batch_id: str,
+    events: Sequence[WireEvent],
+    *,
+    scanner_click_seconds: float = 10.0,
+) -> Recorded:
+    """Record one batch of buffered opens, views and clicks. Idempotent per ``batch_id``.
+
+    Three statements whatever the batch size: claim the batch id, read the sends' facts, and one
+    insert-update-log statement. Events of deleted sends are dropped. A batch already recorded
+    writes nothing (``events == 0``).
+    """
+    if not await repository.claim_batch(conn, uuid.UUID(batch_id), len(events)):
+        log.info("event batch already recorded", batch_id=batch_id)
+        return Recorded(0)
+    send_ids = sorted({int(event[0]) for event in events})
+    facts = await repository.batch_send_facts(conn, send_ids)
+    columns = _columns(events, facts, scanner_click_seconds)
+    if not columns["send_ids"]:
+        return Recorded(0)
+    result = await repository.record_batch(conn, columns)
+    from shared.webhooks.service import deliver_message
+
+    messages = [deliver_message(delivery_id) for delivery_id in result["delivery_ids"]]
+    return Recorded(int(result["inserted"]), messages)
+
+
+async def prune_batch_ids(conn: Conn) -> int:
+    """Drop batch ids older than any redelivery (called now and then by the actor)."""
+    return await repository.prune_batches(conn, BATCH_RETENTION_DAYS)
