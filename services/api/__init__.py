@@ -1,0 +1,1 @@
+"""REST API for integrators: per-sender keys, subscribers, emails, sends, statistics."""

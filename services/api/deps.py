@@ -1,0 +1,167 @@
+"""Request dependencies: the API key's sender, the request's one transaction, pagination.
+
+``Ctx`` is what a route gets: the sender id and a ``Transaction`` that commits when the route
+returns (before the response is sent, so a failed commit is an error response, not a lie) and
+publishes the queued messages after the commit. Authentication runs in that same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Request
+from psycopg_pool import AsyncConnectionPool
+
+from services.api.ratelimit import RateLimiter
+from shared import broker
+from shared.config import Settings
+from shared.db import Conn, Transaction
+from shared.errors import RateLimited, Unauthorized
+from shared.senders import repository as senders
+
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Path(ge=1, le=MAX_ID, description="Object id.")]
+
+
+def get_pool(request: Request) -> AsyncConnectionPool:
+    pool: AsyncConnectionPool = request.app.state.pool
+    return pool
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """The authenticated key: who is calling and on whose behalf."""
+
+    key_id: int
+    sender_id: int
+
+
+def _credentials(request: Request) -> tuple[str | None, str] | None:
+    """(basic user or None, key) from the Authorization header."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return None, value
+    if scheme.lower() == "basic" and value:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        user, sep, password = decoded.partition(":")
+        if sep and password:
+            return user, password
+    return None
+
+
+def _key_from(request: Request) -> tuple[str | None, str]:
+    credentials = _credentials(request)
+    if credentials is None:
+        raise Unauthorized()
+    user, key = credentials
+    if len(key) > 200 or "\x00" in key:
+        raise Unauthorized()
+    return user, key
+
+
+async def _resolve(request: Request, conn: Conn) -> ApiKey:
+    """Find the request's key and count the request (401 for a bad key, 429 over the key's
+    per-minute limit). ``conn`` is in autocommit, outside any transaction."""
+    user, key = _key_from(request)
+    row = await senders.find_api_key(conn, key)
+    if row is None or (user is not None and user.strip().lower() != row["sender_address"]):
+        raise Unauthorized()
+    limiter: RateLimiter = request.app.state.rate_limiter
+    decision = await limiter.check(conn, row["id"], row["rate_per_minute"])
+    if not decision.allowed:
+        raise RateLimited(
+            f"over {row['rate_per_minute']} requests a minute for this key", decision.retry_after
+        )
+    return ApiKey(key_id=row["id"], sender_id=row["sender_id"])
+
+
+async def authenticate(request: Request) -> ApiKey:
+    """Resolve the key on a connection of its own (for routes that manage their own
+    transactions, such as the streamed CSV import)."""
+    _key_from(request)  # no connection for a request without credentials
+    # (not a Depends(get_pool): FastAPI runs a plain-def dependency in a thread, per request)
+    async with get_pool(request).connection() as conn:
+        await conn.set_autocommit(True)
+        try:
+            return await _resolve(request, conn)
+        finally:
+            await conn.set_autocommit(False)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a route works with."""
+
+    sender_id: int
+    key_id: int
+    tx: Transaction
+    request: Request
+
+    @property
+    def conn(self) -> Conn:
+        return self.tx.conn
+
+    def enqueue(self, messages: list[Any]) -> None:
+        for message in messages:
+            self.tx.enqueue(message)
+
+
+async def context(request: Request) -> AsyncIterator[Context]:
+    """Authenticate and run the route in ONE connection checkout: the key lookup (read-only,
+    autocommit), then the route's one transaction, which commits when the route returns, before
+    the response is sent; queued messages are published after COMMIT."""
+    _key_from(request)  # no connection for a request without credentials
+    # (not a Depends(get_pool): FastAPI runs a plain-def dependency in a thread, per request)
+    async with get_pool(request).connection() as conn:
+        await conn.set_autocommit(True)
+        try:
+            api_key = await _resolve(request, conn)
+        finally:
+            await conn.set_autocommit(False)
+        tx = Transaction(conn)
+        async with conn.transaction():
+            yield Context(
+                sender_id=api_key.sender_id, key_id=api_key.key_id, tx=tx, request=request
+            )
+        if tx.after_commit:
+            # pika is blocking; keep the event loop free while the broker confirms.
+            await asyncio.to_thread(broker.publish, tx.after_commit)
+
+
+async def statement_context(request: Request) -> AsyncIterator[Context]:
+    """For routes that run ONE statement and queue nothing (an upsert, a read): the connection
+    stays in autocommit, so the statement is its own transaction, without the BEGIN and COMMIT
+    round trips (a fifth of the API's CPU on the single upsert)."""
+    _key_from(request)
+    async with get_pool(request).connection() as conn:
+        await conn.set_autocommit(True)
+        tx = Transaction(conn)
+        try:
+            api_key = await _resolve(request, conn)
+            yield Context(
+                sender_id=api_key.sender_id, key_id=api_key.key_id, tx=tx, request=request
+            )
+        finally:
+            await conn.set_autocommit(False)
+        if tx.after_commit:  # each statement committed already
+            await asyncio.to_thread(broker.publish, tx.after_commit)
+
+
+Ctx = Annotated[Context, Depends(context, scope="function")]
+StatementCtx = Annotated[Context, Depends(statement_context, scope="function")]
+Auth = Annotated[ApiKey, Depends(authenticate)]

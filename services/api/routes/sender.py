@@ -1,0 +1,135 @@
+"""/v1/sender and /v1/webhooks: the key's sender, its webhook settings and delivery log."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from services.api.deps import Ctx, Id, get_settings
+from services.api.errors import ERROR_RESPONSES
+from services.api.pagination import Cursor, Limit, before_id, id_page
+from services.api.schemas.common import Page
+from services.api.schemas.reports import (
+    ApiKeyInfo,
+    ApiKeyList,
+    Sender,
+    SenderPatch,
+    WebhookDelivery,
+    WebhookSecret,
+)
+from shared.errors import NotFound, Unprocessable
+from shared.senders import repository as senders
+from shared.webhooks import repository as webhooks
+from shared.webhooks.guard import RefusedTarget, allow_private_targets, check_url_syntax
+from shared.webhooks.service import deliver_message
+
+router = APIRouter(prefix="/v1", tags=["sender"], responses=ERROR_RESPONSES)
+
+
+@router.get("/sender", response_model=Sender, summary="The key's sender")
+async def get_sender(ctx: Ctx) -> Any:
+    return await senders.get_public_sender(ctx.conn, ctx.sender_id)
+
+
+@router.patch("/sender", response_model=Sender, summary="Update the sender")
+async def update_sender(body: SenderPatch, ctx: Ctx) -> Any:
+    changes = {k: getattr(body, k) for k in body.model_fields_set}
+    for name in ("name", "public_base_url", "soft_bounce_limit", "anonymous_events"):
+        if name in changes and changes[name] is None:
+            raise Unprocessable(f"{name}: cannot be null")
+    if changes.get("webhook_events") is None and "webhook_events" in changes:
+        changes["webhook_events"] = []
+    if changes.get("webhook_url") is not None:
+        try:  # the worker checks the resolved address again before each POST
+            check_url_syntax(
+                str(changes["webhook_url"]),
+                allow_private=allow_private_targets(get_settings(ctx.request)),
+            )
+        except RefusedTarget as error:
+            raise Unprocessable(f"webhook_url: {error}") from None
+    await senders.update_sender(ctx.conn, ctx.sender_id, changes)
+    return await senders.get_public_sender(ctx.conn, ctx.sender_id)
+
+
+@router.get("/sender/keys", response_model=ApiKeyList, summary="The sender's API keys")
+async def list_keys(ctx: Ctx) -> Any:
+    """Every key of the sender, revoked ones included (never the key or its hash)."""
+    return {"items": await senders.list_api_keys(ctx.conn, ctx.sender_id)}
+
+
+@router.get("/sender/keys/{key_id}", response_model=ApiKeyInfo, summary="One API key")
+async def get_key(key_id: Id, ctx: Ctx) -> Any:
+    row = await senders.get_api_key(ctx.conn, ctx.sender_id, key_id)
+    if row is None:
+        raise NotFound("no such key")
+    return row
+
+
+@router.delete(
+    "/sender/keys/{key_id}",
+    response_model=ApiKeyInfo,
+    summary="Revoke an API key",
+    description="The key stops working at once (its next request is a 401), in every API "
+    "process. Revoking a revoked key returns it unchanged. A key may revoke itself.",
+)
+async def revoke_key(key_id: Id, ctx: Ctx) -> Any:
+    await senders.revoke_api_key(ctx.conn, ctx.sender_id, key_id)
+    row = await senders.get_api_key(ctx.conn, ctx.sender_id, key_id)
+    if row is None:
+        raise NotFound("no such key")
+    return row
+
+
+@router.post(
+    "/sender/webhook-secret",
+    response_model=WebhookSecret,
+    summary="Rotate the webhook signing secret",
+)
+async def rotate_webhook_secret(ctx: Ctx) -> Any:
+    return {"secret": await senders.rotate_webhook_secret(ctx.conn, ctx.sender_id)}
+
+
+@router.get(
+    "/webhooks/deliveries",
+    response_model=Page[WebhookDelivery],
+    tags=["webhooks"],
+    summary="Webhook delivery log",
+)
+async def list_deliveries(
+    ctx: Ctx,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    state: Annotated[Literal["pending", "delivered", "failed"] | None, Query()] = None,
+) -> dict[str, Any]:
+    rows = await webhooks.list_deliveries(
+        ctx.conn, ctx.sender_id, state=state, before_id=before_id(cursor), limit=limit + 1
+    )
+    return id_page(rows, limit)
+
+
+@router.get(
+    "/webhooks/deliveries/{delivery_id}",
+    response_model=WebhookDelivery,
+    tags=["webhooks"],
+    summary="One webhook delivery",
+)
+async def get_delivery(delivery_id: Id, ctx: Ctx) -> Any:
+    row = await webhooks.get_delivery(ctx.conn, ctx.sender_id, delivery_id)
+    if row is None:
+        raise NotFound("no such delivery")
+    return row
+
+
+@router.post(
+    "/webhooks/deliveries/{delivery_id}/replay",
+    response_model=WebhookDelivery,
+    tags=["webhooks"],
+    summary="Deliver a webhook again",
+)
+async def replay_delivery(delivery_id: Id, ctx: Ctx) -> Any:
+    row = await webhooks.replay_delivery(ctx.conn, ctx.sender_id, delivery_id)
+    if row is None:
+        raise NotFound("no such delivery")
+    ctx.enqueue([deliver_message(delivery_id)])
+    return row

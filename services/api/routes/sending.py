@@ -1,0 +1,161 @@
+"""/v1/emails/{id}/...: bulk send, send to one subscriber, test send, pause, resume, cancel,
+retry and progress. Messages are queued after the request commits."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import Field
+
+from services.api.deps import MAX_ID, Ctx, Id
+from services.api.errors import ERROR_RESPONSES
+from services.api.idempotency import Idem
+from services.api.schemas.common import Address, Properties, Strict
+from services.api.schemas.emails import (
+    BulkSendIn,
+    BulkSendOut,
+    Progress,
+    RetryOut,
+    SendQueued,
+    SendToSubscriberIn,
+)
+from shared.campaigns import service as campaigns
+from shared.campaigns.models import AbSettings
+from shared.emails import repository as emails
+from shared.errors import NotFound
+from shared.filters import parse_filter
+
+router = APIRouter(prefix="/v1/emails", tags=["sending"], responses=ERROR_RESPONSES)
+
+
+class TestSendIn(Strict):
+    """Send one variation to any address with made-up properties (no send row is kept)."""
+
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {"examples": [{"variation_id": 1, "address": "me@example.com"}]},
+    }
+    variation_id: int = Field(ge=1, le=MAX_ID)
+    address: Address
+    properties: Properties | None = None
+
+
+class TestSendOut(Strict):
+    queued: int = Field(description="Messages queued (1).")
+
+
+@router.post(
+    "/{email_id}/send",
+    status_code=202,
+    response_model=BulkSendOut,
+    summary="Send in bulk to the matching subscribers",
+)
+async def bulk_send(email_id: Id, body: BulkSendIn, ctx: Ctx, idem: Idem) -> Any:
+    if idem.replay is not None:
+        return idem.replay
+    ab = None
+    if body.ab is not None:
+        ab = AbSettings(
+            test_share=body.ab.share,
+            wait=timedelta(minutes=body.ab.wait_minutes),
+            metric=body.ab.metric,
+        )
+    email = await emails.get_email(ctx.conn, ctx.sender_id, email_id)
+    if email is None:
+        raise NotFound("no such email")
+    campaign, messages = await campaigns.queue_bulk_send(
+        ctx.conn,
+        sender_id=ctx.sender_id,
+        email_id=email_id,
+        # an empty list in the request means the email's own locales (empty: every locale)
+        locales=body.locales or email["locales"],
+        contains=body.contains,
+        filter=parse_filter(body.filter),
+        max_count=body.max_count,
+        scheduled_at=body.scheduled_at,
+        ab=ab,
+    )
+    ctx.enqueue(messages)
+    out = {
+        "job_id": campaign["id"],
+        "recipient_count": campaign["planned_count"] or 0,
+        "state": campaign["state"],
+    }
+    return await idem.respond(202, out)
+
+
+@router.post(
+    "/{email_id}/send-to-subscriber",
+    status_code=202,
+    response_model=SendQueued,
+    summary="Send to one subscriber (transactional)",
+    responses={410: {"description": "The subscriber unsubscribed, bounced or complained."}},
+)
+async def send_to_subscriber(email_id: Id, body: SendToSubscriberIn, ctx: Ctx, idem: Idem) -> Any:
+    if idem.replay is not None:
+        return idem.replay
+    send, messages = await campaigns.send_to_subscriber(
+        ctx.conn,
+        sender_id=ctx.sender_id,
+        email_id=email_id,
+        subscriber_id=body.subscriber_id,
+        address=body.address,
+    )
+    ctx.enqueue(messages)
+    return await idem.respond(202, {"send_id": send["id"], "state": send["state"]})
+
+
+@router.post(
+    "/{email_id}/test-send",
+    status_code=202,
+    response_model=TestSendOut,
+    summary="Send a test of a variation to any address",
+)
+async def test_send(email_id: Id, body: TestSendIn, ctx: Ctx) -> Any:
+    if await emails.get_variation(ctx.conn, ctx.sender_id, email_id, body.variation_id) is None:
+        raise NotFound("no such variation")
+    messages = await campaigns.test_send(
+        ctx.conn,
+        sender_id=ctx.sender_id,
+        variation_id=body.variation_id,
+        address=body.address,
+        properties=body.properties,
+    )
+    ctx.enqueue(messages)
+    return {"queued": len(messages)}
+
+
+@router.post("/{email_id}/pause", response_model=Progress, summary="Pause a sending email")
+async def pause(email_id: Id, ctx: Ctx) -> Any:
+    await campaigns.pause(ctx.conn, sender_id=ctx.sender_id, email_id=email_id)
+    return await campaigns.progress(ctx.conn, sender_id=ctx.sender_id, email_id=email_id)
+
+
+@router.post("/{email_id}/resume", response_model=Progress, summary="Resume a paused email")
+async def resume(email_id: Id, ctx: Ctx) -> Any:
+    ctx.enqueue(await campaigns.resume(ctx.conn, sender_id=ctx.sender_id, email_id=email_id))
+    return await campaigns.progress(ctx.conn, sender_id=ctx.sender_id, email_id=email_id)
+
+
+@router.post("/{email_id}/cancel", response_model=Progress, summary="Cancel an email")
+async def cancel(email_id: Id, ctx: Ctx) -> Any:
+    await campaigns.cancel(ctx.conn, sender_id=ctx.sender_id, email_id=email_id)
+    return await campaigns.progress(ctx.conn, sender_id=ctx.sender_id, email_id=email_id)
+
+
+@router.post("/{email_id}/retry-failed", response_model=RetryOut, summary="Retry failed sends")
+async def retry_failed(email_id: Id, ctx: Ctx, idem: Idem) -> Any:
+    if idem.replay is not None:
+        return idem.replay
+    count, messages = await campaigns.retry_failed(
+        ctx.conn, sender_id=ctx.sender_id, email_id=email_id
+    )
+    ctx.enqueue(messages)
+    return await idem.respond(200, {"retried": count})
+
+
+@router.get("/{email_id}/progress", response_model=Progress, summary="Sending progress")
+async def progress(email_id: Id, ctx: Ctx) -> Any:
+    return await campaigns.progress(ctx.conn, sender_id=ctx.sender_id, email_id=email_id)

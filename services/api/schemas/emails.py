@@ -1,0 +1,187 @@
+"""Email, variation and sending models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from services.api.schemas.common import Address, HttpUrl, Locale, OneLine, Strict, Text
+
+BodyText = Text
+
+
+class VariationIn(Strict):
+    """A subject plus a plain and/or HTML body (Jinja2, sandboxed)."""
+
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "name": "A",
+                    "subject": "Hello {{ first_name }}",
+                    "plain_body": "Hi {{ first_name }}! Unsubscribe: {{ unsubscribe_url }}",
+                    "html_body": "<p>Hi {{ first_name }}!</p>",
+                }
+            ]
+        },
+    }
+    name: str = Field("", max_length=200, pattern=r"^[^\x00]*$")
+    subject: OneLine
+    plain_body: BodyText | None = Field(None, max_length=1_000_000)
+    html_body: BodyText | None = Field(None, max_length=1_000_000)
+    weight: int = Field(1, ge=1, le=1000, description="Share of the audience in A/B splits.")
+    state: Literal["active", "disabled"] = "active"
+
+    @model_validator(mode="after")
+    def _has_body(self) -> VariationIn:
+        if not (self.plain_body or self.html_body):
+            raise ValueError("a variation needs a plain or an HTML body")
+        return self
+
+
+class VariationPatch(Strict):
+    model_config = {"extra": "forbid", "json_schema_extra": {"examples": [{"weight": 2}]}}
+    name: str | None = Field(None, max_length=200, pattern=r"^[^\x00]*$")
+    subject: OneLine | None = None
+    plain_body: BodyText | None = Field(None, max_length=1_000_000)
+    html_body: BodyText | None = Field(None, max_length=1_000_000)
+    weight: int | None = Field(None, ge=1, le=1000)
+    state: Literal["active", "disabled"] | None = None
+
+
+class Variation(BaseModel):
+    id: int
+    email_id: int
+    name: str
+    subject: str
+    plain_body: str | None
+    html_body: str | None
+    weight: int
+    state: Literal["active", "disabled"]
+    created_at: datetime
+    updated_at: datetime
+
+
+class EmailIn(Strict):
+    """A draft email with its variations."""
+
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "name": "March newsletter",
+                    "locales": ["en_US"],
+                    "variations": [{"subject": "News", "plain_body": "Hello {{ address }}"}],
+                }
+            ]
+        },
+    }
+    name: OneLine
+    bulk: bool = True
+    redirect_url: HttpUrl | None = None
+    locales: list[Locale] = Field(default_factory=list, max_length=100)
+    track_clicks: bool = True
+    variations: list[VariationIn] = Field(min_length=1, max_length=26)
+
+
+class EmailPatch(Strict):
+    model_config = {"extra": "forbid", "json_schema_extra": {"examples": [{"name": "April"}]}}
+    name: OneLine | None = None
+    bulk: bool | None = None
+    redirect_url: HttpUrl | None = None
+    locales: list[Locale] | None = Field(None, max_length=100)
+    track_clicks: bool | None = None
+
+
+EmailState = Literal["draft", "scheduled", "sending", "paused", "sent", "cancelled"]
+
+
+class Email(BaseModel):
+    id: int
+    name: str
+    bulk: bool
+    redirect_url: str | None
+    locales: list[str]
+    track_clicks: bool
+    state: EmailState
+    created_at: datetime
+    updated_at: datetime
+    variations: list[Variation]
+
+
+class Preview(BaseModel):
+    subject: str
+    plain: str | None
+    html: str | None
+    links: list[str]
+
+
+class AbTest(Strict):
+    """A/B winner mode: send to ``share`` of the audience, wait, then the rest gets the winner."""
+
+    share: float = Field(gt=0, lt=1, examples=[0.2])
+    wait_minutes: int = Field(ge=1, le=60 * 24 * 14)
+    metric: Literal["open", "click"] = "click"
+
+
+class BulkSendIn(Strict):
+    """Queue the email to the subscribers matching the filters."""
+
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {
+            "examples": [{"locales": ["en_US"], "filter": 'plan = "pro"', "max_count": 1000}]
+        },
+    }
+    locales: list[Locale] = Field(default_factory=list, max_length=100)
+    contains: dict[str, Any] = Field(
+        default_factory=dict, description="Properties the subscriber must contain (jsonb @>)."
+    )
+    filter: str | dict[str, Any] | None = Field(
+        None, description="Property filter, text or JSON form (see the filter language)."
+    )
+    max_count: int | None = Field(None, ge=1, le=100_000_000)
+    scheduled_at: datetime | None = None
+    ab: AbTest | None = None
+
+
+class BulkSendOut(BaseModel):
+    job_id: int = Field(description="The campaign id.")
+    recipient_count: int
+    state: str
+
+
+class SendToSubscriberIn(Strict):
+    """A transactional send to one subscriber, by id or address (as in 2013)."""
+
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {"examples": [{"address": "ada@example.com"}]},
+    }
+    subscriber_id: int | None = Field(None, ge=1, le=2**63 - 1)
+    address: Address | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> SendToSubscriberIn:
+        if (self.subscriber_id is None) == (self.address is None):
+            raise ValueError("give subscriber_id or address")
+        return self
+
+
+class SendQueued(BaseModel):
+    send_id: int
+    state: str
+
+
+class RetryOut(BaseModel):
+    retried: int
+
+
+class Progress(BaseModel):
+    model_config = {"extra": "allow"}
+    email_id: int
+    state: str

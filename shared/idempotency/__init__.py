@@ -1,0 +1,1 @@
+"""Idempotency keys: a retried POST gets the first answer and queues nothing new."""

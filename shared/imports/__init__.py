@@ -1,0 +1,1 @@
+"""CSV imports of subscribers: streamed, COPY-based, with progress and a per-row error report."""

@@ -1,0 +1,1 @@
+"""Outgoing webhooks: per-sender event deliveries, signed, logged and retried through the queue."""
