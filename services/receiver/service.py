@@ -1,0 +1,183 @@
+"""What inbound.parse does: classify a stored message, tie it to its send, store what it says,
+and apply the sender's policy; with retries counted so a poison message is quarantined."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from services.receiver import metrics
+from services.receiver.classify import Classification, classify
+from services.receiver.matching import Match, match_sends
+from shared.broker import publish
+from shared.config import get_settings
+from shared.db import Conn, transaction
+from shared.dmarc import repository as dmarc
+from shared.events import service as events
+from shared.inbound import repository as inbound
+from shared.logging import get_logger
+from shared.reports import repository as reports
+from shared.tokens import TokenCodec, codec_from_settings_secrets
+from shared.webhooks import service as webhooks
+
+log = get_logger(__name__)
+REPORT_KINDS = ("bounce", "dsn_success", "arf", "autoreply", "unsubscribe")
+MAX_STORED_TEXT = 64 * 1024
+
+
+class PoisonMessage(Exception):
+    """Raised to make dramatiq retry a parse that failed; the cause is in inbound_messages."""
+
+
+def _codec() -> TokenCodec:
+    settings = get_settings()
+    return codec_from_settings_secrets([s.get_secret_value() for s in settings.token_secrets])
+
+
+async def parse_inbound(pool: AsyncConnectionPool, inbound_id: int) -> str | None:
+    """Parse one stored message. Idempotent: a parsed, quarantined or oversize message is left
+    alone. Returns the kind it was filed as (None when nothing was done).
+
+    Raises PoisonMessage after recording a failure that still has attempts left.
+    """
+    settings = get_settings()
+    async with pool.connection() as conn:
+        claim = await inbound.claim_for_parse(conn, inbound_id)
+        await conn.commit()
+    if claim is None:
+        return None
+    if claim["attempts"] > settings.inbound_max_attempts:
+        # Attempts are counted before parsing, so this is a message that killed its workers.
+        await _fail(pool, inbound_id, "gave up: the parse never finished", quarantine=True)
+        return None
+    try:
+        result = await asyncio.to_thread(classify, bytes(claim["raw"]), claim["envelope_to"])
+        kind = await _apply(pool, inbound_id, result, _codec())
+    except Exception as error:
+        quarantine = claim["attempts"] >= settings.inbound_max_attempts
+        await _fail(pool, inbound_id, f"{type(error).__name__}: {error}", quarantine=quarantine)
+        if quarantine:
+            log.error("inbound message quarantined", inbound_id=inbound_id, error=str(error))
+            return None
+        raise PoisonMessage(f"inbound {inbound_id}: {error}") from error
+    metrics.CLASSIFIED.labels(kind).inc()
+    return kind
+
+
+async def _fail(
+    pool: AsyncConnectionPool, inbound_id: int, error: str, *, quarantine: bool
+) -> None:
+    metrics.PARSE_FAILURES.labels("quarantined" if quarantine else "retry").inc()
+    async with pool.connection() as conn:
+        await inbound.mark_failed(conn, inbound_id, error, quarantine=quarantine)
+        await conn.commit()
+
+
+async def _apply(
+    pool: AsyncConnectionPool, inbound_id: int, result: Classification, codec: TokenCodec
+) -> str:
+    async with transaction(pool, publish) as tx:
+        locked = await inbound.lock_for_apply(tx.conn, inbound_id)
+        if locked is None or locked["state"] == "parsed":
+            return result.type
+        if result.type in REPORT_KINDS:
+            messages = await _record_responses(tx.conn, inbound_id, result, codec)
+            for message in messages:
+                tx.enqueue(message)
+        for report in result.aggregate_reports:
+            await dmarc.store_aggregate(tx.conn, inbound_id, report)
+        for report in result.tls_reports:
+            await dmarc.store_tls(tx.conn, inbound_id, report)
+        for report in result.failure_reports:
+            await dmarc.store_failure(tx.conn, inbound_id, report)
+        await inbound.mark_parsed(tx.conn, inbound_id, result.type, result.error)
+    return result.type
+
+
+def _report_row(
+    result: Classification, match: Match | None, recipient: Any, inbound_kind: str
+) -> dict[str, Any]:
+    send = match.send if match else {}
+    return {
+        "sender_id": send.get("sender_id"),
+        "send_id": send.get("id"),
+        "subscriber_id": send.get("subscriber_id"),
+        "kind": inbound_kind,
+        "recipient": recipient.address.lower() if recipient else None,
+        "hard_or_soft": recipient.hard_or_soft if recipient else None,
+        "status": recipient.status if recipient else None,
+        "reason": recipient.reason if recipient else None,
+        "diagnostic": (recipient.diagnostic or "")[:2000] or None if recipient else None,
+        "feedback_type": result.feedback_type,
+        "matched_by": match.matched_by if match else None,
+        "headers": result.headers,
+        "human_text": (result.human_text or "")[:MAX_STORED_TEXT] or None,
+        "original": (result.original or "")[:MAX_STORED_TEXT] or None,
+    }
+
+
+async def _record_responses(
+    conn: Conn, inbound_id: int, result: Classification, codec: TokenCodec
+) -> list[Any]:
+    token_match, by_address = await match_sends(conn, result, codec)
+    failed = [r for r in result.recipients if result.type != "bounce" or r.reason]
+    rows: list[dict[str, Any]] = []
+    if not failed:
+        rows.append(_report_row(result, token_match, None, result.type))
+    for rcpt in failed:
+        # A token names one send: it answers for a lone recipient; several are matched by address.
+        single = token_match is not None and len(failed) == 1
+        match = token_match if single else by_address.get(rcpt.address.lower())
+        rows.append(_report_row(result, match, rcpt, result.type))
+    saved = await reports.record_responses(conn, inbound_id, _strip_nul(rows))
+    messages: list[Any] = []
+    for row in saved:
+        if not row["inserted"]:
+            continue
+        if row["kind"] == "bounce":
+            metrics.BOUNCES.labels(row["hard_or_soft"] or "unknown").inc()
+        elif row["kind"] == "arf":
+            metrics.COMPLAINTS.inc()
+        if row["sender_id"] is None:
+            continue
+        if row["kind"] in ("bounce", "arf"):
+            messages += await _webhook(conn, row)
+        elif row["kind"] == "unsubscribe" and row["send_id"] is not None:
+            messages += await _unsubscribe(conn, row["send_id"])
+    return messages
+
+
+def _strip_nul(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """PostgreSQL text refuses NUL; some MTAs put one in a diagnostic."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace("\x00", "")
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return [{k: clean(v) for k, v in row.items()} for row in rows]
+
+
+async def _webhook(conn: Conn, row: dict[str, Any]) -> list[Any]:
+    """The sender's bounce or complaint webhook."""
+    event = "bounce" if row["kind"] == "bounce" else "complaint"
+    payload = {
+        "send_id": row["send_id"],
+        "subscriber_id": row["subscriber_id"],
+        "address": row["recipient"],
+        "hard_or_soft": row["hard_or_soft"],
+        "reason": row["reason"],
+        "status": row["status"],
+        "subscriber_state": row["subscriber_state"],
+    }
+    return await webhooks.emit(conn, row["sender_id"], event, payload)
+
+
+async def _unsubscribe(conn: Conn, send_id: int) -> list[Any]:
+    """A mail to the List-Unsubscribe mailto address: the same unsubscribe as the public page."""
+    result = await events.unsubscribe(conn, send_id, source="mailto", ip=None, user_agent=None)
+    return list(result.messages) if result is not None else []

@@ -1,0 +1,98 @@
+"""DMARC aggregate and failure reports and SMTP TLS reports, as the receiver stores them."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from shared.db import Conn, Row, fetch_all, fetch_one, load_queries
+
+Q = load_queries(__file__)
+
+
+def _when(value: Any) -> datetime | None:
+    """parsedmarc's dates (naive UTC 'YYYY-MM-DD HH:MM:SS', or ISO with Z) as aware datetimes."""
+    if value in (None, ""):
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _ip(value: Any) -> str | None:
+    try:
+        return str(ipaddress.ip_address(str(value).strip()))
+    except ValueError:
+        return None
+
+
+async def store_aggregate(conn: Conn, inbound_id: int | None, report: dict[str, Any]) -> Row | None:
+    """Returns {"id", "records"} for a new report, None when it was already stored."""
+    records = [dict(r, source_ip=_ip(r["source_ip"])) for r in report["records"]]
+    return await fetch_one(
+        conn,
+        Q.store_aggregate,
+        {
+            "inbound_id": inbound_id,
+            "org_name": report["org_name"] or "(unknown)",
+            "org_email": report.get("org_email"),
+            "report_id": report["report_id"] or "(none)",
+            "domain": report["domain"] or "(unknown)",
+            "begin_at": _when(report["begin_at"]) or datetime.now(UTC),
+            "end_at": _when(report["end_at"]) or datetime.now(UTC),
+            "policy": Jsonb(report.get("policy") or {}),
+            "errors": Jsonb(report.get("errors") or []),
+            "message_count": report["message_count"],
+            "pass_count": report["pass_count"],
+            "records": Jsonb([r for r in records if r["source_ip"]]),
+        },
+    )
+
+
+async def store_failure(conn: Conn, inbound_id: int, report: dict[str, Any]) -> Row | None:
+    return await fetch_one(
+        conn,
+        Q.store_failure,
+        {
+            "inbound_id": inbound_id,
+            "feedback_type": report.get("feedback_type"),
+            "arrival_date": _when(report.get("arrival_date")),
+            "source_ip": _ip(report.get("source_ip")),
+            "reported_domain": report.get("reported_domain"),
+            "auth_failure": report.get("auth_failure") or None,
+            "delivery_result": report.get("delivery_result"),
+            "dkim_domain": report.get("dkim_domain"),
+            "original_mail_from": report.get("original_mail_from"),
+            "original_rcpt_to": report.get("original_rcpt_to"),
+            "subject": report.get("subject"),
+            "sample_headers": Jsonb(report.get("sample_headers") or []),
+            "parsed": Jsonb(report.get("parsed") or {}),
+        },
+    )
+
+
+async def store_tls(conn: Conn, inbound_id: int | None, report: dict[str, Any]) -> Row | None:
+    return await fetch_one(
+        conn,
+        Q.store_tls,
+        {
+            "inbound_id": inbound_id,
+            "organization_name": report["organization_name"] or "(unknown)",
+            "report_id": report["report_id"] or "(none)",
+            "begin_at": _when(report.get("begin_at")),
+            "end_at": _when(report.get("end_at")),
+            "contact_info": report.get("contact_info"),
+            "policies": Jsonb(report.get("policies") or []),
+            "success_count": report["success_count"],
+            "failure_count": report["failure_count"],
+        },
+    )
+
+
+async def aggregate_for_inbound(conn: Conn, inbound_id: int) -> list[Row]:
+    return await fetch_all(conn, Q.aggregate_for_inbound, {"inbound_id": inbound_id})
