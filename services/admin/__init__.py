@@ -1,0 +1,1 @@
+"""Web UI for administrators."""

@@ -1,0 +1,266 @@
+"""The bulk send page: the audience per locale (live, as the filters change), max count,
+schedule, A/B winner settings, a confirmation step, then pause, resume, cancel, live progress,
+failed sends with their reasons and a retry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from services.admin.forms import Form, read_form
+from services.admin.routes.emails import load_email
+from services.admin.sessions import SenderId, pool_of
+from services.admin.templating import render
+from shared import broker
+from shared.campaigns import service as campaigns
+from shared.campaigns.models import AbSettings
+from shared.db import transaction
+from shared.errors import AppError
+from shared.filters import Filter, parse_filter
+from shared.statistics import repository as statistics
+from shared.subscribers.validation import locale_error
+
+router = APIRouter(prefix="/senders/{sender_id}/emails/{email_id}")
+FIELDS = (
+    "locales",
+    "filter",
+    "max_count",
+    "scheduled_at",
+    "ab",
+    "ab_share",
+    "ab_wait_minutes",
+    "ab_metric",
+)
+
+
+@dataclass
+class SendPlan:
+    """The bulk send form, checked."""
+
+    locales: list[str] | None
+    filter: Filter | None
+    max_count: int | None
+    scheduled_at: datetime | None
+    ab: AbSettings | None
+
+
+def _plan(form: Form) -> SendPlan:
+    text = form.text("locales", max_len=500).replace(";", ",")
+    locales = [x.strip() for x in text.split(",") if x.strip()] or None
+    bad = [x for x in locales or [] if locale_error(x)]
+    if bad:
+        form.errors["locales"] = "not a locale: " + ", ".join(bad)
+    filter_text = form.text("filter", max_len=20_000)
+    parsed: Filter | None = None
+    try:
+        parsed = parse_filter(filter_text)
+    except AppError as error:
+        form.errors["filter"] = error.detail.removeprefix("filter: ")
+    max_count = form.integer("max_count", minimum=1, maximum=2**31 - 1)
+    when = form.text("scheduled_at", max_len=40)
+    scheduled_at = None
+    if when:
+        try:
+            scheduled_at = datetime.fromisoformat(when).replace(tzinfo=UTC)
+        except ValueError:
+            form.errors["scheduled_at"] = "not a date and time"
+    ab = None
+    if form.checkbox("ab"):
+        share = form.integer("ab_share", required=True, minimum=1, maximum=99)
+        wait = form.integer("ab_wait_minutes", required=True, minimum=0, maximum=60 * 24 * 30)
+        metric = form.choice("ab_metric", ("click", "open"), default="click")
+        if share is not None and wait is not None and form.ok:
+            ab = AbSettings(test_share=share / 100, wait=timedelta(minutes=wait), metric=metric)  # type: ignore[arg-type]
+    return SendPlan(locales, parsed, max_count, scheduled_at, ab)
+
+
+async def _counts(
+    request: Request, sender_id: int, email_id: int, plan: SendPlan
+) -> dict[str, int]:
+    async with pool_of(request).connection() as conn:
+        return await campaigns.count_audience(
+            conn,
+            sender_id=sender_id,
+            email_id=email_id,
+            locales=plan.locales,
+            contains=None,
+            filter=plan.filter,
+        )
+
+
+async def _progress(request: Request, sender_id: int, email_id: int) -> dict[str, Any]:
+    async with pool_of(request).connection() as conn:
+        progress = await campaigns.progress(conn, sender_id=sender_id, email_id=email_id)
+        progress["failures"] = await statistics.list_sends(
+            conn, sender_id, email_id=email_id, state="failed", limit=50
+        )
+    total = sum(progress[k] for k in ("queued", "held", "sending", "sent", "failed", "cancelled"))
+    progress["total"] = total
+    progress["done"] = progress["sent"] + progress["failed"] + progress["cancelled"]
+    return progress
+
+
+@router.get("/send")
+async def send_page(request: Request, sender_id: SenderId, email_id: int) -> Response:
+    email = await load_email(request, sender_id, email_id)
+    values = {
+        "locales": ", ".join(email["locales"]),
+        "ab_share": "20",
+        "ab_wait_minutes": "60",
+        "ab_metric": "click",
+    }
+    plan = SendPlan(email["locales"] or None, None, None, None, None)
+    counts = await _counts(request, sender_id, email_id, plan)
+    progress = await _progress(request, sender_id, email_id)
+    context = {
+        "email": email,
+        "values": values,
+        "errors": {},
+        "counts": counts,
+        "progress": progress,
+    }
+    return await render(request, "emails/send.html", context, sender_id=sender_id)
+
+
+@router.post("/audience")
+async def audience(request: Request, sender_id: SenderId, email_id: int) -> Response:
+    """The live audience count (htmx, on every change of the form)."""
+    await load_email(request, sender_id, email_id)
+    form = await read_form(request)
+    plan = _plan(form)
+    counts = await _counts(request, sender_id, email_id, plan) if form.ok else {}
+    return await render(
+        request,
+        "emails/_audience.html",
+        {"counts": counts, "errors": form.errors, "max_count": plan.max_count},
+    )
+
+
+@router.post("/send/confirm")
+async def confirm(request: Request, sender_id: SenderId, email_id: int) -> Response:
+    email = await load_email(request, sender_id, email_id)
+    form = await read_form(request)
+    plan = _plan(form)
+    counts = await _counts(request, sender_id, email_id, plan) if form.ok else {}
+    total = sum(counts.values())
+    planned = min(total, plan.max_count) if plan.max_count else total
+    if form.ok and planned == 0:
+        form.errors["form"] = "nobody matches: there is no one to send to"
+    context = {
+        "email": email,
+        "values": form.values,
+        "errors": form.errors,
+        "counts": counts,
+        "planned": planned,
+        "plan": plan,
+    }
+    if not form.ok:
+        context["progress"] = await _progress(request, sender_id, email_id)
+        return await render(
+            request, "emails/send.html", context, sender_id=sender_id, status_code=400
+        )
+    return await render(request, "emails/confirm.html", context, sender_id=sender_id)
+
+
+@router.post("/send/queue")
+async def queue(request: Request, sender_id: SenderId, email_id: int) -> Response:
+    email = await load_email(request, sender_id, email_id)
+    form = await read_form(request)
+    plan = _plan(form)
+    if form.ok:
+        try:
+            async with transaction(pool_of(request), broker.publish) as tx:
+                _campaign, messages = await campaigns.queue_bulk_send(
+                    tx.conn,
+                    sender_id=sender_id,
+                    email_id=email_id,
+                    locales=plan.locales,
+                    contains=None,
+                    filter=plan.filter,
+                    max_count=plan.max_count,
+                    scheduled_at=plan.scheduled_at,
+                    ab=plan.ab,
+                )
+                for message in messages:
+                    tx.enqueue(message)
+        except AppError as error:
+            form.errors["form"] = error.detail
+        else:
+            url = f"/senders/{sender_id}/emails/{email_id}/send?notice=queued"
+            return RedirectResponse(url, status_code=303)
+    counts = (
+        await _counts(request, sender_id, email_id, plan) if "filter" not in form.errors else {}
+    )
+    context = {
+        "email": email,
+        "values": form.values,
+        "errors": form.errors,
+        "counts": counts,
+        "progress": await _progress(request, sender_id, email_id),
+    }
+    return await render(request, "emails/send.html", context, sender_id=sender_id, status_code=409)
+
+
+@router.get("/progress")
+async def progress(request: Request, sender_id: SenderId, email_id: int) -> Response:
+    email = await load_email(request, sender_id, email_id)
+    data = await _progress(request, sender_id, email_id)
+    return await render(request, "emails/_progress.html", {"progress": data, "email": email})
+
+
+async def _control(request: Request, sender_id: int, email_id: int, action: str) -> Response:
+    await load_email(request, sender_id, email_id)
+    notice = {"pause": "paused", "resume": "resumed", "cancel": "cancelled", "retry": "retried"}
+    try:
+        async with transaction(pool_of(request), broker.publish) as tx:
+            messages: list[Any] = []
+            if action == "pause":
+                await campaigns.pause(tx.conn, sender_id=sender_id, email_id=email_id)
+            elif action == "resume":
+                messages = await campaigns.resume(tx.conn, sender_id=sender_id, email_id=email_id)
+            elif action == "cancel":
+                await campaigns.cancel(tx.conn, sender_id=sender_id, email_id=email_id)
+            else:
+                _n, messages = await campaigns.retry_failed(
+                    tx.conn, sender_id=sender_id, email_id=email_id
+                )
+            for message in messages:
+                tx.enqueue(message)
+    except AppError as error:
+        email = await load_email(request, sender_id, email_id)
+        context = {
+            "email": email,
+            "values": {},
+            "errors": {"form": error.detail},
+            "counts": {},
+            "progress": await _progress(request, sender_id, email_id),
+        }
+        return await render(
+            request, "emails/send.html", context, sender_id=sender_id, status_code=409
+        )
+    url = f"/senders/{sender_id}/emails/{email_id}/send?notice={notice[action]}"
+    return RedirectResponse(url, status_code=303)
+
+
+@router.post("/pause")
+async def pause(request: Request, sender_id: SenderId, email_id: int) -> Response:
+    return await _control(request, sender_id, email_id, "pause")
+
+
+@router.post("/resume")
+async def resume(request: Request, sender_id: SenderId, email_id: int) -> Response:
+    return await _control(request, sender_id, email_id, "resume")
+
+
+@router.post("/cancel")
+async def cancel(request: Request, sender_id: SenderId, email_id: int) -> Response:
+    return await _control(request, sender_id, email_id, "cancel")
+
+
+@router.post("/retry")
+async def retry(request: Request, sender_id: SenderId, email_id: int) -> Response:
+    return await _control(request, sender_id, email_id, "retry")

@@ -1,0 +1,84 @@
+"""DMARC: pass and fail over time per domain (a chart), sources by IP, reporters, each report in
+detail, failure reports and SMTP TLS reports. Per sender (its From and return-path domains), and
+for owners across every domain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from services.admin.sessions import MAX_ID, OwnerAdmin, SenderId, pool_of
+from services.admin.templating import render
+from shared.admins import reporting
+from shared.errors import NotFound
+from shared.senders import repository as senders
+
+router = APIRouter()
+
+
+def pass_fail_chart(daily: list[dict[str, Any]]) -> dict[str, Any]:
+    """A stacked bar per day: passed and failed messages, one pair of series per domain."""
+    labels = sorted({d["day"].isoformat() for d in daily})
+    index = {label: i for i, label in enumerate(labels)}
+    datasets = []
+    for domain in sorted({d["domain"] for d in daily}):
+        for key, color in (("passed", "#16a34a"), ("failed", "#dc2626")):
+            data = [0] * len(labels)
+            for d in daily:
+                if d["domain"] == domain:
+                    data[index[d["day"].isoformat()]] = int(d[key] or 0)
+            datasets.append({"label": f"{domain} {key}", "data": data, "color": color})
+    return {"type": "bar", "stacked": True, "labels": labels, "datasets": datasets}
+
+
+async def _domains(request: Request, sender_id: int) -> list[str]:
+    async with pool_of(request).connection() as conn:
+        sender = await senders.get_sender(conn, sender_id)
+    assert sender is not None
+    return sorted({sender["address"].split("@", 1)[1].lower(), sender["return_path_domain"]})
+
+
+async def _page(
+    request: Request, domains: list[str] | None, base: str, sender_id: int | None
+) -> Response:
+    async with pool_of(request).connection() as conn:
+        data = await reporting.dmarc_overview(conn, domains)
+    data["chart"] = pass_fail_chart(data["daily"])
+    data["domains"] = domains
+    data["base"] = base
+    return await render(request, "dmarc/overview.html", data, sender_id=sender_id)
+
+
+async def _report(
+    request: Request, report_id: int, domains: list[str] | None, sender_id: int | None
+) -> Response:
+    if not 0 < report_id < MAX_ID:
+        raise NotFound("no such report")
+    async with pool_of(request).connection() as conn:
+        row = await reporting.dmarc_report(conn, report_id, domains)
+    if row is None:
+        raise NotFound("no such report")
+    return await render(request, "dmarc/report.html", {"report": row}, sender_id=sender_id)
+
+
+@router.get("/dmarc")
+async def all_domains(request: Request, admin: OwnerAdmin) -> Response:
+    return await _page(request, None, "/dmarc", None)
+
+
+@router.get("/dmarc/{report_id}")
+async def any_report(request: Request, admin: OwnerAdmin, report_id: int) -> Response:
+    return await _report(request, report_id, None, None)
+
+
+@router.get("/senders/{sender_id}/dmarc")
+async def sender_dmarc(request: Request, sender_id: SenderId) -> Response:
+    domains = await _domains(request, sender_id)
+    return await _page(request, domains, f"/senders/{sender_id}/dmarc", sender_id)
+
+
+@router.get("/senders/{sender_id}/dmarc/{report_id}")
+async def sender_report(request: Request, sender_id: SenderId, report_id: int) -> Response:
+    return await _report(request, report_id, await _domains(request, sender_id), sender_id)

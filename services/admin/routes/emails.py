@@ -1,0 +1,357 @@
+"""Emails: list with statistics, create and edit (locales), the variations editor with a live
+preview (HTML in a sandboxed iframe, plain text beside it), and test sends."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from services.admin.forms import Form, read_form
+from services.admin.sessions import SenderId, pool_of
+from services.admin.templating import render
+from shared import broker
+from shared.campaigns import service as campaigns
+from shared.db import transaction
+from shared.emails import repository as emails
+from shared.errors import AppError, NotFound
+from shared.rendering import MessageUrls, render_variation, validate_templates
+from shared.senders import repository as senders
+from shared.statistics import repository as statistics
+from shared.subscribers.validation import address_error, locale_error
+
+router = APIRouter(prefix="/senders/{sender_id}/emails")
+MAX_ID = 2**63
+URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+BODY_MAX = 1_000_000
+
+
+def _check_id(value: int, what: str) -> int:
+    if not 0 < value < MAX_ID:
+        raise NotFound(f"no such {what}")
+    return value
+
+
+async def load_email(request: Request, sender_id: int, email_id: int) -> dict[str, Any]:
+    """The email of this sender, or a 404."""
+    _check_id(email_id, "email")
+    async with pool_of(request).connection() as conn:
+        email = await emails.get_email(conn, sender_id, email_id)
+    if email is None:
+        raise NotFound("no such email")
+    return email
+
+
+def _email_values(form: Form) -> dict[str, Any]:
+    name = form.line("name", required=True, max_len=200)
+    locales = [x.strip() for x in form.text("locales", max_len=500).replace(";", ",").split(",")]
+    locales = [x for x in locales if x]
+    bad = [x for x in locales if locale_error(x)]
+    if bad:
+        form.errors["locales"] = "not a locale: " + ", ".join(bad) + " (use C or like en_US)"
+    redirect_url = form.line("redirect_url", max_len=2000) or None
+    if redirect_url and not URL_RE.match(redirect_url):
+        form.errors["redirect_url"] = "must start with http:// or https://"
+    return {
+        "name": name,
+        "locales": locales,
+        "bulk": form.checkbox("bulk"),
+        "track_clicks": form.checkbox("track_clicks"),
+        "redirect_url": redirect_url,
+    }
+
+
+@router.get("")
+async def list_emails(request: Request, sender_id: SenderId) -> Response:
+    before = request.query_params.get("before", "")
+    before_id = int(before) if before.isdigit() and int(before) < MAX_ID else None
+    async with pool_of(request).connection() as conn:
+        rows = await emails.list_emails(conn, sender_id, state=None, before_id=before_id, limit=50)
+        counts = await statistics.admin_email_counts(conn, sender_id, [r["id"] for r in rows])
+    for row in rows:
+        row["counts"] = counts.get(row["id"], {})
+    return await render(
+        request,
+        "emails/list.html",
+        {"emails": rows, "next_before": rows[-1]["id"] if len(rows) == 50 else None},
+        sender_id=sender_id,
+    )
+
+
+@router.get("/new")
+async def new_email(request: Request, sender_id: SenderId) -> Response:
+    values = {"bulk": "on", "track_clicks": "on", "locales": ""}
+    return await render(
+        request, "emails/new.html", {"values": values, "errors": {}}, sender_id=sender_id
+    )
+
+
+@router.post("/new")
+async def create_email(request: Request, sender_id: SenderId) -> Response:
+    form = await read_form(request)
+    values = _email_values(form)
+    if form.ok:
+        async with transaction(pool_of(request)) as tx:
+            email = await emails.create_email(tx.conn, sender_id, values)
+        url = f"/senders/{sender_id}/emails/{email['id']}/variations/new?notice=created"
+        return RedirectResponse(url, status_code=303)
+    return await render(
+        request,
+        "emails/new.html",
+        {"values": form.values, "errors": form.errors},
+        sender_id=sender_id,
+        status_code=400,
+    )
+
+
+async def _email_page(
+    request: Request,
+    sender_id: int,
+    email_id: int,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    email = await load_email(request, sender_id, email_id)
+    async with pool_of(request).connection() as conn:
+        variations = await emails.list_variations(conn, sender_id, [email_id])
+    if values is None:
+        values = {
+            "name": email["name"],
+            "locales": ", ".join(email["locales"]),
+            "redirect_url": email["redirect_url"] or "",
+            "bulk": "on" if email["bulk"] else "",
+            "track_clicks": "on" if email["track_clicks"] else "",
+        }
+    context = {
+        "email": email,
+        "variations": variations,
+        "values": values,
+        "errors": errors or {},
+    }
+    return await render(
+        request, "emails/edit.html", context, sender_id=sender_id, status_code=status_code
+    )
+
+
+@router.get("/{email_id}")
+async def edit_email(request: Request, sender_id: SenderId, email_id: int) -> Response:
+    return await _email_page(request, sender_id, email_id)
+
+
+@router.post("/{email_id}")
+async def save_email(request: Request, sender_id: SenderId, email_id: int) -> Response:
+    await load_email(request, sender_id, email_id)
+    form = await read_form(request)
+    values = _email_values(form)
+    if form.ok:
+        async with transaction(pool_of(request)) as tx:
+            await emails.update_email(tx.conn, sender_id, email_id, values)
+        return RedirectResponse(f"/senders/{sender_id}/emails/{email_id}?notice=saved", 303)
+    return await _email_page(
+        request, sender_id, email_id, values=form.values, errors=form.errors, status_code=400
+    )
+
+
+@router.post("/{email_id}/delete")
+async def delete_email(request: Request, sender_id: SenderId, email_id: int) -> Response:
+    await load_email(request, sender_id, email_id)
+    async with transaction(pool_of(request)) as tx:
+        locked = await emails.lock_email(tx.conn, sender_id, email_id)
+        deleted = locked is not None and await emails.delete_email(tx.conn, sender_id, email_id)
+    if not deleted:
+        return await _email_page(
+            request,
+            sender_id,
+            email_id,
+            errors={"form": "only a draft that was never sent can be deleted"},
+            status_code=409,
+        )
+    return RedirectResponse(f"/senders/{sender_id}/emails?notice=deleted", status_code=303)
+
+
+# --- variations ---------------------------------------------------------------------------
+
+
+def _variation_values(form: Form) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "name": form.line("name", max_len=200),
+        "subject": form.line("subject", required=True, max_len=998),
+        "plain_body": form.raw("plain_body", max_len=BODY_MAX) or None,
+        "html_body": form.raw("html_body", max_len=BODY_MAX) or None,
+        "weight": form.integer("weight", minimum=1, maximum=1000) or 1,
+        "state": "active" if form.checkbox("active") else "disabled",
+    }
+    if form.ok:
+        try:
+            validate_templates(values["subject"], values["plain_body"], values["html_body"])
+        except AppError as error:
+            field, _, message = error.detail.partition(": ")
+            form.errors[field if field in values else "form"] = message or error.detail
+    return values
+
+
+async def _variation_page(
+    request: Request,
+    sender_id: int,
+    email: dict[str, Any],
+    variation: dict[str, Any] | None,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> Response:
+    context = {"email": email, "variation": variation, "values": values, "errors": errors}
+    return await render(
+        request, "emails/variation.html", context, sender_id=sender_id, status_code=status_code
+    )
+
+
+@router.get("/{email_id}/variations/new")
+async def new_variation(request: Request, sender_id: SenderId, email_id: int) -> Response:
+    email = await load_email(request, sender_id, email_id)
+    values = {
+        "weight": "1",
+        "active": "on",
+        "preview_properties": "{}",
+        "subject": "",
+        "plain_body": "",
+        "html_body": "",
+    }
+    return await _variation_page(request, sender_id, email, None, values, {})
+
+
+@router.post("/{email_id}/variations/new")
+async def create_variation(request: Request, sender_id: SenderId, email_id: int) -> Response:
+    email = await load_email(request, sender_id, email_id)
+    form = await read_form(request)
+    values = _variation_values(form)
+    if form.ok:
+        async with transaction(pool_of(request)) as tx:
+            await emails.create_variation(tx.conn, sender_id, email_id, values)
+        return RedirectResponse(f"/senders/{sender_id}/emails/{email_id}?notice=created", 303)
+    return await _variation_page(
+        request, sender_id, email, None, form.values, form.errors, status_code=400
+    )
+
+
+async def _load_variation(
+    request: Request, sender_id: int, email_id: int, variation_id: int
+) -> dict[str, Any]:
+    _check_id(variation_id, "variation")
+    async with pool_of(request).connection() as conn:
+        variation = await emails.get_variation(conn, sender_id, email_id, variation_id)
+    if variation is None:
+        raise NotFound("no such variation")
+    return variation
+
+
+@router.get("/{email_id}/variations/{variation_id}")
+async def edit_variation(
+    request: Request, sender_id: SenderId, email_id: int, variation_id: int
+) -> Response:
+    email = await load_email(request, sender_id, email_id)
+    variation = await _load_variation(request, sender_id, email_id, variation_id)
+    values = {k: variation[k] or "" for k in ("name", "subject", "plain_body", "html_body")}
+    values["weight"] = str(variation["weight"])
+    values["active"] = "on" if variation["state"] == "active" else ""
+    values["preview_properties"] = "{}"
+    return await _variation_page(request, sender_id, email, variation, values, {})
+
+
+@router.post("/{email_id}/variations/{variation_id}")
+async def save_variation(
+    request: Request, sender_id: SenderId, email_id: int, variation_id: int
+) -> Response:
+    email = await load_email(request, sender_id, email_id)
+    variation = await _load_variation(request, sender_id, email_id, variation_id)
+    form = await read_form(request)
+    values = _variation_values(form)
+    if form.ok:
+        async with transaction(pool_of(request)) as tx:
+            await emails.update_variation(tx.conn, sender_id, email_id, variation_id, values)
+        return RedirectResponse(f"/senders/{sender_id}/emails/{email_id}?notice=saved", 303)
+    return await _variation_page(
+        request, sender_id, email, variation, form.values, form.errors, status_code=400
+    )
+
+
+@router.post("/{email_id}/variations/{variation_id}/delete")
+async def delete_variation(
+    request: Request, sender_id: SenderId, email_id: int, variation_id: int
+) -> Response:
+    await _load_variation(request, sender_id, email_id, variation_id)
+    async with transaction(pool_of(request)) as tx:
+        if await emails.count_variations(tx.conn, email_id) <= 1:
+            return await _email_page(
+                request,
+                sender_id,
+                email_id,
+                errors={"form": "an email keeps at least one variation"},
+                status_code=409,
+            )
+        await emails.delete_variation(tx.conn, sender_id, email_id, variation_id)
+    return RedirectResponse(f"/senders/{sender_id}/emails/{email_id}?notice=deleted", 303)
+
+
+@router.post("/{email_id}/preview")
+async def preview(request: Request, sender_id: SenderId, email_id: int) -> Response:
+    """The live preview of the variation form (htmx): rendered for a sample subscriber."""
+    await load_email(request, sender_id, email_id)
+    form = await read_form(request)
+    values = _variation_values(form)
+    properties_text = form.raw("preview_properties", max_len=100_000).strip() or "{}"
+    try:
+        properties = json.loads(properties_text)
+    except ValueError:
+        properties = None
+    if not isinstance(properties, dict):
+        form.errors["preview_properties"] = "must be a JSON object"
+        properties = {}
+    rendered = None
+    if form.ok:
+        async with pool_of(request).connection() as conn:
+            sender = await senders.get_sender(conn, sender_id)
+        assert sender is not None
+        urls = MessageUrls.for_send(sender["public_base_url"], "preview")
+        subscriber = {"address": "preview@example.com", "locale": "C", "properties": properties}
+        try:
+            rendered = render_variation(values, subscriber, urls, track_clicks=False)
+        except Exception as error:  # a template error must show, never become a 500
+            form.errors["form"] = f"{type(error).__name__}: {error}"
+    return await render(
+        request, "emails/_preview.html", {"rendered": rendered, "errors": form.errors}
+    )
+
+
+@router.post("/{email_id}/test")
+async def test_send(request: Request, sender_id: SenderId, email_id: int) -> Response:
+    await load_email(request, sender_id, email_id)
+    form = await read_form(request)
+    address = form.line("test_address", required=True, max_len=254)
+    variation_id = form.integer("variation_id", required=True, minimum=1, maximum=MAX_ID - 1)
+    if address and "test_address" not in form.errors and address_error(address):
+        form.errors["test_address"] = "not a valid email address"
+    if form.ok and variation_id is not None:
+        await _load_variation(request, sender_id, email_id, variation_id)
+        async with transaction(pool_of(request), broker.publish) as tx:
+            for message in await campaigns.test_send(
+                tx.conn,
+                sender_id=sender_id,
+                variation_id=variation_id,
+                address=address,
+                properties={},
+            ):
+                tx.enqueue(message)
+        return RedirectResponse(f"/senders/{sender_id}/emails/{email_id}?notice=test_sent", 303)
+    return await _email_page(
+        request,
+        sender_id,
+        email_id,
+        errors=form.errors,
+        status_code=400,
+        values=None,
+    )

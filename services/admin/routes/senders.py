@@ -1,0 +1,246 @@
+"""Senders: list, create, settings (rates, bounce policy, links), API keys, DKIM, delete."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import psycopg
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from services.admin import dkim
+from services.admin.forms import Form, read_form
+from services.admin.sessions import CurrentAdmin, OwnerAdmin, SenderId, pool_of
+from services.admin.templating import render
+from shared.db import transaction
+from shared.errors import NotFound
+from shared.senders import repository as senders
+from shared.subscribers.validation import address_error
+
+router = APIRouter(prefix="/senders")
+
+URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+DOMAIN_RE = re.compile(r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+SELECTOR_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+def _check_url(form: Form, name: str, *, required: bool) -> str | None:
+    value = form.line(name, required=required, max_len=500)
+    if value and name not in form.errors and not URL_RE.match(value):
+        form.errors[name] = "must start with http:// or https:// and name a host"
+    return value or None
+
+
+def _check_address(form: Form, name: str, *, required: bool) -> str | None:
+    value = form.line(name, required=required, max_len=254).lower()
+    if value and name not in form.errors and address_error(value):
+        form.errors[name] = "not a valid email address"
+    return value or None
+
+
+def _check_domain(form: Form, name: str) -> str | None:
+    value = form.line(name, max_len=253).lower()
+    if value and name not in form.errors and not DOMAIN_RE.match(value):
+        form.errors[name] = "not a domain name"
+    return value or None
+
+
+@router.get("")
+async def list_senders(request: Request, admin: CurrentAdmin) -> Response:
+    async with pool_of(request).connection() as conn:
+        rows = await senders.admin_list_senders(conn, admin.id, admin.is_owner)
+    return await render(request, "senders/list.html", {"senders": rows})
+
+
+@router.get("/new")
+async def new_sender(request: Request, admin: OwnerAdmin) -> Response:
+    values = {"public_base_url": request.app.state.settings.public_base_url}
+    return await render(request, "senders/new.html", {"values": values, "errors": {}})
+
+
+@router.post("/new")
+async def create_sender(request: Request, admin: OwnerAdmin) -> Response:
+    form = await read_form(request)
+    address = _check_address(form, "address", required=True)
+    name = form.line("name", required=True, max_len=200)
+    public_base_url = _check_url(form, "public_base_url", required=True)
+    reply_to = _check_address(form, "reply_to", required=False)
+    return_path = _check_domain(form, "return_path_domain")
+    if form.ok:
+        try:
+            async with transaction(pool_of(request)) as tx:
+                row = await senders.create_sender(
+                    tx.conn,
+                    address=address or "",
+                    name=name,
+                    public_base_url=public_base_url or "",
+                    return_path_domain=return_path,
+                    reply_to=reply_to,
+                )
+        except psycopg.errors.UniqueViolation:
+            form.errors["address"] = "a sender with this address exists"
+        except psycopg.errors.IntegrityError:
+            form.errors["form"] = "the database refused these values; check each field"
+        else:
+            return RedirectResponse(f"/senders/{row['id']}?notice=created", status_code=303)
+    return await render(
+        request, "senders/new.html", {"values": form.values, "errors": form.errors}, status_code=400
+    )
+
+
+async def _settings_page(
+    request: Request,
+    sender_id: int,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    new_key: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    async with pool_of(request).connection() as conn:
+        sender = await senders.get_sender(conn, sender_id)
+        if sender is None:
+            raise NotFound("no such sender")
+        keys = await senders.list_api_keys(conn, sender_id)
+    if values is None:
+        values = {
+            k: "" if sender[k] is None else str(sender[k])
+            for k in (
+                "name",
+                "reply_to",
+                "public_base_url",
+                "return_path_domain",
+                "rate_per_second",
+                "rate_per_hour",
+                "soft_bounce_limit",
+                "webhook_url",
+            )
+        }
+        values["soft_bounce_days"] = str(sender["soft_bounce_window"].days)
+        values["anonymous_events"] = "on" if sender["anonymous_events"] else ""
+    dkim_record = None
+    if sender["dkim_private_key"]:
+        domain = sender["address"].split("@", 1)[1]
+        dkim_record = {
+            "name": f"{sender['dkim_selector']}._domainkey.{domain}",
+            "value": dkim.public_record(sender["dkim_private_key"], sender["dkim_algorithm"]),
+        }
+    context = {
+        "sender": sender,
+        "keys": keys,
+        "values": values,
+        "errors": errors or {},
+        "new_key": new_key,
+        "dkim_record": dkim_record,
+    }
+    return await render(
+        request, "senders/edit.html", context, status_code=status_code, sender_id=sender_id
+    )
+
+
+@router.get("/{sender_id}")
+async def edit_sender(request: Request, sender_id: SenderId) -> Response:
+    return await _settings_page(request, sender_id)
+
+
+@router.post("/{sender_id}")
+async def save_sender(request: Request, sender_id: SenderId) -> Response:
+    form = await read_form(request)
+    values = {
+        "name": form.line("name", required=True, max_len=200),
+        "reply_to": _check_address(form, "reply_to", required=False),
+        "public_base_url": _check_url(form, "public_base_url", required=True),
+        "return_path_domain": _check_domain(form, "return_path_domain"),
+        "rate_per_second": form.integer("rate_per_second", minimum=1, maximum=100_000),
+        "rate_per_hour": form.integer("rate_per_hour", minimum=1, maximum=100_000_000),
+        "soft_bounce_limit": form.integer(
+            "soft_bounce_limit", required=True, minimum=1, maximum=1000
+        ),
+        "soft_bounce_days": form.integer(
+            "soft_bounce_days", required=True, minimum=1, maximum=3650
+        ),
+        "anonymous_events": form.checkbox("anonymous_events"),
+        "webhook_url": _check_url(form, "webhook_url", required=False),
+    }
+    if not values["return_path_domain"]:
+        form.errors["return_path_domain"] = "required (VERP bounces come back to this domain)"
+    if form.ok:
+        try:
+            async with transaction(pool_of(request)) as tx:
+                await senders.admin_update_sender_settings(tx.conn, sender_id, values)
+        except psycopg.errors.IntegrityError:
+            form.errors["form"] = "the database refused these values; check each field"
+        else:
+            return RedirectResponse(f"/senders/{sender_id}?notice=saved", status_code=303)
+    return await _settings_page(
+        request, sender_id, values=form.values, errors=form.errors, status_code=400
+    )
+
+
+@router.post("/{sender_id}/keys")
+async def create_key(request: Request, sender_id: SenderId) -> Response:
+    form = await read_form(request)
+    name = form.line("key_name", max_len=100)
+    if not form.ok:
+        return await _settings_page(request, sender_id, errors=form.errors, status_code=400)
+    async with transaction(pool_of(request)) as tx:
+        key, _row = await senders.create_api_key(tx.conn, sender_id, name)
+    # Shown in this one answer only; the database keeps its hash.
+    return await _settings_page(request, sender_id, new_key=key)
+
+
+@router.post("/{sender_id}/keys/{key_id}/revoke")
+async def revoke_key(request: Request, sender_id: SenderId, key_id: int) -> Response:
+    async with transaction(pool_of(request)) as tx:
+        if key_id >= 2**63 or await senders.revoke_api_key(tx.conn, sender_id, key_id) is None:
+            raise NotFound("no such live key")
+    return RedirectResponse(f"/senders/{sender_id}?notice=saved", status_code=303)
+
+
+@router.post("/{sender_id}/dkim")
+async def generate_dkim(request: Request, sender_id: SenderId) -> Response:
+    form = await read_form(request)
+    selector = form.line("selector", required=True, max_len=63)
+    algorithm = form.choice("algorithm", dkim.ALGORITHMS, default="rsa-sha256")
+    if selector and "selector" not in form.errors and not SELECTOR_RE.match(selector):
+        form.errors["selector"] = "letters, digits, dot, dash or underscore"
+    if not form.ok:
+        return await _settings_page(request, sender_id, errors=form.errors, status_code=400)
+    async with transaction(pool_of(request)) as tx:
+        sender = await senders.get_sender(tx.conn, sender_id)
+        assert sender is not None
+        key = dkim.generate(selector, sender["address"].split("@", 1)[1], algorithm)
+        await senders.admin_set_dkim(
+            tx.conn, sender_id, selector=selector, algorithm=algorithm, private_key=key.private_pem
+        )
+    return RedirectResponse(f"/senders/{sender_id}?notice=saved#dkim", status_code=303)
+
+
+@router.get("/{sender_id}/delete")
+async def confirm_delete(request: Request, sender_id: SenderId, admin: OwnerAdmin) -> Response:
+    async with pool_of(request).connection() as conn:
+        sender = await senders.get_sender(conn, sender_id)
+    return await render(
+        request, "senders/delete.html", {"sender": sender, "errors": {}}, sender_id=sender_id
+    )
+
+
+@router.post("/{sender_id}/delete")
+async def delete_sender(request: Request, sender_id: SenderId, admin: OwnerAdmin) -> Response:
+    form = await read_form(request)
+    typed = form.line("confirm", max_len=254).lower()
+    async with transaction(pool_of(request)) as tx:
+        sender = await senders.get_sender(tx.conn, sender_id)
+        assert sender is not None
+        if typed == sender["address"]:
+            await senders.admin_delete_sender(tx.conn, sender_id)
+            return RedirectResponse("/senders?notice=deleted", status_code=303)
+    errors = {"confirm": "type the sender's address exactly to confirm"}
+    return await render(
+        request,
+        "senders/delete.html",
+        {"sender": sender, "errors": errors},
+        status_code=400,
+        sender_id=sender_id,
+    )

@@ -1,0 +1,250 @@
+"""Subscribers: search and filter with keyset pages, add and edit, erase, CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlencode
+
+import psycopg
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+
+from services.admin.forms import Form, read_form
+from services.admin.sessions import SenderId, pool_of
+from services.admin.templating import render
+from shared.db import transaction
+from shared.errors import NotFound, Unprocessable
+from shared.filters import compile_filter, parse_filter
+from shared.subscribers import repository as subscribers
+from shared.subscribers.listing import SubscriberQuery, list_page
+from shared.subscribers.validation import STATES, address_error, locale_error
+
+router = APIRouter(prefix="/senders/{sender_id}/subscribers")
+PAGE_SIZE = 50
+EXPORT_PAGE = 5000
+MAX_ID = 2**63
+
+
+def _query(
+    request: Request, sender_id: int
+) -> tuple[SubscriberQuery, dict[str, str], dict[str, str]]:
+    """The list query from the URL, the values to show back, and inline errors."""
+    params = request.query_params
+    values = {k: params.get(k, "").strip()[:2000] for k in ("q", "locale", "state", "filter")}
+    errors: dict[str, str] = {}
+    q = SubscriberQuery(sender_id=sender_id, limit=PAGE_SIZE)
+    if values["q"]:
+        q.address_prefix = values["q"]
+    if values["locale"]:
+        if locale_error(values["locale"]):
+            errors["locale"] = "C or like en_US"
+        else:
+            q.locales = [values["locale"]]
+    if values["state"]:
+        if values["state"] in STATES:
+            q.states = [values["state"]]
+        else:
+            errors["state"] = "unknown state"
+    if values["filter"]:
+        try:
+            parsed = parse_filter(values["filter"])
+        except Unprocessable as error:
+            errors["filter"] = error.detail
+        else:
+            if parsed is not None:
+                q.filter_sql = compile_filter(parsed)
+    after = params.get("after", "")
+    if after.isdigit() and int(after) < MAX_ID:
+        q.after = (int(after), int(after))
+    return q, values, errors
+
+
+@router.get("")
+async def list_subscribers(request: Request, sender_id: SenderId) -> Response:
+    q, values, errors = _query(request, sender_id)
+    rows: list[Any] = []
+    more = False
+    if not errors:
+        async with pool_of(request).connection() as conn:
+            rows, more = await list_page(conn, q)
+    query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "after"])
+    context = {
+        "rows": rows,
+        "more": more,
+        "values": values,
+        "errors": errors,
+        "next_after": rows[-1]["id"] if rows and more else None,
+        "query": request.query_params,
+        "querystring": query,
+    }
+    name = (
+        "subscribers/_rows.html" if request.headers.get("HX-Request") else "subscribers/list.html"
+    )
+    return await render(
+        request, name, context, sender_id=sender_id, status_code=400 if errors else 200
+    )
+
+
+@router.get(".csv")
+async def export_csv(request: Request, sender_id: SenderId) -> Response:
+    """Every matching subscriber, streamed page by page (keyset on id), never all in memory."""
+    q, _values, errors = _query(request, sender_id)
+    if errors:
+        raise Unprocessable("; ".join(f"{k}: {v}" for k, v in errors.items()))
+    q.limit = EXPORT_PAGE
+    q.after = None
+    pool = pool_of(request)
+
+    async def rows() -> AsyncIterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["address", "locale", "state", "properties", "created_at"])
+        while True:
+            async with pool.connection() as conn:
+                page, more = await list_page(conn, q)
+            for r in page:
+                writer.writerow(
+                    [
+                        _cell(r["address"]),
+                        r["locale"],
+                        r["state"],
+                        json.dumps(r["properties"], ensure_ascii=False),
+                        r["created_at"].isoformat(),
+                    ]
+                )
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            if not more or not page:
+                break
+            q.after = (page[-1]["id"], page[-1]["id"])
+
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="subscribers-{sender_id}.csv"'},
+    )
+
+
+def _cell(value: str) -> str:
+    """A spreadsheet would run a cell starting with = + - @ as a formula: quote it."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def _properties(form: Form) -> dict[str, Any]:
+    text = form.raw("properties", max_len=100_000).strip() or "{}"
+    form.values["properties"] = text
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        form.errors["properties"] = f"not valid JSON: {error}"
+        return {}
+    if not isinstance(value, dict):
+        form.errors["properties"] = 'must be a JSON object, like {"name": "Ada"}'
+        return {}
+    return value
+
+
+@router.get("/new")
+async def new_subscriber(request: Request, sender_id: SenderId) -> Response:
+    values = {"locale": "C", "properties": "{}"}
+    return await render(
+        request,
+        "subscribers/edit.html",
+        {"values": values, "errors": {}, "subscriber": None},
+        sender_id=sender_id,
+    )
+
+
+@router.post("/new")
+async def create_subscriber(request: Request, sender_id: SenderId) -> Response:
+    form = await read_form(request)
+    address = form.line("address", required=True, max_len=254).lower()
+    locale = form.line("locale", max_len=10) or "C"
+    if address and "address" not in form.errors and address_error(address):
+        form.errors["address"] = "not a valid email address"
+    if locale_error(locale):
+        form.errors["locale"] = "C or like en_US"
+    properties = _properties(form)
+    if form.ok:
+        try:
+            async with transaction(pool_of(request)) as tx:
+                row = await subscribers.create(
+                    tx.conn, sender_id, address=address, locale=locale, properties=properties
+                )
+        except psycopg.errors.UniqueViolation:
+            form.errors["address"] = "this sender already has this subscriber"
+        except psycopg.errors.IntegrityError:
+            form.errors["form"] = "the database refused these values"
+        else:
+            url = f"/senders/{sender_id}/subscribers/{row['id']}?notice=created"
+            return RedirectResponse(url, status_code=303)
+    return await render(
+        request,
+        "subscribers/edit.html",
+        {"values": form.values, "errors": form.errors, "subscriber": None},
+        sender_id=sender_id,
+        status_code=400,
+    )
+
+
+async def _get(request: Request, sender_id: int, subscriber_id: int) -> dict[str, Any]:
+    if not 0 < subscriber_id < MAX_ID:
+        raise NotFound("no such subscriber")
+    async with pool_of(request).connection() as conn:
+        row = await subscribers.get(conn, sender_id, subscriber_id)
+    if row is None:
+        raise NotFound("no such subscriber")
+    return row
+
+
+@router.get("/{subscriber_id}")
+async def edit_subscriber(request: Request, sender_id: SenderId, subscriber_id: int) -> Response:
+    row = await _get(request, sender_id, subscriber_id)
+    values = {
+        "locale": row["locale"],
+        "state": row["state"],
+        "properties": json.dumps(row["properties"], indent=2, ensure_ascii=False),
+    }
+    return await render(
+        request,
+        "subscribers/edit.html",
+        {"values": values, "errors": {}, "subscriber": row},
+        sender_id=sender_id,
+    )
+
+
+@router.post("/{subscriber_id}")
+async def save_subscriber(request: Request, sender_id: SenderId, subscriber_id: int) -> Response:
+    row = await _get(request, sender_id, subscriber_id)
+    form = await read_form(request)
+    locale = form.line("locale", required=True, max_len=10)
+    state = form.choice("state", STATES)
+    if locale and locale_error(locale):
+        form.errors["locale"] = "C or like en_US"
+    properties = _properties(form)
+    if form.ok:
+        changes = {"locale": locale, "state": state, "properties": properties}
+        async with transaction(pool_of(request)) as tx:
+            await subscribers.update(tx.conn, sender_id, subscriber_id, changes)
+        url = f"/senders/{sender_id}/subscribers/{subscriber_id}?notice=saved"
+        return RedirectResponse(url, status_code=303)
+    return await render(
+        request,
+        "subscribers/edit.html",
+        {"values": form.values, "errors": form.errors, "subscriber": row},
+        sender_id=sender_id,
+        status_code=400,
+    )
+
+
+@router.post("/{subscriber_id}/erase")
+async def erase_subscriber(request: Request, sender_id: SenderId, subscriber_id: int) -> Response:
+    await _get(request, sender_id, subscriber_id)
+    async with transaction(pool_of(request)) as tx:
+        await subscribers.erase(tx.conn, sender_id, subscriber_id)
+    return RedirectResponse(f"/senders/{sender_id}/subscribers?notice=deleted", status_code=303)

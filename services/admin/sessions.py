@@ -1,0 +1,193 @@
+"""Admin sessions and CSRF: who is logged in, and whether a POST came from one of our forms.
+
+The session cookie holds a random id; the database holds its SHA-256 (``admin_sessions``). Every
+POST must carry the session's CSRF token, as the ``csrf_token`` form field or the
+``X-CSRF-Token`` header (htmx requests). The login form, which has no session yet, uses a
+double-submit cookie instead.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, Request, Response
+from psycopg_pool import AsyncConnectionPool
+
+from shared.admins import repository as admins
+from shared.config import Settings
+from shared.errors import AppError, NotFound
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+MAX_ID = 2**63  # bigint: a larger id in a URL is a 404, not a database error
+
+
+class LoginRequired(Exception):
+    """No live session: the handler redirects to the login page."""
+
+
+class CsrfRejected(AppError):
+    status_code, error_type = 403, "CsrfRejected"
+
+
+@dataclass(frozen=True)
+class Admin:
+    """The logged-in admin user of this request."""
+
+    id: int
+    email: str
+    role: str
+    csrf_token: str
+    totp_enabled: bool
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == "owner"
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def pool_of(request: Request) -> AsyncConnectionPool:
+    pool: AsyncConnectionPool = request.app.state.pool
+    return pool
+
+
+def cookie_secure(settings: Settings) -> bool:
+    """Secure cookies everywhere but a developer's plain-http machine (unless forced)."""
+    if settings.admin_cookie_secure is not None:
+        return settings.admin_cookie_secure
+    return not settings.is_dev
+
+
+def session_cookie_name(settings: Settings) -> str:
+    # __Host- makes the browser refuse the cookie unless it is Secure, host-only and Path=/.
+    return "__Host-tart_admin" if cookie_secure(settings) else "tart_admin"
+
+
+def login_csrf_cookie_name(settings: Settings) -> str:
+    return "__Host-tart_login" if cookie_secure(settings) else "tart_login"
+
+
+def session_ttl_s(settings: Settings) -> int:
+    return settings.admin_session_hours * 3600
+
+
+def set_session_cookie(response: Response, settings: Settings, session_id: str) -> None:
+    response.set_cookie(
+        session_cookie_name(settings),
+        session_id,
+        max_age=session_ttl_s(settings),
+        path="/",
+        secure=cookie_secure(settings),
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def clear_session_cookie(response: Response, settings: Settings) -> None:
+    response.delete_cookie(
+        session_cookie_name(settings),
+        path="/",
+        secure=cookie_secure(settings),
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def set_login_csrf(response: Response, settings: Settings, token: str) -> None:
+    """The login form's double-submit token, as a short-lived strict cookie."""
+    response.set_cookie(
+        login_csrf_cookie_name(settings),
+        token,
+        max_age=3600,
+        path="/",
+        secure=cookie_secure(settings),
+        httponly=True,
+        samesite="strict",
+    )
+
+
+def tokens_match(expected: str | None, given: object) -> bool:
+    if not expected or not isinstance(given, str) or not given:
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site: ``//host`` and ``/\\host`` would leave it (no open redirect)."""
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith(("//", "/\\"))
+        or any(c in target for c in "\r\n\t\\")
+    ):
+        return "/"
+    return target
+
+
+def login_url(request: Request) -> str:
+    path = request.url.path
+    if request.url.query:
+        path += "?" + request.url.query
+    return "/login?next=" + quote(safe_next(path), safe="")
+
+
+async def current_admin(request: Request) -> Admin:
+    """The session's user; a POST must also carry the session's CSRF token (403 otherwise)."""
+    settings = settings_of(request)
+    session_id = request.cookies.get(session_cookie_name(settings))
+    if not session_id or len(session_id) > 128:
+        raise LoginRequired()
+    async with pool_of(request).connection() as conn:
+        row = await admins.touch_session(conn, session_id, session_ttl_s(settings))
+    if row is None:
+        raise LoginRequired()
+    admin = Admin(
+        id=row["id"],
+        email=row["email"],
+        role=row["role"],
+        csrf_token=row["csrf_token"],
+        totp_enabled=row["totp_enabled"],
+    )
+    request.state.admin = admin
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        given: object = request.headers.get(CSRF_HEADER)
+        if not given:
+            form = await request.form()
+            given = form.get(CSRF_FIELD)
+        if not tokens_match(admin.csrf_token, given):
+            raise CsrfRejected("the form's CSRF token is missing or wrong; reload the page")
+    return admin
+
+
+CurrentAdmin = Annotated[Admin, Depends(current_admin)]
+
+
+async def require_owner(admin: CurrentAdmin) -> Admin:
+    """Owner-only pages are a 404 for members: they do not learn what exists."""
+    if not admin.is_owner:
+        raise NotFound("no such page")
+    return admin
+
+
+OwnerAdmin = Annotated[Admin, Depends(require_owner)]
+
+
+async def sender_scope(sender_id: int, request: Request, admin: CurrentAdmin) -> int:
+    """The sender of a ``/senders/{sender_id}/...`` page, if this admin may see it (404 if not:
+    a member cannot even learn that another sender exists)."""
+    if not 0 < sender_id < MAX_ID:
+        raise NotFound("no such sender")
+    async with pool_of(request).connection() as conn:
+        if not await admins.can_see_sender(conn, admin.id, admin.is_owner, sender_id):
+            raise NotFound("no such sender")
+    return sender_id
+
+
+SenderId = Annotated[int, Depends(sender_scope)]

@@ -1,0 +1,1 @@
+"""Admin users of the web UI: owners and members."""
