@@ -18,6 +18,7 @@ from aiosmtpd.controller import Controller
 
 class MaildirHandler:
     def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)  # Maildir creates only the last level
         self.box = mailbox.Maildir(path, create=True)
         self.count = 0
 

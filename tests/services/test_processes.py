@@ -89,7 +89,7 @@ def test_procfile_brings_every_web_service_to_ready(tmp_path: Path) -> None:
         "TART_PUBLIC_PORT": str(ports["public"]),
         "TART_ADMIN_PORT": str(ports["admin"]),
         "TART_DEV_SMTP_PORT": str(free_port()),
-        "TART_DEV_MAILDIR": str(ROOT / ".run" / f"test-mail-{os.getpid()}"),
+        "TART_DEV_MAILDIR": str(tmp_path / "run" / "mail"),  # parent missing, as on a fresh clone
         **{
             f"TART_{n}_METRICS_PORT": str(free_port())
             for n in (
