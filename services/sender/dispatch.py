@@ -10,7 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from services.sender import metrics
 from shared.campaigns import repository as repo
-from shared.campaigns.models import batch_messages, split_range
+from shared.campaigns.models import batch_message, batch_messages, split_range
 from shared.config import Settings
 from shared.db import Publisher, transaction
 from shared.filters import parse_filter
@@ -28,6 +28,7 @@ async def dispatch(
     next chunk is being inserted). A crash
     resumes from the checkpoint; a second dispatcher waits on the row lock and finds no more
     rows. Returns the rows created."""
+    await _queue_created_again(pool, campaign_id, settings, publish)
     publishing: asyncio.Task[None] | None = None
 
     async def hand_over(messages: Sequence[Any]) -> None:
@@ -48,6 +49,23 @@ async def dispatch(
         if publishing is not None:
             await publishing
     return total
+
+
+async def _queue_created_again(
+    pool: AsyncConnectionPool, campaign_id: int, settings: Settings, publish: Publisher
+) -> None:
+    """A retried or redelivered dispatch: the broker may have gone away while the previous
+    attempt published, after its chunks (and maybe the final state) were committed, and the
+    checkpoint does not go back. Queue every sendable range created so far again, so those rows
+    go out as soon as the broker is back rather than at the scheduler's stale-row sweep minutes
+    later. A range whose message did arrive is sent once all the same: a claim only takes rows
+    still queued. The first delivery finds no rows, so this costs one indexed query."""
+    async with pool.connection() as conn:
+        ranges = await repo.ready_ranges(conn, campaign_id, settings.send_batch_size)
+    if ranges:
+        messages = [batch_message(r["email_id"], r["first_id"], r["last_id"]) for r in ranges]
+        await asyncio.to_thread(publish, messages)
+        log.info("dispatch queued created rows again", campaign_id=campaign_id, ranges=len(ranges))
 
 
 async def _dispatch_chunks(

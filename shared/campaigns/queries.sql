@@ -136,11 +136,12 @@ SELECT (SELECT count(*) FROM audience) AS scanned,
        (SELECT id FROM last_row) AS cursor_id;
 
 -- name: ready_ranges
--- Id ranges of a campaign's sendable rows, one per send.batch message (resume, winner, sweep).
-SELECT min(id) AS first_id, max(id) AS last_id
+-- Id ranges of a campaign's sendable rows, one per send.batch message (resume, winner,
+-- a retried dispatch).
+SELECT email_id, min(id) AS first_id, max(id) AS last_id
 FROM sends
 WHERE campaign_id = :campaign_id AND state = 'queued' AND NOT held
-GROUP BY id / :batch_size ORDER BY 1;
+GROUP BY email_id, id / :batch_size ORDER BY 2;
 
 -- name: variation_results
 -- A/B test share results per variation: sent, unique opens and unique clicks.
