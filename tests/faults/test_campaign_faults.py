@@ -14,11 +14,14 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
+from shared.campaigns import service
+from shared.db import transaction
 from tests.faults.conftest import (
     BATCH,
     DUPLICATE_BOUND,
     RECIPIENTS,
     THREADS,
+    Campaign,
     Relay,
     check_campaign,
     email_state,
@@ -75,6 +78,7 @@ async def _run_with_fault(
     """Start workers and the campaign, wait until a share is delivered, inject ``fault`` (an
     async callable given the workers; it returns when the fault is over), then check."""
     procs = workers(relay, **env)
+    c: Campaign | None = None
     try:
         c = await start_campaign(pool, sync_conn)
         await wait_for(lambda: relay.handler.total() >= RECIPIENTS // 5, FINISH, "first fifth")
@@ -83,6 +87,10 @@ async def _run_with_fault(
         await finish(sync_conn, c.email_id, procs)
     finally:
         stop_all(procs)
+        if c is not None and email_state(sync_conn, c.email_id) != "sent":
+            # A failed run must not leave queued rows for the next test's workers to send.
+            async with transaction(pool) as tx:
+                await service.cancel(tx.conn, sender_id=c.sender_id, email_id=c.email_id)
     outcome = check_campaign(sync_conn, c, relay, name, bound)
     outcome.recovery = time.monotonic() - recovered_at if at is None else at
     print(outcome.line())
@@ -116,11 +124,15 @@ async def test_server_goes_away_and_comes_back(
 ) -> None:
     proxy = TcpProxy(5672 if server == "broker" else 5432)
     proxy.start()
+    # A batch that sent its messages keeps retrying its outcome UPDATE for 0.8 of the lease;
+    # the other tests shorten the lease to 5 s to recover killed workers fast, which would give
+    # up before a 5 s database outage ends. Here it is long enough to ride the outage out.
     env = (
         {"TART_AMQP_URL": _via(proxy, settings.amqp_url)}
         if server == "broker"
-        else {"TART_DATABASE_URL": _via(proxy, settings.database_url)}
-    )
+        else {"TART_DATABASE_URL": _via(proxy, settings.database_url),
+              "TART_SEND_LEASE_SECONDS": "20"}
+    )  # fmt: skip
 
     async def outage(procs: list[WorkerProcess]) -> None:
         proxy.cut()
@@ -128,10 +140,9 @@ async def test_server_goes_away_and_comes_back(
         proxy.start()
 
     try:
-        # The cut may land between the relay's 250 and the outcome UPDATE of the batches in
-        # flight: those rows are sent again after their lease, as for a killed worker.
+        # Outcomes known during the outage are recorded once it ends: no row is sent twice.
         await _run_with_fault(pool, sync_conn, relay, outage, f"{server} away 5 s",
-                              bound=2 * DUPLICATE_BOUND, **env)  # fmt: skip
+                              bound=0, **env)  # fmt: skip
     finally:
         proxy.cut()
 
