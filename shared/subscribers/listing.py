@@ -1,12 +1,6 @@
 """The subscriber list: filters composed with ``psycopg.sql`` (identifiers whitelisted, values
-bound) and keyset pagination on (sort column, id), which the (sender_id, id),
-(sender_id, created_at, id) and (sender_id, updated_at, id) indexes serve.
-
-A property filter has no usable selectivity estimate (jsonb containment is guessed), so
-PostgreSQL tends to collect every match through the GIN index and sort them, even when the
-next page is a few thousand rows away in index order. A page with a property filter is
-therefore first looked for in a bounded window of the sender's rows in sort order; only a
-filter too selective to fill the page there takes the GIN plan."""
+bound) and keyset pagination on (sort column, id), which the (sender_id, created_at, id) and
+(sender_id, updated_at, id) indexes serve."""
 
 from __future__ import annotations
 
@@ -20,8 +14,6 @@ from psycopg.types.json import Jsonb
 from shared.db import Conn, Row
 
 OrderBy = Literal["id", "created_at", "updated_at"]
-PROBE_ROWS_PER_RESULT = 100  # a filter matching 1 row in 100 still fills its page in the window
-PROBE_MAX_ROWS = 20_000
 COLUMNS = sql.SQL(
     "id, address, locale, properties, state, soft_bounces, created_at, updated_at, state_changed_at"
 )
@@ -46,11 +38,9 @@ class SubscriberQuery:
     limit: int = 100
 
 
-def build(q: SubscriberQuery, window: int | None = None) -> tuple[sql.Composed, dict[str, Any]]:
-    """The SELECT for one page (limit + 1 rows, so the caller knows whether more follow).
-    With ``window``, only the sender's next ``window`` rows in sort order are filtered."""
-    base: list[sql.Composable] = [sql.SQL("sender_id = %(sender_id)s")]
-    where: list[sql.Composable] = []
+def build(q: SubscriberQuery) -> tuple[sql.Composed, dict[str, Any]]:
+    """The SELECT for one page (limit + 1 rows, so the caller knows whether more follow)."""
+    where: list[sql.Composable] = [sql.SQL("sender_id = %(sender_id)s")]
     params: dict[str, Any] = {"sender_id": q.sender_id, "limit": q.limit + 1}
     if q.locales:
         where.append(sql.SQL("locale = ANY(%(locales)s::text[])"))
@@ -87,43 +77,20 @@ def build(q: SubscriberQuery, window: int | None = None) -> tuple[sql.Composed, 
         value, row_id = q.after
         params["after_id"] = row_id
         if q.order_by == "id":
-            base.append(sql.SQL("id > %(after_id)s"))
+            where.append(sql.SQL("id > %(after_id)s"))
         else:
             params["after_value"] = value
-            base.append(sql.SQL("({}, id) > (%(after_value)s, %(after_id)s)").format(order))
+            where.append(sql.SQL("({}, id) > (%(after_value)s, %(after_id)s)").format(order))
     sort = sql.SQL("id") if q.order_by == "id" else sql.SQL("{}, id").format(order)
-    if window is None:
-        query = sql.SQL("SELECT {} FROM subscribers WHERE {} ORDER BY {} LIMIT %(limit)s").format(
-            COLUMNS, sql.SQL(" AND ").join(base + where), sort
-        )
-        return query, params
-    params["window"] = window
-    query = sql.SQL(
-        "SELECT {cols} FROM (SELECT {cols} FROM subscribers WHERE {base} ORDER BY {sort}"
-        " LIMIT %(window)s) AS next_rows WHERE {where} ORDER BY {sort} LIMIT %(limit)s"
-    ).format(
-        cols=COLUMNS,
-        base=sql.SQL(" AND ").join(base),
-        where=sql.SQL(" AND ").join(where or [sql.SQL("true")]),
-        sort=sort,
+    query = sql.SQL("SELECT {} FROM subscribers WHERE {} ORDER BY {} LIMIT %(limit)s").format(
+        COLUMNS, sql.SQL(" AND ").join(where), sort
     )
     return query, params
 
 
-async def _fetch(conn: Conn, q: SubscriberQuery, window: int | None = None) -> list[Row]:
-    query, params = build(q, window)
-    cur = await conn.execute(query, params)
-    return await cur.fetchall()
-
-
 async def list_page(conn: Conn, q: SubscriberQuery) -> tuple[list[Row], bool]:
     """One page of rows and whether another page follows."""
-    if q.contains or q.filter_sql is not None:
-        # The first limit + 1 matches inside the next rows in sort order are the first
-        # limit + 1 matches overall; fewer means the filter is selective: use the GIN plan.
-        window = min(PROBE_MAX_ROWS, PROBE_ROWS_PER_RESULT * (q.limit + 1))
-        rows = await _fetch(conn, q, window)
-        if len(rows) > q.limit:
-            return rows[: q.limit], True
-    rows = await _fetch(conn, q)
+    query, params = build(q)
+    cur = await conn.execute(query, params)
+    rows: list[Row] = await cur.fetchall()
     return rows[: q.limit], len(rows) > q.limit
