@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -42,6 +41,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import wrk  # noqa: E402
 from shared.migrate import drop_database, ensure_database, migrate  # noqa: E402
 from shared.tokens import codec_from_settings_secrets  # noqa: E402
 
@@ -122,36 +122,13 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) 
     raise TimeoutError(f"{url} never became ready")
 
 
-def parse_wrk(output: str) -> dict[str, float]:
-    """Requests, requests/s, p99 (ms) and error responses from ``wrk --latency`` output."""
-    units = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-    p99 = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
-    total = re.search(r"(\d+) requests in", output)
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    if not (p99 and total and rps):
-        raise RuntimeError(f"cannot parse wrk output:\n{output}")
-    return {
-        "requests": float(total.group(1)),
-        "rps": float(rps.group(1)),
-        "p99_ms": float(p99.group(1)) * units[p99.group(2)],
-        "bad": float(bad.group(1)) if bad else 0.0,
-        "socket_errors": float(sum(int(g) for g in errors.groups())) if errors else 0.0,
-    }
-
-
 def run_wrk(
     url: str, script: Path, tokens: Path, prefix: str, suffix: str, args: argparse.Namespace
 ) -> dict[str, float]:
-    command = [
-        "wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
-        "-s", str(script), url, "--", str(tokens), prefix, suffix,
-    ]  # fmt: skip
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return parse_wrk(output)
+    return wrk.run_wrk(
+        url, str(script), threads=args.threads, connections=args.connections,
+        seconds=args.duration, script_args=(str(tokens), prefix, suffix),
+    )  # fmt: skip
 
 
 def count_events(database_url: str) -> int:
