@@ -6,6 +6,7 @@ send states match what the relay received. Each test prints a FAULT line with it
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -145,6 +146,27 @@ async def test_server_goes_away_and_comes_back(
                               bound=0, **env)  # fmt: skip
     finally:
         proxy.cut()
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
+
+
+async def test_rabbitmq_restarted(
+    pool: Any, sync_conn: Any, relay: Relay, scheduler_ticks: None
+) -> None:
+    """The real broker stops and starts again (its application, not the Erlang node): every
+    connection drops, and the durable queues with their persistent messages come back."""
+
+    async def restart(procs: list[WorkerProcess]) -> None:
+        try:
+            await asyncio.to_thread(_rabbitmqctl, "stop_app")
+            await asyncio.sleep(5)
+        finally:
+            await asyncio.to_thread(_rabbitmqctl, "start_app")
+            await asyncio.to_thread(_rabbitmqctl, "await_startup")
+
+    await _run_with_fault(pool, sync_conn, relay, restart, "RabbitMQ restarted", bound=0)
 
 
 RELAY_OUTAGE = 30.0

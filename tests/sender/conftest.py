@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -245,7 +246,10 @@ async def scheduler_ticks(pool: Any, settings: Any) -> AsyncIterator[None]:
 
     async def loop() -> None:
         while not stop.is_set():
-            await scheduler.tick(pool, settings)
+            try:
+                await scheduler.tick(pool, settings)
+            except Exception:  # as scheduler.run does: keep ticking through an outage
+                logging.getLogger(__name__).exception("scheduler tick failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.2)
 
