@@ -35,7 +35,7 @@ async def dispatch(
         # The chunk's send.batch messages are published (with confirms, in a thread) while the
         # next chunk is inserted: one publish in flight at a time, so messages keep their order
         # and a publish error still fails this dispatch (the retry resumes at the checkpoint;
-        # rows whose messages were lost are re-queued by the scheduler's sweep).
+        # rows whose messages were lost are queued again by the retry, _queue_created_again).
         nonlocal publishing
         if publishing is not None:
             await publishing
