@@ -32,12 +32,21 @@ async def api_app(settings: Settings) -> AsyncIterator[FastAPI]:
         yield app
 
 
-async def make_tenant(pool: AsyncConnectionPool, app: FastAPI, rate: int | None = None) -> Tenant:
+async def make_tenant(
+    pool: AsyncConnectionPool, app: FastAPI, rate: int | None = None, domain: str | None = None
+) -> Tenant:
+    """A sender with a key and a client. With ``domain``, the sender's addresses and links are
+    all on that domain, so per-domain data (DMARC reports) is its alone."""
     address = f"news-{uuid.uuid4().hex[:10]}@example.com"
+    on_domain: dict[str, str] = {"public_base_url": "https://links.example.com"}
+    if domain is not None:
+        address = f"news@{domain}"
+        on_domain = {
+            "public_base_url": f"https://links.{domain}",
+            "return_path_domain": f"bounces.{domain}",
+        }
     async with pool.connection() as conn:
-        sender = await senders.create_sender(
-            conn, address=address, name="News", public_base_url="https://links.example.com"
-        )
+        sender = await senders.create_sender(conn, address=address, name="News", **on_domain)
         key, row = await senders.create_api_key(conn, sender["id"], "tests")
         if rate is not None:
             await conn.execute(

@@ -7,14 +7,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
-from shared.senders import repository as senders
 from tests.admin.conftest import admin_app, member, owner
-from tests.api.conftest import Tenant, api_app
+from tests.api.conftest import Tenant, api_app, make_tenant
 from tests.public.conftest import public, world, world_factory
 
 __all__ = [
@@ -24,20 +22,7 @@ __all__ = [
 
 
 async def domain_tenant(pool: AsyncConnectionPool, app: FastAPI) -> Tenant:
-    domain = f"d{uuid.uuid4().hex[:10]}.example"
-    address = f"news@{domain}"
-    async with pool.connection() as conn:
-        sender = await senders.create_sender(
-            conn, address=address, name="News", public_base_url=f"https://links.{domain}",
-            return_path_domain=f"bounces.{domain}",
-        )  # fmt: skip
-        key, _ = await senders.create_api_key(conn, sender["id"], "security")
-    client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://api.test",
-        headers={"Authorization": f"Bearer {key}"},
-    )
-    return Tenant(sender["id"], address, key, client)
+    return await make_tenant(pool, app, domain=f"d{uuid.uuid4().hex[:10]}.example")
 
 
 @pytest.fixture
