@@ -1,23 +1,8 @@
--- name: send_context
--- Everything the public pages and click redirects need about one send, in one round trip: the
+-- name: send_contexts
+-- Everything the public pages and click redirects need about each send, in one round trip: the
 -- send, its email and variation (to re-render the exact message), the subscriber (for the
 -- personalisation and the page language) and the sender (name, base URL, privacy option).
-SELECT s.id, s.sender_id, s.email_id, s.variation_id, s.subscriber_id, s.state, s.sent_at,
-       s.unsubscribed_at,
-       e.redirect_url, e.track_clicks,
-       v.updated_at AS variation_updated_at, v.subject, v.plain_body, v.html_body,
-       sub.address, sub.locale, sub.properties, sub.state AS subscriber_state,
-       se.name AS sender_name, se.public_base_url, se.anonymous_events
-FROM sends s
-JOIN emails e ON e.id = s.email_id AND e.sender_id = s.sender_id
-JOIN senders se ON se.id = s.sender_id
-LEFT JOIN variations v ON v.id = s.variation_id AND v.email_id = s.email_id
-LEFT JOIN subscribers sub ON sub.id = s.subscriber_id AND sub.sender_id = s.sender_id
-WHERE s.id = :id;
-
--- name: send_contexts
--- The same as send_context for many sends at once: the click service loads the targets of every
--- send that missed its cache during one event-loop turn in a single round trip.
+-- The click service loads every send that missed its cache during one event-loop turn at once.
 SELECT s.id, s.sender_id, s.email_id, s.variation_id, s.subscriber_id, s.state, s.sent_at,
        s.unsubscribed_at,
        e.redirect_url, e.track_clicks,

@@ -15,7 +15,8 @@ Q = load_queries(__file__)
 
 async def send_context(conn: Conn, send_id: int) -> Row | None:
     """The send with its email, variation, subscriber and sender (None if it was deleted)."""
-    return await fetch_one(conn, Q.send_context, {"id": send_id})
+    rows = await send_contexts(conn, [send_id])
+    return rows[0] if rows else None
 
 
 async def send_contexts(conn: Conn, send_ids: Sequence[int]) -> list[Row]:

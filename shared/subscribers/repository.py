@@ -22,18 +22,22 @@ async def get_by_address(conn: Conn, sender_id: int, address: str) -> Row | None
     return await fetch_one(conn, Q.get_by_address, {"address": address, "sender_id": sender_id})
 
 
+def _row(sender_id: int, address: str, locale: str, properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "sender_id": sender_id,
+        "address": address,
+        "locale": locale,
+        "properties": Jsonb(properties),
+    }
+
+
 async def create(
     conn: Conn, sender_id: int, *, address: str, locale: str, properties: dict[str, Any]
 ) -> Row:
     row = await fetch_one(
         conn,
         Q.create,
-        {
-            "sender_id": sender_id,
-            "address": address,
-            "locale": locale,
-            "properties": Jsonb(properties),
-        },
+        _row(sender_id, address, locale, properties),
     )
     assert row is not None
     return row
@@ -46,12 +50,7 @@ async def upsert(
     row = await fetch_one(
         conn,
         Q.upsert,
-        {
-            "sender_id": sender_id,
-            "address": address,
-            "locale": locale,
-            "properties": Jsonb(properties),
-        },
+        _row(sender_id, address, locale, properties),
     )
     assert row is not None
     return row

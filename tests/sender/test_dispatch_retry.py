@@ -9,10 +9,7 @@ from typing import Any
 import pytest
 
 from services.sender.dispatch import dispatch
-from shared.campaigns import service
-from shared.db import transaction
-from tests.sender.conftest import make_email, make_sender, make_subscribers
-from tests.sender.test_campaign import VARIATIONS
+from tests.sender.test_failures import queued_campaign
 
 
 class BrokerGoesAway:
@@ -37,22 +34,10 @@ def covered(messages: Sequence[Any]) -> set[int]:
     return ids
 
 
-async def _queued_campaign(pool: Any, sync_conn: Any, subscribers: int) -> tuple[int, Any]:
-    sender = make_sender(sync_conn)
-    email_id, _ = make_email(sync_conn, sender["id"], VARIATIONS[:1])
-    make_subscribers(sync_conn, sender["id"], subscribers)
-    async with transaction(pool) as tx:
-        campaign, _ = await service.queue_bulk_send(
-            tx.conn, sender_id=sender["id"], email_id=email_id, locales=None, contains=None,
-            filter=None, max_count=None, scheduled_at=None, ab=None,
-        )  # fmt: skip
-    return email_id, campaign
-
-
 async def test_retried_dispatch_queues_rows_whose_messages_were_lost(
     pool: Any, settings: Any, sync_conn: Any
 ) -> None:
-    email_id, campaign = await _queued_campaign(pool, sync_conn, 1500)
+    _sender, email_id, campaign = await queued_campaign(pool, sync_conn, 1500)
     # The first chunk (1,000 rows) is published; the broker is gone for the second (500 rows),
     # which is committed with the checkpoint and the final state all the same.
     first = BrokerGoesAway(ok=1)
@@ -73,7 +58,7 @@ async def test_retried_dispatch_queues_rows_whose_messages_were_lost(
 async def test_first_dispatch_publishes_each_range_once(
     pool: Any, settings: Any, sync_conn: Any
 ) -> None:
-    _email_id, campaign = await _queued_campaign(pool, sync_conn, 1200)
+    _sender, _email_id, campaign = await queued_campaign(pool, sync_conn, 1200)
     publish = BrokerGoesAway(ok=10)
     assert await dispatch(pool, campaign["id"], settings=settings, publish=publish) == 1200
     sizes = sum(len(covered([m])) for m in publish.messages)

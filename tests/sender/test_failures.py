@@ -179,7 +179,8 @@ class Collect:
         self.messages.extend(messages)
 
 
-async def _dispatched(pool: Any, settings: Any, sync_conn: Any, n: int) -> tuple[Any, ...]:
+async def queued_campaign(pool: Any, sync_conn: Any, n: int) -> tuple[Any, int, Any]:
+    """A sender, a one-variation email and ``n`` subscribers, bulk-queued but not dispatched."""
     sender = make_sender(sync_conn)
     email_id, _ = make_email(sync_conn, sender["id"], VARIATIONS[:1])
     make_subscribers(sync_conn, sender["id"], n)
@@ -188,6 +189,11 @@ async def _dispatched(pool: Any, settings: Any, sync_conn: Any, n: int) -> tuple
             tx.conn, sender_id=sender["id"], email_id=email_id, locales=None, contains=None,
             filter=None, max_count=None, scheduled_at=None, ab=None,
         )  # fmt: skip
+    return sender, email_id, campaign
+
+
+async def _dispatched(pool: Any, settings: Any, sync_conn: Any, n: int) -> tuple[Any, ...]:
+    sender, email_id, campaign = await queued_campaign(pool, sync_conn, n)
     collect = Collect()
     assert await dispatch(pool, campaign["id"], settings=settings, publish=collect) == n
     return sender, email_id, campaign, collect
