@@ -24,6 +24,8 @@ _ATEXT_PHRASE = re.compile(r"^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ .]*$")
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # printable ASCII except ':' (RFC 5322 ftext)
 _WORD_BYTES = 45  # 45 bytes -> 60 base64 chars; with "=?utf-8?b??=" a word stays under 75
 MAX_LINE = 998
+MAX_QP_LINE = 76
+_CONTROL = re.compile(r"[\r\n\x00]")
 
 
 def check_header(name: str, value: str) -> None:
@@ -84,12 +86,25 @@ def _crlf(text: str) -> bytes:
 
 
 def _text_part(text: str) -> bytes:
-    # b2a_qp ends soft line breaks with a bare LF when the text has no CRLF before them.
+    # The input goes in with CRLF line ends (given bare LFs, b2a_qp lets some lines reach 78
+    # characters). Its soft breaks still come out as bare LF, so every line end is made CRLF.
     body = binascii.b2a_qp(_crlf(text), istext=True).replace(b"\r\n", b"\n")
+    if b"=20\n" in body or b"=09\n" in body or body.endswith((b"=20", b"=09")):
+        body = _fold_encoded_blanks(body)
     body = body.replace(b"\n", b"\r\n")
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
     return body
+
+
+def _fold_encoded_blanks(body: bytes) -> bytes:
+    """b2a_qp lets a line that ends in an encoded space or tab (``=20``, ``=09``) run to 77
+    characters; RFC 2045 allows 76. Such a line gets a soft break before its last escape."""
+    lines = body.split(b"\n")
+    for i, line in enumerate(lines):
+        if len(line) > MAX_QP_LINE and line.endswith((b"=20", b"=09")):
+            lines[i] = line[:-3] + b"=\n" + line[-3:]
+    return b"\n".join(lines)
 
 
 _PLAIN_HEADERS: list[Header] = [
@@ -181,8 +196,10 @@ def build_message(env: Envelope, plain: str | None, html: str | None) -> Built:
         raw.append(("List-Unsubscribe", env.unsubscribe_url))
     if env.unsubscribe_mailto:
         raw.append(("List-Unsubscribe", env.unsubscribe_mailto))
-    for name, value in raw:
-        check_header(name, value)
+    # The names above are ours; only the values can carry CR, LF or NUL (one scan for all).
+    if _CONTROL.search("".join(value for _, value in raw)):
+        for name, value in raw:
+            check_header(name, value)  # raises, naming the header
     for name, value in (("From", env.from_address), ("To", env.to)):
         if any(c in value for c in '<>,;\\"') or value.count("@") != 1:
             raise HeaderInjection(f"{name}: {value!r} is not a plain address")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import quopri
 from email import message_from_bytes, policy
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from services.sender.dkim import DkimSigner
 from services.sender.message import compose, pick_variation
-from services.sender.mime import Envelope, build_message, encode_words
+from services.sender.mime import Envelope, build_body, build_message, encode_words
 from shared.errors import HeaderInjection
 from tests.sender.conftest import dkim_dns
 
@@ -84,6 +85,17 @@ def test_structure_and_encoding() -> None:
     assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == "Plain ü\nline 2"
     assert msg.get_body(("html",)).get_content().strip() == "<p>ü</p>"
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+@pytest.mark.parametrize("blank", [" ", "\t"])
+@pytest.mark.parametrize("width", range(70, 80))
+def test_quoted_printable_lines_stay_within_76_characters(blank: str, width: int) -> None:
+    # A line ending in a space or tab must encode it; CPython's b2a_qp then writes 77 characters.
+    text = f"{'x' * width}{blank}\nnext {'y' * width}{blank}{blank}"
+    _, body = build_body(text, None, "=_b")
+    assert all(len(line) <= 76 for line in body.split(b"\r\n")), body
+    assert b"\n" not in body.replace(b"\r\n", b"")
+    assert quopri.decodestring(body).decode() == text.replace("\n", "\r\n") + "\r\n"
 
 
 def test_encoded_words_never_split_a_character() -> None:
