@@ -153,3 +153,45 @@ def test_hot_paths_are_indexed(sync_conn) -> None:
     assert "WHERE (state = 'queued'::send_state)" in indexes["sends_queued"]
     assert "gin (properties jsonb_path_ops)" in indexes["subscribers_properties"]
     assert "(sender_id, locale, state" in indexes["subscribers_audience"]
+
+
+def _plan(sync_conn, sql: str, params: tuple) -> str:
+    with sync_conn.transaction():
+        sync_conn.execute("SET LOCAL enable_seqscan = off")  # may an index serve it at all?
+        rows = sync_conn.execute("EXPLAIN " + sql, params).fetchall()
+    return "\n".join(row["QUERY PLAN"] for row in rows)
+
+
+@pytest.mark.parametrize(
+    "lookup,params",
+    [
+        # the subscribers page and /v1/subscribers?address_prefix=
+        ("SELECT id FROM subscribers WHERE sender_id = %s AND address LIKE %s", (1, "ada%")),
+        ("SELECT id FROM subscribers WHERE sender_id = %s AND address = %s", (1, "a@b.example")),
+        # the bounce matcher's last resort, across senders
+        (
+            "SELECT sub.id FROM senders se JOIN subscribers sub ON sub.sender_id = se.id"
+            " WHERE sub.address = %s AND %s",
+            ("a@b.example", True),
+        ),
+    ],
+)
+def test_one_unique_index_serves_every_address_lookup(sync_conn, lookup: str, params) -> None:
+    assert "subscribers_sender_id_address_key" in _plan(sync_conn, lookup, params)
+
+
+def test_a_duplicate_address_still_names_the_unique_key(sync_conn) -> None:
+    sender = sync_conn.execute(
+        "INSERT INTO senders (address, name, public_base_url, return_path_domain)"
+        " VALUES (%s, 'N', 'https://l.example.com', 'b.example.com') RETURNING id",
+        (unique_address("dup"),),
+    ).fetchone()["id"]
+    address = unique_address()
+    sync_conn.execute(
+        "INSERT INTO subscribers (sender_id, address) VALUES (%s, %s)", (sender, address)
+    )
+    with pytest.raises(psycopg.errors.UniqueViolation) as caught:
+        sync_conn.execute(
+            "INSERT INTO subscribers (sender_id, address) VALUES (%s, %s)", (sender, address)
+        )
+    assert caught.value.diag.constraint_name == "subscribers_sender_id_address_key"
