@@ -31,7 +31,7 @@ from jinja2.filters import (
     do_truncate,
     do_wordwrap,
 )
-from jinja2.runtime import markup_join, str_join
+from jinja2.runtime import markup_join, new_context, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import pass_context, pass_environment, pass_eval_context
 from jinja2.visitor import NodeTransformer
@@ -272,8 +272,17 @@ def _finalize(value: Any) -> Any:
 class BoundedTemplate(Template):
     """Renders under a fresh budget and stops past MAX_OUTPUT characters of output."""
 
+    _flat_globals: dict[str, Any] | None = None
+
     def render(self, *args: Any, **kwargs: Any) -> str:
-        ctx = self.new_context(dict(*args, **kwargs))
+        # Template.new_context walks the globals' ChainMap twice per render (a tenth of a
+        # message's rendering); the environment's globals are fixed once built, so flatten once.
+        if self._flat_globals is None:
+            self._flat_globals = dict(self.globals)
+        ctx = new_context(
+            self.environment, self.name, self.blocks, dict(*args, **kwargs), False,
+            self._flat_globals, None,
+        )  # fmt: skip
         token = _budget.set(_Budget())
         try:
             parts: list[str] = []
