@@ -128,7 +128,11 @@ async def upsert_subscriber(body: SubscriberIn, ctx: StatementCtx) -> Any:
 async def bulk_upsert(body: BulkUpsertIn, ctx: Ctx, idem: Idem) -> Any:
     if idem.replay is not None:
         return idem.replay
-    rows = [s.model_dump() for s in body.subscribers]
+    # (plain dicts: model_dump copied every row's properties, an eighth of the API's time here)
+    rows = [
+        {"address": s.address, "locale": s.locale, "properties": s.properties}
+        for s in body.subscribers
+    ]
     created, updated = await subscribers.bulk_upsert(ctx.conn, ctx.sender_id, rows)
     return await idem.respond(200, {"created": created, "updated": updated})
 
