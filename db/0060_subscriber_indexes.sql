@@ -6,11 +6,13 @@
 --     still reports "subscribers_sender_id_address_key".
 --   * The bounce matcher's last-resort lookup by address across senders goes sender by sender
 --     through that same index (senders are few), so the address-only index goes.
--- Building the new unique index locks subscriber writes for about 1.5 s per million rows.
+-- The new index is built first, under a SHARE lock: subscriber writes wait (0.6-1.4 s per
+-- million rows on a 2-core machine) while reads, so sending, go on. The old constraint goes last,
+-- so its ACCESS EXCLUSIVE lock is held only from there to the commit.
 -- depends: 0050_admin
 
+CREATE UNIQUE INDEX subscribers_sender_address ON subscribers (sender_id, address text_pattern_ops);
 ALTER TABLE subscribers DROP CONSTRAINT subscribers_sender_id_address_key;
-CREATE UNIQUE INDEX subscribers_sender_id_address_key
-    ON subscribers (sender_id, address text_pattern_ops);
+ALTER INDEX subscribers_sender_address RENAME TO subscribers_sender_id_address_key;
 DROP INDEX subscribers_address_prefix;
 DROP INDEX subscribers_address;
