@@ -275,8 +275,8 @@ class BoundedTemplate(Template):
     _flat_globals: dict[str, Any] | None = None
 
     def render(self, *args: Any, **kwargs: Any) -> str:
-        # Template.new_context walks the globals' ChainMap twice per render (a tenth of a
-        # message's rendering); the environment's globals are fixed once built, so flatten once.
+        # Template.new_context walks the globals' ChainMap twice per render (a quarter of the
+        # bench email's rendering); the environment's globals are fixed once built: flatten once.
         if self._flat_globals is None:
             self._flat_globals = dict(self.globals)
         ctx = new_context(
