@@ -30,7 +30,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import wrk
+from bench import procs, wrk
 from shared.migrate import drop_database, ensure_database, migrate
 from shared.senders.repository import hash_api_key, new_api_key
 
@@ -172,38 +172,22 @@ async def filtered_list(client: httpx.AsyncClient, requests: int, concurrency: i
 
 class CpuMeter:
     """CPU seconds used by the API server processes and by the PostgreSQL backends serving the
-    bench database, read from /proc. Under load from other work the wall-clock figures fall,
-    but the CPU each operation costs does not: ``2 cores / cpu per op`` is the throughput this
-    code would reach on an idle machine without the client (an upper bound, printed beside the
-    measured figure)."""
+    bench database: ``2 cores / cpu per op`` is the throughput this code would reach on an idle
+    machine without the client (an upper bound, printed beside the measured figure)."""
 
     def __init__(self, server_pid: int, database_url: str) -> None:
         self.server_pid = server_pid
-        self.database = database_url.rsplit("/", 1)[1]
-        self.admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
+        self.database_url = database_url
         self.api_pids: set[int] = set()
         self.last_api = 0.0
 
-    @staticmethod
-    def _cpu(pid: int) -> float:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
     def _pids(self) -> list[int]:
-        children = Path(f"/proc/{self.server_pid}/task/{self.server_pid}/children")
-        pids = [self.server_pid, *map(int, children.read_text().split())]
+        pids = [self.server_pid, *procs.children(self.server_pid)]
         self.api_pids = set(pids)
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            rows = conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s", [self.database]
-            ).fetchall()
-        return pids + [row[0] for row in rows]
+        return pids + procs.database_backends(self.database_url)
 
     def snapshot(self) -> dict[int, float]:
-        return {pid: self._cpu(pid) for pid in self._pids()}
+        return {pid: procs.cpu_seconds(pid) for pid in self._pids()}
 
     def since(self, before: dict[int, float]) -> float:
         now = self.snapshot()

@@ -61,6 +61,7 @@ from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 from psycopg.rows import dict_row  # noqa: E402
 
+from bench.procs import children, cpu_seconds, database_backends  # noqa: E402
 from services.sender.dkim import public_txt_record  # noqa: E402
 from tests.fixtures.ports import free_port, wait_for_port  # noqa: E402
 
@@ -105,15 +106,6 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def memory_dir(recipients: int) -> str | None:
     """/dev/shm when it can hold the dump (messages of about 5 KB, twice over), else None."""
     shm = Path("/dev/shm")
@@ -126,26 +118,9 @@ def process_cpu(pids: list[int]) -> dict[int, float]:
     return {pid: cpu_seconds(pid) for pid in pids}
 
 
-def database_backends(dburl: str) -> list[int]:
-    admin = dburl.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [DB]).fetchall()
-    return [row[0] for row in rows]
-
-
 def rabbitmq_pids() -> list[int]:
     found = subprocess.run(["pgrep", "-f", "beam.smp"], capture_output=True, text=True)
     return [int(p) for p in found.stdout.split()]
-
-
-def children(pid: int) -> list[int]:
-    out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            out += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return out
 
 
 def pending(conn: psycopg.Connection, email_id: int) -> bool:

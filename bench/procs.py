@@ -1,0 +1,39 @@
+"""Processes on the benchmark's path, read from /proc: their CPU time, their children, and the
+PostgreSQL backends serving a database. Under load from other work the wall-clock figures fall,
+but the CPU each operation costs does not."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psycopg
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def database_backends(database_url: str) -> list[int]:
+    """The PostgreSQL backends connected to the database that ``database_url`` names."""
+    database = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(database_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", [database]
+        ).fetchall()
+    return [row[0] for row in rows]
