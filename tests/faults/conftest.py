@@ -11,10 +11,12 @@ import itertools
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+import pytest
 from aiosmtpd.controller import Controller
 
 from tests.fixtures.ports import free_port
@@ -23,6 +25,7 @@ from tests.sender.conftest import (  # noqa: F401 - reused fixtures and helpers
     make_email,
     make_sender,
     scheduler_ticks,
+    session_worker_stopped,
     worker_env,
 )
 from tests.sender.test_campaign import VARIATIONS, queue
@@ -31,6 +34,13 @@ RECIPIENTS = 20_000
 THREADS, BATCH = 4, 100
 # batch.py: a killed worker process can leave at most threads x batch rows sent but not recorded.
 DUPLICATE_BOUND = THREADS * BATCH
+
+
+@pytest.fixture(autouse=True)
+def _own_workers_only() -> Iterator[None]:
+    """Each fault test runs its own workers against its own relay, whatever ran before it."""
+    with session_worker_stopped():
+        yield
 
 
 class RelayHandler:

@@ -227,13 +227,31 @@ def worker_env(relay_url: str, **overrides: str) -> dict[str, str]:
     return env
 
 
+SESSION_WORKERS: list[WorkerProcess] = []  # the session worker, once a test has started it
+
+
 @pytest.fixture(scope="session")
 def sender_worker(smtp_peer_session: SmtpPeer) -> Iterator[WorkerProcess]:
     """One worker for the end-to-end tests, sending to the aiosmtpd peer."""
     worker = WorkerProcess(worker_env(smtp_peer_session.url))
     worker.start()
+    SESSION_WORKERS.append(worker)
     yield worker
+    SESSION_WORKERS.remove(worker)
     worker.stop()
+
+
+@contextlib.contextmanager
+def session_worker_stopped() -> Iterator[None]:
+    """The session worker consumes the same queues as a fault test's own workers and would
+    take its messages to another peer: stop it for the test (if it runs) and start it again."""
+    for worker in SESSION_WORKERS:
+        worker.stop()
+    try:
+        yield
+    finally:
+        for worker in SESSION_WORKERS:
+            worker.start()
 
 
 @pytest.fixture
@@ -302,10 +320,7 @@ def slow_peer() -> Iterator[SlowPeer]:
 
 
 @pytest.fixture
-def only_this_test_workers(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fault tests run their own workers against their own peer: the session worker, which
-    consumes the same queues, is stopped for the test and started again after it."""
-    session_worker: WorkerProcess = request.getfixturevalue("sender_worker")
-    session_worker.stop()
-    yield
-    session_worker.start()
+def only_this_test_workers() -> Iterator[None]:
+    """Fault tests run their own workers against their own peer."""
+    with session_worker_stopped():
+        yield
