@@ -1,4 +1,5 @@
-"""SMTP relays and pools of reused aiosmtplib connections.
+"""SMTP relays and pools of reused sessions: aiosmtplib's handshake, then our pipelining
+(services/sender/session.py).
 
 A relay URL is ``smtp://``, ``smtps://`` (TLS from the start) or ``smtp+starttls://``, with an
 optional ``user:password@`` and an optional ``#name`` (what ``senders.relay`` refers to; the
@@ -21,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 
 from services.sender import metrics
+from services.sender.session import Session, envelope
 from shared.config import get_settings
 from shared.logging import get_logger
 from shared.tls import client_context
@@ -98,7 +100,7 @@ class RelaySetupError(Exception):
 
 
 class RelayPool:
-    """Up to ``size`` reused connections to one relay.
+    """Up to ``size`` reused sessions with one relay.
 
     ``tls_context`` verifies the relay for smtps:// and smtp+starttls:// (default: the one
     built from TART_TLS_CA_FILE / TART_TLS_VERIFY).
@@ -111,10 +113,11 @@ class RelayPool:
         self.size = size
         self.timeout = timeout
         self.tls_context = tls_context or client_context(get_settings())
-        self._idle: list[aiosmtplib.SMTP] = []
+        self._idle: list[Session] = []
         self._slots: asyncio.Semaphore | None = None
 
-    async def _connect(self) -> aiosmtplib.SMTP:
+    async def _connect(self) -> Session:
+        """aiosmtplib's handshake, then our pipelining session on its transport."""
         r = self.relay
         client = aiosmtplib.SMTP(
             hostname=r.hostname,
@@ -130,104 +133,51 @@ class RelayPool:
             await client.connect()  # TLS or STARTTLS (required, never opportunistic), then AUTH
             if client.last_ehlo_response is None:
                 await client.ehlo()
+            return Session(client, self.timeout)
         except aiosmtplib.SMTPResponseException as exc:
-            await _close(client)
+            await _quit(client)
             raise RelaySetupError(exc.code, exc.message) from exc
         except BaseException:
             client.close()  # a failed handshake or a timeout: nothing worth a polite QUIT
             raise
-        return client
 
     async def send(self, mail_from: str, rcpt: str, data: bytes) -> SmtpResult:
         """Send one message; never raises for SMTP or connection trouble."""
+        commands = envelope(mail_from, rcpt)
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.size)
         async with self._slots:
-            client = self._idle.pop() if self._idle else None
+            session = self._idle.pop() if self._idle else None
             started = time.perf_counter()
             try:
-                if client is None or not client.is_connected:
-                    client = await self._connect()
-                result = await _transaction(client, mail_from, rcpt, data)
+                if session is None or not session.is_connected:
+                    if session is not None:
+                        session.close()
+                    session = await self._connect()
+                reply = await session.send(commands, data)
+                result = _classify(reply.code, reply.message)
+                if reply.code == 421:  # the relay is closing this session
+                    await session.quit()
             except RelaySetupError as exc:
-                client = None
+                session = None
                 result = SmtpResult("temporary", exc.code, f"{exc.code} {exc.message}".strip())
-            except aiosmtplib.SMTPResponseException as exc:
-                result = _classify(exc.code, exc.message)
-                if exc.code == 421:  # the relay is closing this connection
-                    await _close(client)
-                    client = None
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-                await _close(client)
-                client = None
+                if session is not None:
+                    session.close()
+                session = None
                 result = SmtpResult("temporary", None, f"connection: {type(exc).__name__}: {exc}")
             metrics.SMTP_SECONDS.labels(self.relay.name).observe(time.perf_counter() - started)
             metrics.SMTP_REPLIES.labels(self.relay.name, str(result.code or "none")).inc()
-            if client is not None and client.is_connected:
-                self._idle.append(client)
+            if session is not None and session.is_connected:
+                self._idle.append(session)
             return result
 
     async def close(self) -> None:
         while self._idle:
-            await _close(self._idle.pop())
+            await self._idle.pop().quit()
 
 
-async def _transaction(
-    client: aiosmtplib.SMTP, mail_from: str, rcpt: str, data: bytes
-) -> SmtpResult:
-    """MAIL, RCPT and DATA for one recipient.
-
-    ``sendmail`` parses each address twice with ``email.utils`` (about a fifth of a message's
-    CPU time here); our addresses are already validated, so the commands are issued directly
-    (aiosmtplib still refuses CR/LF in them). A refused envelope is reset for the next message.
-    """
-    response = await client.execute_command(b"MAIL", b"FROM:<" + mail_from.encode() + b">")
-    if response.code == 250:
-        response = await client.execute_command(b"RCPT", b"TO:<" + rcpt.encode() + b">")
-    if response.code not in (250, 251):
-        if client.is_connected and response.code != 421:
-            await client.execute_command(b"RSET")
-        return _classify(response.code, response.message)
-    content = _wire_content(data)
-    if content is None or client.protocol is None:
-        final = await client.data(data)  # raises SMTPDataError on a refusal
-        return _classify(final.code, final.message)
-    response = await client.execute_command(b"DATA")
-    if response.code != 354:
-        raise aiosmtplib.SMTPDataError(response.code, response.message)
-    # The connection is ours alone (taken from the pool), so no command lock is needed; the
-    # reply cannot arrive before read_response is waiting (no await between write and read).
-    client.protocol.write(content)
-    final = await client.protocol.read_response(timeout=client.timeout)
-    if final.code != 250:
-        raise aiosmtplib.SMTPDataError(final.code, final.message)
-    return _classify(final.code, final.message)
-
-
-def _wire_content(data: bytes) -> bytes | None:
-    """The message as sent after DATA: dot-stuffed and ended by ``.``, when it is already in
-    CRLF form (ours always is, services/sender/mime.py), else None.
-
-    aiosmtplib's ``data()`` runs two regular expressions over every message to normalise line
-    ends and stuff dots: about 50 us a message here, a tenth of its whole cost. Three
-    memchr-speed counts prove the line ends are already CRLF, and dots are stuffed with one
-    ``replace``.
-    """
-    crlf = data.count(b"\r\n")
-    if crlf != data.count(b"\n") or crlf != data.count(b"\r"):
-        return None
-    if data.startswith(b"."):
-        data = b"." + data
-    if b"\r\n." in data:
-        data = data.replace(b"\r\n.", b"\r\n..")
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    return data + b".\r\n"
-
-
-async def _close(client: aiosmtplib.SMTP | None) -> None:
-    if client is None:
-        return
+async def _quit(client: aiosmtplib.SMTP) -> None:
     try:
         if client.is_connected:
             await asyncio.wait_for(client.quit(), 2)
