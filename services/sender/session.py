@@ -4,7 +4,8 @@ aiosmtplib opens the session: TCP, TLS or STARTTLS, EHLO and AUTH. Its protocol 
 per awaited command and drops a reply that arrives early ("if multiple commands are written to
 the transport without awaiting, response data will be lost"), so it cannot pipeline. After the
 handshake this protocol takes the transport over. When the relay offers PIPELINING, MAIL, RCPT
-and DATA go in one write: two round trips a message instead of four, for us and for the relay.
+and DATA go in one write, and behind a message's content goes the next message's envelope: one
+round trip a message instead of four, for us and for the relay.
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ def wire_content(data: bytes) -> bytes:
     return data + b".\r\n"
 
 
-def envelope(mail_from: str, rcpt: str) -> tuple[bytes, bytes, bytes]:
+Envelope = tuple[bytes, bytes, bytes]  # MAIL, RCPT and DATA
+
+
+def envelope(mail_from: str, rcpt: str) -> Envelope:
     """MAIL, RCPT and DATA for one recipient; ValueError for an address that could inject a
     command (ours are validated long before, so this is a last guard)."""
     commands = []
@@ -72,19 +76,30 @@ class Session(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._wanted = 0
         self._error: Exception | None = None
+        self._ahead: Envelope | None = None  # the next message's envelope, replies unread
         transport.set_protocol(self)
 
     @property
     def is_connected(self) -> bool:
         """Open and in step: a reply nobody asked for (a relay's idle timeout) retires it."""
-        return self._error is None and not self._transport.is_closing() and not self._replies
+        in_step = self._ahead is not None or not self._replies
+        return self._error is None and not self._transport.is_closing() and in_step
 
-    async def send(self, commands: tuple[bytes, bytes, bytes], data: bytes) -> Reply:
+    async def send(self, commands: Envelope, data: bytes, then: Envelope | None = None) -> Reply:
         """One message (``commands`` from ``envelope``): the first refusal among MAIL, RCPT and
         DATA, else the reply to the content. After a refusal the session is ready for the next
-        message. Raises SMTPException when the session itself fails (lost, timed out, garbled)."""
+        message. Raises SMTPException when the session itself fails (lost, timed out, garbled).
+
+        With ``then`` and PIPELINING, the next message's envelope goes in the same write as this
+        content (RFC 2920 allows commands after the ending dot): one round trip a message. The
+        next call must then be for that message."""
         expected = ((250,), (250, 251), (354,))
-        if self.pipelining:
+        if self._ahead is not None:
+            if self._ahead is not commands:
+                raise RuntimeError("the envelope sent ahead belongs to another message")
+            self._ahead = None
+            replies = await self._read(3)
+        elif self.pipelining:
             self._transport.write(b"".join(commands))
             replies = await self._read(3)
         else:
@@ -98,7 +113,11 @@ class Session(asyncio.Protocol):
             if reply.code not in codes:
                 await self._abandon(replies)
                 return reply
-        self._transport.write(wire_content(data))
+        if then is not None and self.pipelining:
+            self._transport.write(wire_content(data) + b"".join(then))
+            self._ahead = then
+        else:
+            self._transport.write(wire_content(data))
         return (await self._read(1))[0]
 
     async def _abandon(self, replies: list[Reply]) -> None:

@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 
 from services.sender import metrics
-from services.sender.session import Session, envelope
+from services.sender.session import Envelope, Session, envelope
 from shared.config import get_settings
 from shared.logging import get_logger
 from shared.tls import client_context
@@ -99,8 +99,16 @@ class RelaySetupError(Exception):
         self.message = message
 
 
+@dataclass
+class _Job:
+    commands: Envelope
+    data: bytes
+    done: asyncio.Future[SmtpResult]
+
+
 class RelayPool:
-    """Up to ``size`` reused sessions with one relay.
+    """Up to ``size`` sessions with one relay, each kept by a task that takes queued messages in
+    turn and writes the next one's envelope behind the current content (session.py).
 
     ``tls_context`` verifies the relay for smtps:// and smtp+starttls:// (default: the one
     built from TART_TLS_CA_FILE / TART_TLS_VERIFY).
@@ -113,8 +121,10 @@ class RelayPool:
         self.size = size
         self.timeout = timeout
         self.tls_context = tls_context or client_context(get_settings())
-        self._idle: list[Session] = []
-        self._slots: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._jobs: asyncio.Queue[_Job | None] = asyncio.Queue()
+        self._runners: set[asyncio.Task[None]] = set()
+        self._waiting = 0  # runners waiting for a message
 
     async def _connect(self) -> Session:
         """aiosmtplib's handshake, then our pipelining session on its transport."""
@@ -144,37 +154,98 @@ class RelayPool:
     async def send(self, mail_from: str, rcpt: str, data: bytes) -> SmtpResult:
         """Send one message; never raises for SMTP or connection trouble."""
         commands = envelope(mail_from, rcpt)
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.size)
-        async with self._slots:
-            session = self._idle.pop() if self._idle else None
-            started = time.perf_counter()
-            try:
-                if session is None or not session.is_connected:
-                    if session is not None:
-                        session.close()
-                    session = await self._connect()
-                reply = await session.send(commands, data)
-                result = _classify(reply.code, reply.message)
-                if reply.code == 421:  # the relay is closing this session
-                    await session.quit()
-            except RelaySetupError as exc:
-                session = None
-                result = SmtpResult("temporary", exc.code, f"{exc.code} {exc.message}".strip())
-            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a queue and tasks belong to one event loop
+            self._loop, self._jobs, self._runners, self._waiting = loop, asyncio.Queue(), set(), 0
+        job = _Job(commands, data, loop.create_future())
+        self._jobs.put_nowait(job)
+        if self._waiting == 0 and len(self._runners) < self.size:
+            runner = loop.create_task(self._run())
+            self._runners.add(runner)
+            runner.add_done_callback(self._runners.discard)
+        return await job.done
+
+    async def _run(self) -> None:
+        """One session's life: deliver messages from the queue until close() sends None."""
+        session: Session | None = None
+        job: _Job | None = None
+        try:
+            while True:
+                if job is None:
+                    self._waiting += 1
+                    try:
+                        job = await self._jobs.get()
+                    finally:
+                        self._waiting -= 1
+                    if job is None:
+                        break
+                session, job = await self._deliver(session, job)
+        except BaseException as exc:  # a bug or a cancelled loop: no sender may wait forever
+            _abort(job, exc)
+            raise
+        finally:
+            if session is not None:
+                await session.quit()
+
+    def _follower(self) -> _Job | None:
+        """The next queued message, if one is waiting, to pipeline behind the current one."""
+        if self._jobs.empty():
+            return None
+        then = self._jobs.get_nowait()
+        if then is None:  # close() is waiting: stop after the current message
+            self._jobs.put_nowait(None)
+        return then
+
+    async def _deliver(
+        self, session: Session | None, job: _Job
+    ) -> tuple[Session | None, _Job | None]:
+        """Send ``job`` and settle its future; returns the session to keep and the next message
+        when its envelope already went out behind this one."""
+        started = time.perf_counter()
+        then = None
+        try:
+            if session is None or not session.is_connected:
                 if session is not None:
                     session.close()
-                session = None
-                result = SmtpResult("temporary", None, f"connection: {type(exc).__name__}: {exc}")
-            metrics.SMTP_SECONDS.labels(self.relay.name).observe(time.perf_counter() - started)
-            metrics.SMTP_REPLIES.labels(self.relay.name, str(result.code or "none")).inc()
-            if session is not None and session.is_connected:
-                self._idle.append(session)
-            return result
+                session = await self._connect()
+            then = self._follower() if session.pipelining else None
+            ahead = None if then is None else then.commands
+            reply = await session.send(job.commands, job.data, ahead)
+            result = _classify(reply.code, reply.message)
+            if reply.code == 421:  # the relay is closing this session
+                await session.quit()
+        except RelaySetupError as exc:
+            session = None
+            result = SmtpResult("temporary", exc.code, f"{exc.code} {exc.message}".strip())
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            if session is not None:
+                session.close()
+            session = None
+            result = SmtpResult("temporary", None, f"connection: {type(exc).__name__}: {exc}")
+        except BaseException as exc:
+            _abort(then, exc)
+            raise
+        metrics.SMTP_SECONDS.labels(self.relay.name).observe(time.perf_counter() - started)
+        metrics.SMTP_REPLIES.labels(self.relay.name, str(result.code or "none")).inc()
+        if not job.done.done():  # not cancelled meanwhile
+            job.done.set_result(result)
+        return session, then
 
     async def close(self) -> None:
-        while self._idle:
-            await self._idle.pop().quit()
+        """QUIT every session once the messages queued so far are delivered."""
+        runners = list(self._runners)
+        for _ in runners:
+            self._jobs.put_nowait(None)
+        await asyncio.gather(*runners, return_exceptions=True)
+
+
+def _abort(job: _Job | None, exc: BaseException) -> None:
+    if job is None or job.done.done():
+        return
+    if isinstance(exc, asyncio.CancelledError):
+        job.done.cancel()
+    else:
+        job.done.set_exception(exc)
 
 
 async def _quit(client: aiosmtplib.SMTP) -> None:

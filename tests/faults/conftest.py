@@ -20,6 +20,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.fixtures.ports import free_port
+from tests.fixtures.smtp import offer_pipelining
 from tests.sender.conftest import (  # noqa: F401 - reused fixtures and helpers
     WorkerProcess,
     make_email,
@@ -53,6 +54,8 @@ class RelayHandler:
         self.sessions = itertools.count()
         self.refused_sessions = 0
         self._decided: dict[int, bool] = {}
+
+    handle_EHLO = offer_pipelining
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]

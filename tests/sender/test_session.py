@@ -24,6 +24,7 @@ class Script:
     final: str | None = "250 2.0.0 queued"  # None: silence
     garble_final: bool = False
     idle_reply: str | None = None  # sent unasked after the first message, as an idle timeout
+    withhold: int = 0  # the first n contents are answered only once the next command arrives
     commands: list[bytes] = field(default_factory=list)
     messages: list[bytes] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
@@ -34,8 +35,11 @@ async def _serve(script: Script, reader: asyncio.StreamReader, w: asyncio.Stream
     script.sessions += 1
     w.write(b"220 relay ready\r\n")
     group: list[bytes] = []
+    withheld = b""
     try:
         while line := await reader.readline():
+            w.write(withheld)
+            withheld = b""
             verb = line[:4].upper()
             script.commands.append(line.rstrip())
             if verb in (b"EHLO", b"HELO"):
@@ -59,6 +63,8 @@ async def _serve(script: Script, reader: asyncio.StreamReader, w: asyncio.Stream
                     script.messages.append(b"".join(content))
                     if script.garble_final:
                         w.write(b"garbage\r\n")
+                    elif script.final is not None and len(script.messages) <= script.withhold:
+                        withheld = script.final.encode() + b"\r\n"
                     elif script.final is not None:
                         w.write(script.final.encode() + b"\r\n")
                     if script.idle_reply and len(script.messages) == 1:
@@ -102,6 +108,22 @@ async def test_the_envelope_goes_in_one_write_when_the_relay_offers_pipelining(
     )
     assert b"RCPT TO:<r2@example.org>" in script.commands
     await pool.close()
+
+
+async def test_the_next_envelope_goes_behind_the_content(relay: tuple[Script, str]) -> None:
+    """This relay answers a content only once the next command arrives: a client that waited
+    for each message's reply before its next MAIL would stall."""
+    script, url = relay
+    script.withhold = 4
+    pool = RelayPool(parse_relay(url), size=1, timeout=2)
+    sends = (pool.send("b@example.com", f"r{n}@example.org", DATA) for n in range(5))
+    results = await asyncio.gather(*sends)
+    assert [r.kind for r in results] == ["sent"] * 5
+    assert script.sessions == 1 and len(script.messages) == 5
+    rcpts = [c for c in script.commands if c.startswith(b"RCPT")]
+    assert rcpts == [f"RCPT TO:<r{n}@example.org>".encode() for n in range(5)]
+    await pool.close()
+    assert script.commands[-1] == b"QUIT"
 
 
 async def test_without_pipelining_each_command_waits_for_its_reply(
@@ -180,7 +202,9 @@ async def test_a_silent_relay_times_out_as_temporary(relay: tuple[Script, str]) 
     pool = RelayPool(parse_relay(url), size=1, timeout=0.3)
     result = await pool.send("b@example.com", "r@example.org", DATA)
     assert result.kind == "temporary" and "SMTPReadTimeoutError" in result.reply
-    assert pool._idle == []
+    script.final = "250 ok"
+    assert (await pool.send("b@example.com", "r@example.org", DATA)).kind == "sent"
+    assert script.sessions == 2, "the timed-out session was not used again"
     await pool.close()
 
 
@@ -195,4 +219,15 @@ async def test_control_characters_in_an_address_are_refused(relay: tuple[Script,
     pool = RelayPool(parse_relay(url), size=1, timeout=2)
     with pytest.raises(ValueError):
         await pool.send("b@example.com", "r@example.org>\r\nRCPT TO:<x@evil.example", DATA)
+    await pool.close()
+
+
+async def test_a_caller_that_gives_up_does_not_stop_the_pool(relay: tuple[Script, str]) -> None:
+    script, url = relay
+    script.final = None
+    pool = RelayPool(parse_relay(url), size=1, timeout=0.5)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(pool.send("b@example.com", "r@example.org", DATA), 0.1)
+    script.final = "250 ok"
+    assert (await pool.send("b@example.com", "r@example.org", DATA)).kind == "sent"
     await pool.close()

@@ -139,7 +139,8 @@ async def test_a_wrong_password_is_temporary_and_keeps_the_reply(
     result = await pool.send("b@example.com", "one@example.org", DATA)
     assert (result.kind, result.code) == ("temporary", 535)
     assert result.reply.startswith("535 ") and "uthentication" in result.reply
-    assert pool._idle == [] and peer.delivered == [] and peer.logins == []
+    assert peer.delivered == [] and peer.logins == []
+    await pool.close()
 
 
 async def test_smtps_delivers(pki: Pki, settings: Settings, start_peer: Any) -> None:
