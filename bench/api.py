@@ -282,6 +282,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
+    speed = procs.python_speed_ms()
+    print(f"machine: a fixed Python loop takes {speed} ms (see bench/procs.py)", flush=True)
     database_url = f"postgresql://postgres@127.0.0.1:5432/tart_bench_api_{uuid.uuid4().hex[:6]}"
     key = setup(database_url)
     port = free_port()
@@ -319,7 +321,8 @@ def main() -> None:
     with open("/proc/loadavg") as loadavg:
         load = loadavg.read().split()[0]
     print(f"targets met: {ok} (load average at the end: {load} on 2 cores; other work shares it)")
-    print(json.dumps({**{k: round(v, 1) for k, v in results.items()}, "rows": args.rows}))
+    figures = {k: round(v, 1) for k, v in results.items()}
+    print(json.dumps({**figures, "rows": args.rows, "python_loop_ms": speed}))
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 from psycopg.rows import dict_row  # noqa: E402
 
-from bench.procs import children, cpu_seconds, database_backends  # noqa: E402
+from bench.procs import children, cpu_seconds, database_backends, python_speed_ms  # noqa: E402
 from services.sender.dkim import public_txt_record  # noqa: E402
 from tests.fixtures.ports import free_port, wait_for_port  # noqa: E402
 
@@ -278,6 +278,8 @@ def main() -> None:
 
     from shared.migrate import drop_database, ensure_database, migrate
 
+    speed = python_speed_ms()
+    log(f"machine: a fixed Python loop takes {speed} ms (see bench/procs.py)")
     dburl = os.environ["TART_DATABASE_URL"]
     ensure_database(dburl)
     migrate(dburl)
@@ -467,6 +469,7 @@ def main() -> None:
             "cpu_us_per_msg": {k: round(v) for k, v in cpu_us_by.items()},
             "cpu_bound_msgs_per_s": round(2e6 / cpu_total),
             "load_avg_1m": round(os.getloadavg()[0], 2),
+            "python_loop_ms": speed,
             "delivered": delivered,
             "duplicates": duplicates,
             "dkim_verified": verified,
