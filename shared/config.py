@@ -117,7 +117,11 @@ class Settings(BaseSettings):
     smtp_pool_size: int = Field(
         8, ge=1, description="Reused SMTP connections per relay per worker process."
     )
-    smtp_timeout_seconds: float = Field(30, gt=0, description="Timeout of each SMTP command.")
+    smtp_timeout_seconds: float = Field(
+        30,
+        gt=0,
+        description="Timeout of each wait for relay replies (to a command or a pipelined group).",
+    )
     tls_ca_file: str = Field(
         "",
         description="PEM CA bundle that verifies IMAP and SMTP servers, replacing the system"
