@@ -25,6 +25,7 @@ class Script:
     garble_final: bool = False
     idle_reply: str | None = None  # sent unasked after the first message, as an idle timeout
     withhold: int = 0  # the first n contents are answered only once the next command arrives
+    refuse: set[str] = field(default_factory=set)  # recipients answered 550 5.1.1
     commands: list[bytes] = field(default_factory=list)
     messages: list[bytes] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
@@ -52,6 +53,10 @@ async def _serve(script: Script, reader: asyncio.StreamReader, w: asyncio.Stream
                 if script.pipelining and verb != b"DATA":
                     continue
                 replies = {b"MAIL": "250 2.1.0 ok", b"RCPT": script.rcpt, b"DATA": script.data}
+                last_rcpt = next((c for c in reversed(script.commands) if c[:4] == b"RCPT"), b"")
+                if any(r.encode() in last_rcpt for r in script.refuse):
+                    replies[b"RCPT"] = "550 5.1.1 no such user"
+                    replies[b"DATA"] = "503 5.5.1 no valid recipients"
                 answers = [replies[v] for v in group]
                 group = []
                 w.write("".join(a + "\r\n" for a in answers).encode())
@@ -124,6 +129,22 @@ async def test_the_next_envelope_goes_behind_the_content(relay: tuple[Script, st
     assert rcpts == [f"RCPT TO:<r{n}@example.org>".encode() for n in range(5)]
     await pool.close()
     assert script.commands[-1] == b"QUIT"
+
+
+async def test_a_refusal_behind_a_content_leaves_the_stream_in_step(
+    relay: tuple[Script, str],
+) -> None:
+    script, url = relay
+    script.refuse = {"gone@example.org"}
+    pool = RelayPool(parse_relay(url), size=1, timeout=2)
+    rcpts = ["a@example.org", "gone@example.org", "b@example.org", "gone@example.org"]
+    results = await asyncio.gather(*(pool.send("b@example.com", r, DATA) for r in rcpts))
+    assert [(r.kind, r.code) for r in results] == [
+        ("sent", 250), ("permanent", 550), ("sent", 250), ("permanent", 550),
+    ]  # fmt: skip
+    assert script.sessions == 1 and len(script.messages) == 2
+    assert script.commands.count(b"RSET") == 2
+    await pool.close()
 
 
 async def test_without_pipelining_each_command_waits_for_its_reply(
