@@ -187,7 +187,7 @@ class CpuMeter:
         return pids + procs.database_backends(self.database_url)
 
     def snapshot(self) -> dict[int, float]:
-        return {pid: procs.cpu_seconds(pid) for pid in self._pids()}
+        return procs.cpu_by_pid(self._pids())
 
     def since(self, before: dict[int, float]) -> float:
         now = self.snapshot()

@@ -20,6 +20,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """A snapshot of ``cpu_seconds`` for each process, to subtract from a later one."""
+    return {pid: cpu_seconds(pid) for pid in pids}
+
+
 def children(pid: int) -> list[int]:
     out: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*"):

@@ -61,7 +61,13 @@ from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 from psycopg.rows import dict_row  # noqa: E402
 
-from bench.procs import children, cpu_seconds, database_backends, python_speed_ms  # noqa: E402
+from bench.procs import (  # noqa: E402
+    children,
+    cpu_by_pid,
+    cpu_seconds,
+    database_backends,
+    python_speed_ms,
+)
 from services.sender.dkim import public_txt_record  # noqa: E402
 from tests.fixtures.ports import free_port, wait_for_port  # noqa: E402
 
@@ -112,10 +118,6 @@ def memory_dir(recipients: int) -> str | None:
     if shm.is_dir() and shutil.disk_usage(shm).free > recipients * 10_000 + 200_000_000:
         return str(shm)
     return None
-
-
-def process_cpu(pids: list[int]) -> dict[int, float]:
-    return {pid: cpu_seconds(pid) for pid in pids}
 
 
 def rabbitmq_pids() -> list[int]:
@@ -391,7 +393,7 @@ def main() -> None:
             "rabbitmq": rabbitmq_pids(),
             "sink": [sink.pid],
         }
-        others_before = {name: process_cpu(pids) for name, pids in others.items()}
+        others_before = {name: cpu_by_pid(pids) for name, pids in others.items()}
         t0 = time.perf_counter()
         response = httpx.post(
             f"http://127.0.0.1:{api_port}/v1/emails/{email_id}/send",
