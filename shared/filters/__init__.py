@@ -120,8 +120,30 @@ def compile_filter(f: Filter, column: sql.Composable = PROPERTIES) -> sql.Compos
         return sql.SQL("({} ? ({} ->> 0))").format(column, _jsonb([f.key]))
     if isinstance(f, Not):
         return sql.SQL("(NOT {})").format(compile_filter(f.child, column))
-    joiner = sql.SQL(" AND ") if isinstance(f, And) else sql.SQL(" OR ")
-    return sql.SQL("({})").format(joiner.join(compile_filter(c, column) for c in f.children))
+    if isinstance(f, And):
+        merged, rest = _merge_equalities(f.children)
+        parts = [compile_filter(c, column) for c in rest]
+        if merged:
+            parts.insert(0, sql.SQL("{} @> {}").format(column, _jsonb(merged)))
+        return sql.SQL("({})").format(sql.SQL(" AND ").join(parts))
+    return sql.SQL("({})").format(
+        sql.SQL(" OR ").join(compile_filter(c, column) for c in f.children)
+    )
+
+
+def _merge_equalities(children: tuple[Filter, ...]) -> tuple[dict[str, Scalar], list[Filter]]:
+    """The equalities of a conjunction as one containment object, and the other children.
+
+    ``a = 1 and b = 2`` is ``@> {"a": 1, "b": 2}``: one containment test per row instead of one
+    per equality, and a filtered list that walks many rows pays it on every row. A key compared
+    twice stays apart, since one object cannot hold it twice."""
+    counts: dict[str, int] = {}
+    for c in children:
+        if isinstance(c, Eq):
+            counts[c.key] = counts.get(c.key, 0) + 1
+    merged = {c.key: c.value for c in children if isinstance(c, Eq) and counts[c.key] == 1}
+    rest = [c for c in children if not (isinstance(c, Eq) and counts[c.key] == 1)]
+    return merged, rest
 
 
 def _dumps(obj: Any) -> str:

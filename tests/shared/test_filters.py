@@ -100,3 +100,17 @@ async def test_compiled_sql_selects_the_right_rows(conn: Any) -> None:
     assert await _matches(conn, 'plan = "50%s"') == [5]
     assert await _matches(conn, 'country = "x\'); DROP TABLE subscribers; --"') == [5]
     assert await _matches(conn, 'not plan in ("pro", "free")') == [5]
+
+
+async def test_equalities_of_a_conjunction_are_one_containment_test(conn: Any) -> None:
+    f = parse_filter('plan = "pro" and country = "FR" and score = 3')
+    assert f is not None
+    assert compile_filter(f).as_string(None).count("@>") == 1
+    assert await _matches(conn, 'plan = "pro" and country = "FR" and score = 3') == [1, 2]
+    assert await _matches(conn, 'plan = "pro" and score = 3 and exists age') == [2, 4]
+    assert await _matches(conn, 'plan = "pro" and age = null') == [4]
+
+
+async def test_a_key_compared_twice_in_a_conjunction_stays_two_tests(conn: Any) -> None:
+    assert await _matches(conn, 'plan = "pro" and plan = "free"') == []
+    assert await _matches(conn, 'plan = "free" and plan = "free" and score = 3') == [3]
