@@ -22,6 +22,9 @@ from shared.rendering.sandbox import Sandbox as _Sandbox
 _TEXT_ENV = _Sandbox(autoescape=False, undefined=ChainableUndefined, keep_trailing_newline=True)
 _HTML_ENV = _Sandbox(autoescape=True, undefined=ChainableUndefined, keep_trailing_newline=True)
 _CACHE_SIZE = 512
+_RESERVED = frozenset(
+    {"properties", "address", "locale", "view_url", "unsubscribe_url", "pixel_url"}
+) | frozenset(_TEXT_ENV.globals)
 
 # href="..." or href='...' inside an <a> (or <area>) start tag.
 _HREF = re.compile(
@@ -142,14 +145,18 @@ def _compiled_for(variation: Mapping[str, Any]) -> _Compiled:
 def _context(
     properties: Mapping[str, Any], address: str, locale: str, urls: MessageUrls
 ) -> dict[str, Any]:
-    return {
-        "properties": properties,
-        "address": address,
-        "locale": locale,
-        "view_url": urls.view_url,
-        "unsubscribe_url": urls.unsubscribe_url,
-        "pixel_url": urls.pixel_url,
-    }
+    # Properties are names of their own too (``{{ first_name }}``), as in 2013, except where a
+    # name is ours: a property must not replace the unsubscribe link or a template function.
+    context = {k: v for k, v in properties.items() if k not in _RESERVED}
+    context.update(
+        properties=properties,
+        address=address,
+        locale=locale,
+        view_url=urls.view_url,
+        unsubscribe_url=urls.unsubscribe_url,
+        pixel_url=urls.pixel_url,
+    )
+    return context
 
 
 def _track_links(body: str, urls: MessageUrls, track_clicks: bool) -> tuple[str, list[str]]:

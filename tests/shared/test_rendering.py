@@ -97,3 +97,27 @@ def test_a_changed_variation_is_recompiled() -> None:
     first = render_variation(variation(subject="One", updated_at=1), sub, URLS, track_clicks=False)
     second = render_variation(variation(subject="Two", updated_at=2), sub, URLS, track_clicks=False)
     assert (first.subject, second.subject) == ("One", "Two")
+
+
+def test_properties_are_also_names_of_their_own() -> None:
+    v = variation(
+        subject="Hi {{ first_name }}{{ missing }}",
+        plain_body="{{ first_name }}/{{ properties.first_name }} {{ address }}"
+        " {{ unsubscribe_url }}",
+        html_body='<a href="{{ unsubscribe_url }}">{{ first_name }}</a>{{ range(2) | list }}',
+    )
+    sub = {
+        "address": "a@example.org",
+        "locale": "tr_TR",
+        "properties": {
+            "first_name": "<Ann>",
+            "address": "forged@example.net",
+            "unsubscribe_url": "https://evil.example/",
+            "range": "not a function",
+        },
+    }
+    r = render_variation(v, sub, URLS, track_clicks=False)
+    assert r.subject == "Hi <Ann>"
+    assert r.plain == "<Ann>/<Ann> a@example.org https://links.example.com/u/tok"
+    assert r.html is not None
+    assert r.html.startswith('<a href="https://links.example.com/u/tok">&lt;Ann&gt;</a>[0, 1]')
