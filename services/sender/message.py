@@ -6,6 +6,7 @@ import email.utils
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from services.sender.dkim import DkimSigner
@@ -37,7 +38,8 @@ def rfc5322_date() -> str:
     global _date_cache
     now = int(time.time())
     if _date_cache[0] != now:
-        _date_cache = (now, email.utils.formatdate(now, usegmt=True))
+        # "+0000", not "GMT": RFC 5322 lists named zones as obsolete, never to be generated.
+        _date_cache = (now, email.utils.format_datetime(datetime.fromtimestamp(now, UTC)))
     return _date_cache[1]
 
 

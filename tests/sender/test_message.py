@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import quopri
+import re
 from email import message_from_bytes, policy
 from typing import Any
 
@@ -10,7 +11,7 @@ import dkim
 import pytest
 
 from services.sender.dkim import DkimSigner
-from services.sender.message import compose, pick_variation
+from services.sender.message import compose, pick_variation, rfc5322_date
 from services.sender.mime import Envelope, build_body, build_message, encode_words
 from shared.errors import HeaderInjection
 from tests.sender.conftest import dkim_dns
@@ -128,3 +129,9 @@ def test_variation_pick_follows_weights_and_is_stable() -> None:
     share = picks.count(2) / len(picks)
     assert 0.72 <= share <= 0.78
     assert picks == [pick_variation(i, variations)["id"] for i in range(1, 4001)]
+
+
+def test_the_date_header_names_its_zone_by_offset() -> None:
+    # RFC 5322 4.3: "GMT" and the other zone names are obsolete and must not be generated.
+    date = rfc5322_date()
+    assert re.fullmatch(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000", date)
