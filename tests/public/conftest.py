@@ -19,6 +19,28 @@ from shared.tokens import codec_from_settings_secrets
 from tests.public.world import World, drop_world, make_world
 
 
+def record_queued_events() -> None:
+    """Run the ``events.record`` actor in this process until the real events queue is empty.
+
+    The worker consumes that queue only: one on every queue the broker knows would also take
+    other tests' campaign and send messages and reject them (this process has no such actors).
+    """
+    import dramatiq
+
+    from services.public import actors
+    from shared.broker import broker
+
+    worker = dramatiq.Worker(
+        broker, queues={actors.record.queue_name}, worker_threads=1, worker_timeout=100
+    )
+    worker.start()
+    try:
+        broker.join(actors.record.queue_name, timeout=30_000)
+        worker.join()
+    finally:
+        worker.stop()
+
+
 class CollectingSink:
     """Stands in for the events queue only: keeps (batch id, events); ``record`` then writes
     them with the same service call the ``events.record`` actor makes."""

@@ -7,14 +7,13 @@ import time
 import uuid
 from collections.abc import Callable
 
-import dramatiq
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from shared.events import service
 from shared.events.machine import classify
 from shared.events.models import strongest_state, wire_event
-from tests.public.conftest import Public
+from tests.public.conftest import Public, record_queued_events
 from tests.public.world import World
 
 GOOGLE_PROXY = (
@@ -179,22 +178,14 @@ async def test_events_of_a_deleted_send_are_dropped(
 def test_the_actor_records_batches_from_the_real_events_queue(world: World) -> None:
     """The production path: the app's queue sink publishes events.record to RabbitMQ and the
     actor (in a dramatiq worker) writes the batch."""
-    from services.public import actors
     from services.public.buffer import queue_sink
-    from shared.broker import broker
 
     sends = [world.send(world.subscriber()) for _ in range(3)]
     now = time.time()
     events = [wire_event(s, "open", now, "198.51.100.4", PERSON, None) for s in sends]
     events.append(wire_event(sends[0], "click", now, "198.51.100.4", PERSON, 1))
     queue_sink(str(uuid.uuid4()), events)
-    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
-    worker.start()
-    try:
-        broker.join(actors.record.queue_name, timeout=30_000)
-        worker.join()
-    finally:
-        worker.stop()
+    record_queued_events()
     counts = world.row(
         "SELECT count(*) AS n, sum(open_count) AS opens, sum(click_count) AS clicks "
         "FROM sends WHERE id = ANY(%s) AND opened_at IS NOT NULL",

@@ -10,18 +10,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import dramatiq
 import httpx
 
 from tests.fixtures.ports import free_port, wait_for_port
+from tests.public.conftest import record_queued_events
 from tests.public.world import World
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_sigterm_flushes_buffered_events_to_the_queue(world: World) -> None:
-    from services.public import actors
-    from shared.broker import broker
     from shared.tokens import codec_from_settings_secrets
 
     port = free_port()
@@ -60,13 +58,7 @@ def test_sigterm_flushes_buffered_events_to_the_queue(world: World) -> None:
         output = process.communicate(timeout=30)[0].decode()
     assert process.returncode == 0, output
     assert "Traceback" not in output, output
-    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
-    worker.start()
-    try:
-        broker.join(actors.record.queue_name, timeout=30_000)
-        worker.join()
-    finally:
-        worker.stop()
+    record_queued_events()
     counts = world.row(
         "SELECT count(*) AS n FROM send_events WHERE send_id = ANY(%s) AND kind = 'open'", sends
     )
