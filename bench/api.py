@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,24 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import procs, wrk
 from shared.migrate import drop_database, ensure_database, migrate
 from shared.senders.repository import hash_api_key, new_api_key
+from tests.fixtures.ports import free_port, wait_for_port
 
 COUNTRIES = ["TR", "DE", "FR", "US", "GB", "NL", "ES", "IT", "SE", "PL"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"the API did not listen on {port}")
 
 
 def setup(database_url: str) -> str:
@@ -303,7 +287,7 @@ def main() -> None:
         cwd=Path(__file__).resolve().parent.parent,
     )  # fmt: skip
     try:
-        wait_for_port(port)
+        wait_for_port(port, timeout=30)
         time.sleep(1.0)  # both workers up
         meter = CpuMeter(server.pid, database_url)
         results = asyncio.run(run(f"http://127.0.0.1:{port}", key, args, meter))

@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 from bench import wrk  # noqa: E402
 from shared.migrate import drop_database, ensure_database, migrate  # noqa: E402
 from shared.tokens import codec_from_settings_secrets  # noqa: E402
+from tests.fixtures.ports import free_port  # noqa: E402
 
 DATABASE = "tart_bench_public"
 VHOST = "tart_bench_public"
@@ -96,12 +96,6 @@ request = function()
   return wrk.format("GET", path, {["User-Agent"] = "Mozilla/5.0 (X11; Linux) Firefox/128.0"})
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rabbitmqctl(*args: str) -> None:
