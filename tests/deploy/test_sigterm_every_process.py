@@ -98,7 +98,9 @@ def test_every_deployed_process_is_healthy_then_stops_cleanly_on_sigterm(
                         break
                 except httpx.HTTPError:
                     pass
-                assert time.monotonic() < deadline, f"{name}: {url} never answered 200"
+                assert time.monotonic() < deadline, (
+                    f"{name}: {url} never answered 200:\n{log.read_text()[-2000:]}"
+                )
                 time.sleep(0.3)
 
         started = time.monotonic()

@@ -6,9 +6,11 @@ send states match what the relay received. Each test prints a FAULT line with it
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,6 +28,7 @@ from tests.faults.conftest import (
     Relay,
     check_campaign,
     email_state,
+    send_states,
     start_campaign,
     wait_for,
 )
@@ -35,6 +38,7 @@ from tests.sender.conftest import WorkerProcess, worker_env
 pytestmark = pytest.mark.slow
 
 FINISH = 240.0  # seconds a campaign may take to finish after its fault
+LOG_LINE = re.compile(r"\d{4}-\d\d-\d\dT\S+ \[")  # a structured log line's start
 
 
 @pytest.fixture
@@ -69,8 +73,16 @@ async def finish(sync_conn: psycopg.Connection[Any], email_id: int, procs: list[
             lambda: email_state(sync_conn, email_id) == "sent", FINISH, "campaign finished"
         )
     except AssertionError:
-        logs = "\n".join(p.output()[-1500:] for p in procs)
-        raise AssertionError(f"campaign did not finish; worker logs:\n{logs}") from None
+        # The workers' own log lines, not the tail of a library's traceback.
+        logs = "\n".join(
+            "\n".join(
+                [line for line in Path(p.log_path).read_text(errors="replace").splitlines()
+                 if LOG_LINE.match(line)][-30:]
+            )
+            for p in procs
+        )  # fmt: skip
+        states = send_states(sync_conn, email_id)
+        raise AssertionError(f"campaign did not finish; sends {states}; logs:\n{logs}") from None
 
 
 async def _run_with_fault(
