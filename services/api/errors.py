@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from psycopg import errors as pg
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from shared.logging import get_logger
 
@@ -82,6 +83,18 @@ def _database_error(exc: psycopg.Error) -> tuple[int, str, str] | None:
     return None
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method the requested path serves. Starlette's 405 names only the methods of the
+    first route whose path matched, but RFC 9110 wants all of the resource's. Each method is
+    tried against the router through the public ``matches``, whatever the routes' nesting."""
+    allowed = []
+    for method in ("DELETE", "GET", "PATCH", "POST", "PUT"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers; ``shared.web`` already renders ``AppError``."""
 
@@ -90,13 +103,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(*_describe_validation(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_r: Request, exc: StarletteHTTPException) -> Any:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Any:
         kinds = {404: "NotFound", 405: "MethodNotAllowed", 400: "BadRequest"}
         kind = kinds.get(exc.status_code, "HTTPError")
         detail = {404: "no such route", 405: "method not allowed"}.get(
             exc.status_code, str(exc.detail)
         )
-        return _error(exc.status_code, kind, detail, dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return _error(exc.status_code, kind, detail, headers)
 
     @app.exception_handler(psycopg.Error)
     async def database(_r: Request, exc: psycopg.Error) -> Any:

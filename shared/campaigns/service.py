@@ -34,10 +34,8 @@ async def _email(conn: Conn, sender_id: int, email_id: int, *, lock: bool = True
 
 async def _require_variations(conn: Conn, email_id: int, at_least: int = 1) -> list[Row]:
     variations = await repo.active_variations(conn, email_id)
-    if len(variations) < at_least:
-        raise Unprocessable(
-            f"email {email_id}: needs at least {at_least} active variation(s) to send"
-        )
+    if len(variations) < at_least:  # the email's state, not the request, is what is wrong
+        raise Conflict(f"email {email_id}: needs at least {at_least} active variation(s) to send")
     return variations
 
 

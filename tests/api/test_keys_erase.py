@@ -42,6 +42,9 @@ async def test_list_and_revoke_keys(
         assert (await second_client.get("/v1/sender")).status_code == 401
     again = await tenant.client.delete(f"/v1/sender/keys/{second['id']}")
     assert again.json()["revoked_at"] == r.json()["revoked_at"]
+    # the calling key cannot revoke itself, so a sender is not locked out by mistake
+    own = await tenant.client.delete(f"/v1/sender/keys/{items[0]['id']}")
+    assert own.status_code == 409 and own.json()["error"] == "Conflict", own.text
     assert (await tenant.client.get("/v1/sender")).status_code == 200
     assert (await tenant.client.get("/v1/sender/keys/999999999")).status_code == 404
 

@@ -82,12 +82,12 @@ async def list_emails(
     return page
 
 
-@router.get("/{email_id}", response_model=Email, summary="Get an email")
+@router.get("/{email_id:int}", response_model=Email, summary="Get an email")
 async def get_email(email_id: Id, ctx: Ctx) -> Any:
     return await _email(ctx.conn, ctx.sender_id, email_id)
 
 
-@router.patch("/{email_id}", response_model=Email, summary="Update an email")
+@router.patch("/{email_id:int}", response_model=Email, summary="Update an email")
 async def update_email(email_id: Id, body: EmailPatch, ctx: Ctx) -> Any:
     locked = await emails.lock_email(ctx.conn, ctx.sender_id, email_id)
     if locked is None:
@@ -95,15 +95,12 @@ async def update_email(email_id: Id, body: EmailPatch, ctx: Ctx) -> Any:
     if locked["state"] not in EDITABLE_STATES:
         raise Conflict(f"an email in state {locked['state']} cannot be changed")
     changes = {k: getattr(body, k) for k in body.model_fields_set}
-    for name in ("name", "bulk", "locales", "track_clicks"):
-        if name in changes and changes[name] is None:
-            raise Unprocessable(f"{name}: cannot be null")
     await emails.update_email(ctx.conn, ctx.sender_id, email_id, changes)
     return await _email(ctx.conn, ctx.sender_id, email_id)
 
 
 @router.delete(
-    "/{email_id}", status_code=204, response_class=Response, summary="Delete a draft email"
+    "/{email_id:int}", status_code=204, response_class=Response, summary="Delete a draft email"
 )
 async def delete_email(email_id: Id, ctx: Ctx) -> Response:
     locked = await emails.lock_email(ctx.conn, ctx.sender_id, email_id)
@@ -116,7 +113,10 @@ async def delete_email(email_id: Id, ctx: Ctx) -> Response:
 
 
 @router.post(
-    "/{email_id}/variations", status_code=201, response_model=Variation, summary="Add a variation"
+    "/{email_id:int}/variations",
+    status_code=201,
+    response_model=Variation,
+    summary="Add a variation",
 )
 async def create_variation(email_id: Id, body: VariationIn, ctx: Ctx, idem: Idem) -> Any:
     if idem.replay is not None:
@@ -138,7 +138,9 @@ async def _editable(ctx: Ctx, email_id: int) -> None:
 
 
 @router.get(
-    "/{email_id}/variations/{variation_id}", response_model=Variation, summary="Get a variation"
+    "/{email_id:int}/variations/{variation_id:int}",
+    response_model=Variation,
+    summary="Get a variation",
 )
 async def get_variation(email_id: Id, variation_id: Id, ctx: Ctx) -> Any:
     row = await emails.get_variation(ctx.conn, ctx.sender_id, email_id, variation_id)
@@ -148,7 +150,7 @@ async def get_variation(email_id: Id, variation_id: Id, ctx: Ctx) -> Any:
 
 
 @router.patch(
-    "/{email_id}/variations/{variation_id}",
+    "/{email_id:int}/variations/{variation_id:int}",
     response_model=Variation,
     summary="Update a variation",
 )
@@ -158,9 +160,6 @@ async def update_variation(email_id: Id, variation_id: Id, body: VariationPatch,
     if current is None:
         raise NotFound("no such variation")
     changes = {k: getattr(body, k) for k in body.model_fields_set}
-    for name in ("name", "subject", "weight", "state"):
-        if name in changes and changes[name] is None:
-            raise Unprocessable(f"{name}: cannot be null")
     merged = {**current, **changes}
     if not (merged["plain_body"] or merged["html_body"]):
         raise Unprocessable("a variation needs a plain or an HTML body")
@@ -169,7 +168,7 @@ async def update_variation(email_id: Id, variation_id: Id, body: VariationPatch,
 
 
 @router.delete(
-    "/{email_id}/variations/{variation_id}",
+    "/{email_id:int}/variations/{variation_id:int}",
     status_code=204,
     response_class=Response,
     summary="Delete a variation",
@@ -185,7 +184,7 @@ async def delete_variation(email_id: Id, variation_id: Id, ctx: Ctx) -> Response
 
 
 @router.get(
-    "/{email_id}/variations/{variation_id}/preview",
+    "/{email_id:int}/variations/{variation_id:int}/preview",
     response_model=Preview,
     summary="Render a variation for a subscriber",
 )

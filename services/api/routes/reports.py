@@ -28,7 +28,7 @@ SendState = Literal["queued", "sending", "sent", "failed", "cancelled"]
 
 
 @router.get(
-    "/emails/{email_id}/sends",
+    "/emails/{email_id:int}/sends",
     response_model=Page[Send],
     tags=["sends"],
     summary="Sends of an email",
@@ -54,7 +54,7 @@ async def email_sends(
 
 
 @router.get(
-    "/subscribers/{subscriber_id}/sends",
+    "/subscribers/{subscriber_id:int}/sends",
     response_model=Page[Send],
     tags=["sends"],
     summary="Sends to a subscriber",
@@ -75,7 +75,7 @@ async def subscriber_sends(
 
 
 @router.get(
-    "/sends/{send_id}",
+    "/sends/{send_id:int}",
     response_model=SendDetail,
     tags=["sends"],
     summary="A send with its events and reports",
@@ -88,7 +88,7 @@ async def get_send(send_id: Id, ctx: Ctx) -> Any:
 
 
 @router.get(
-    "/emails/{email_id}/statistics",
+    "/emails/{email_id:int}/statistics",
     response_model=Statistics,
     tags=["statistics"],
     summary="Statistics per email, variation, locale and day",
@@ -136,7 +136,7 @@ async def list_dmarc(ctx: Ctx, limit: Limit = 100, cursor: Cursor = None) -> Any
 
 
 @router.get(
-    "/dmarc/reports/{report_id}",
+    "/dmarc/reports/{report_id:int}",
     response_model=DmarcReportDetail,
     tags=["reports"],
     summary="One DMARC aggregate report with its records",

@@ -18,7 +18,7 @@ from services.api.schemas.reports import (
     WebhookDelivery,
     WebhookSecret,
 )
-from shared.errors import NotFound, Unprocessable
+from shared.errors import Conflict, NotFound, Unprocessable
 from shared.senders import repository as senders
 from shared.webhooks import repository as webhooks
 from shared.webhooks.guard import RefusedTarget, allow_private_targets, check_url_syntax
@@ -35,9 +35,6 @@ async def get_sender(ctx: Ctx) -> Any:
 @router.patch("/sender", response_model=Sender, summary="Update the sender")
 async def update_sender(body: SenderPatch, ctx: Ctx) -> Any:
     changes = {k: getattr(body, k) for k in body.model_fields_set}
-    for name in ("name", "public_base_url", "soft_bounce_limit", "anonymous_events"):
-        if name in changes and changes[name] is None:
-            raise Unprocessable(f"{name}: cannot be null")
     if changes.get("webhook_events") is None and "webhook_events" in changes:
         changes["webhook_events"] = []
     if changes.get("webhook_url") is not None:
@@ -58,7 +55,7 @@ async def list_keys(ctx: Ctx) -> Any:
     return {"items": await senders.list_api_keys(ctx.conn, ctx.sender_id)}
 
 
-@router.get("/sender/keys/{key_id}", response_model=ApiKeyInfo, summary="One API key")
+@router.get("/sender/keys/{key_id:int}", response_model=ApiKeyInfo, summary="One API key")
 async def get_key(key_id: Id, ctx: Ctx) -> Any:
     row = await senders.get_api_key(ctx.conn, ctx.sender_id, key_id)
     if row is None:
@@ -67,13 +64,17 @@ async def get_key(key_id: Id, ctx: Ctx) -> Any:
 
 
 @router.delete(
-    "/sender/keys/{key_id}",
+    "/sender/keys/{key_id:int}",
     response_model=ApiKeyInfo,
     summary="Revoke an API key",
     description="The key stops working at once (its next request is a 401), in every API "
-    "process. Revoking a revoked key returns it unchanged. A key may revoke itself.",
+    "process. Revoking a revoked key returns it unchanged. A key cannot revoke itself (409): "
+    "rotate by creating the new key, then revoking the old one with it, so a sender is never "
+    "left without a working key by mistake. An administrator can revoke any key in the admin.",
 )
 async def revoke_key(key_id: Id, ctx: Ctx) -> Any:
+    if key_id == ctx.key_id:
+        raise Conflict("a key cannot revoke itself: revoke it with another key of this sender")
     await senders.revoke_api_key(ctx.conn, ctx.sender_id, key_id)
     row = await senders.get_api_key(ctx.conn, ctx.sender_id, key_id)
     if row is None:
@@ -109,7 +110,7 @@ async def list_deliveries(
 
 
 @router.get(
-    "/webhooks/deliveries/{delivery_id}",
+    "/webhooks/deliveries/{delivery_id:int}",
     response_model=WebhookDelivery,
     tags=["webhooks"],
     summary="One webhook delivery",
@@ -122,7 +123,7 @@ async def get_delivery(delivery_id: Id, ctx: Ctx) -> Any:
 
 
 @router.post(
-    "/webhooks/deliveries/{delivery_id}/replay",
+    "/webhooks/deliveries/{delivery_id:int}/replay",
     response_model=WebhookDelivery,
     tags=["webhooks"],
     summary="Deliver a webhook again",

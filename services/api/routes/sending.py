@@ -47,7 +47,7 @@ class TestSendOut(Strict):
 
 
 @router.post(
-    "/{email_id}/send",
+    "/{email_id:int}/send",
     status_code=202,
     response_model=BulkSendOut,
     summary="Send in bulk to the matching subscribers",
@@ -87,7 +87,7 @@ async def bulk_send(email_id: Id, body: BulkSendIn, ctx: Ctx, idem: Idem) -> Any
 
 
 @router.post(
-    "/{email_id}/send-to-subscriber",
+    "/{email_id:int}/send-to-subscriber",
     status_code=202,
     response_model=SendQueued,
     summary="Send to one subscriber (transactional)",
@@ -108,7 +108,7 @@ async def send_to_subscriber(email_id: Id, body: SendToSubscriberIn, ctx: Ctx, i
 
 
 @router.post(
-    "/{email_id}/test-send",
+    "/{email_id:int}/test-send",
     status_code=202,
     response_model=TestSendOut,
     summary="Send a test of a variation to any address",
@@ -127,25 +127,25 @@ async def test_send(email_id: Id, body: TestSendIn, ctx: Ctx) -> Any:
     return {"queued": len(messages)}
 
 
-@router.post("/{email_id}/pause", response_model=Progress, summary="Pause a sending email")
+@router.post("/{email_id:int}/pause", response_model=Progress, summary="Pause a sending email")
 async def pause(email_id: Id, ctx: Ctx) -> Any:
     await campaigns.pause(ctx.conn, sender_id=ctx.sender_id, email_id=email_id)
     return await campaigns.progress(ctx.conn, sender_id=ctx.sender_id, email_id=email_id)
 
 
-@router.post("/{email_id}/resume", response_model=Progress, summary="Resume a paused email")
+@router.post("/{email_id:int}/resume", response_model=Progress, summary="Resume a paused email")
 async def resume(email_id: Id, ctx: Ctx) -> Any:
     ctx.enqueue(await campaigns.resume(ctx.conn, sender_id=ctx.sender_id, email_id=email_id))
     return await campaigns.progress(ctx.conn, sender_id=ctx.sender_id, email_id=email_id)
 
 
-@router.post("/{email_id}/cancel", response_model=Progress, summary="Cancel an email")
+@router.post("/{email_id:int}/cancel", response_model=Progress, summary="Cancel an email")
 async def cancel(email_id: Id, ctx: Ctx) -> Any:
     await campaigns.cancel(ctx.conn, sender_id=ctx.sender_id, email_id=email_id)
     return await campaigns.progress(ctx.conn, sender_id=ctx.sender_id, email_id=email_id)
 
 
-@router.post("/{email_id}/retry-failed", response_model=RetryOut, summary="Retry failed sends")
+@router.post("/{email_id:int}/retry-failed", response_model=RetryOut, summary="Retry failed sends")
 async def retry_failed(email_id: Id, ctx: Ctx, idem: Idem) -> Any:
     if idem.replay is not None:
         return idem.replay
@@ -156,6 +156,6 @@ async def retry_failed(email_id: Id, ctx: Ctx, idem: Idem) -> Any:
     return await idem.respond(200, {"retried": count})
 
 
-@router.get("/{email_id}/progress", response_model=Progress, summary="Sending progress")
+@router.get("/{email_id:int}/progress", response_model=Progress, summary="Sending progress")
 async def progress(email_id: Id, ctx: Ctx) -> Any:
     return await campaigns.progress(ctx.conn, sender_id=ctx.sender_id, email_id=email_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -161,12 +162,30 @@ async def import_csv(request: Request, key: Auth) -> Any:
     the finished job with its counts and the first 100 bad rows (line numbers from 1 = header)."""
     pool = get_pool(request)
     settings = get_settings(request)
+    body = await _non_empty(request.stream())
     async with transaction(pool) as tx:
         job = await imports.create_job(tx.conn, key.sender_id)
     row = await csv_import.run_import(
-        pool, key.sender_id, job["id"], request.stream(), max_bytes=settings.api_max_import_bytes
+        pool, key.sender_id, job["id"], body, max_bytes=settings.api_max_import_bytes
     )
     return JSONResponse(ImportJob.model_validate(row).model_dump(mode="json"), status_code=201)
+
+
+async def _non_empty(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The same stream, once it has shown a first byte: a request without a body is refused
+    before an import job is recorded for it."""
+    async for first in chunks:
+        if first:
+            break
+    else:
+        raise Unprocessable("the body is empty: send a CSV file with a header line")
+
+    async def replay() -> AsyncIterator[bytes]:
+        yield first
+        async for chunk in chunks:
+            yield chunk
+
+    return replay()
 
 
 @router.get("/imports", response_model=Page[ImportJob], summary="List CSV imports")
@@ -177,7 +196,7 @@ async def list_imports(ctx: Ctx, limit: Limit = 100, cursor: Cursor = None) -> d
     return id_page(rows, limit)
 
 
-@router.get("/imports/{import_id}", response_model=ImportJob, summary="Progress of an import")
+@router.get("/imports/{import_id:int}", response_model=ImportJob, summary="Progress of an import")
 async def get_import(import_id: Id, ctx: Ctx) -> Any:
     row = await imports.get_job(ctx.conn, ctx.sender_id, import_id)
     if row is None:
@@ -185,7 +204,7 @@ async def get_import(import_id: Id, ctx: Ctx) -> Any:
     return row
 
 
-@router.get("/{subscriber_id}", response_model=Subscriber, summary="Get a subscriber")
+@router.get("/{subscriber_id:int}", response_model=Subscriber, summary="Get a subscriber")
 async def get_subscriber(subscriber_id: Id, ctx: StatementCtx) -> Any:
     row = await subscribers.get(ctx.conn, ctx.sender_id, subscriber_id)
     if row is None:
@@ -193,7 +212,7 @@ async def get_subscriber(subscriber_id: Id, ctx: StatementCtx) -> Any:
     return row
 
 
-@router.patch("/{subscriber_id}", response_model=Subscriber, summary="Update a subscriber")
+@router.patch("/{subscriber_id:int}", response_model=Subscriber, summary="Update a subscriber")
 async def update_subscriber(subscriber_id: Id, body: SubscriberPatch, ctx: Ctx) -> Any:
     changes: dict[str, Any] = {}
     for name in ("locale", "properties", "state"):
@@ -208,7 +227,7 @@ async def update_subscriber(subscriber_id: Id, body: SubscriberPatch, ctx: Ctx) 
 
 
 @router.delete(
-    "/{subscriber_id}",
+    "/{subscriber_id:int}",
     status_code=204,
     response_class=Response,
     summary="Erase a subscriber (GDPR)",

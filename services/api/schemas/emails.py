@@ -5,9 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictBool, model_validator
 
-from services.api.schemas.common import Address, HttpUrl, Locale, OneLine, Strict, Text
+from services.api.schemas.common import (
+    Address,
+    HttpUrl,
+    Locale,
+    OneLine,
+    Strict,
+    Text,
+    omittable,
+)
 
 BodyText = Text
 
@@ -44,12 +52,12 @@ class VariationIn(Strict):
 
 class VariationPatch(Strict):
     model_config = {"extra": "forbid", "json_schema_extra": {"examples": [{"weight": 2}]}}
-    name: str | None = Field(None, max_length=200, pattern=r"^[^\x00]*$")
-    subject: OneLine | None = None
+    name: str = omittable(max_length=200, pattern=r"^[^\x00]*$")
+    subject: OneLine = omittable()
     plain_body: BodyText | None = Field(None, max_length=1_000_000)
     html_body: BodyText | None = Field(None, max_length=1_000_000)
-    weight: int | None = Field(None, ge=1, le=1000)
-    state: Literal["active", "disabled"] | None = None
+    weight: int = omittable(ge=1, le=1000)
+    state: Literal["active", "disabled"] = omittable()
 
 
 class Variation(BaseModel):
@@ -81,20 +89,20 @@ class EmailIn(Strict):
         },
     }
     name: OneLine
-    bulk: bool = True
+    bulk: StrictBool = True
     redirect_url: HttpUrl | None = None
     locales: list[Locale] = Field(default_factory=list, max_length=100)
-    track_clicks: bool = True
+    track_clicks: StrictBool = True
     variations: list[VariationIn] = Field(min_length=1, max_length=26)
 
 
 class EmailPatch(Strict):
     model_config = {"extra": "forbid", "json_schema_extra": {"examples": [{"name": "April"}]}}
-    name: OneLine | None = None
-    bulk: bool | None = None
+    name: OneLine = omittable()
+    bulk: StrictBool = omittable()
     redirect_url: HttpUrl | None = None
-    locales: list[Locale] | None = Field(None, max_length=100)
-    track_clicks: bool | None = None
+    locales: list[Locale] = omittable(max_length=100)
+    track_clicks: StrictBool = omittable()
 
 
 EmailState = Literal["draft", "scheduled", "sending", "paused", "sent", "cancelled"]
@@ -160,15 +168,18 @@ class SendToSubscriberIn(Strict):
 
     model_config = {
         "extra": "forbid",
-        "json_schema_extra": {"examples": [{"address": "ada@example.com"}]},
+        "json_schema_extra": {
+            "examples": [{"address": "ada@example.com"}],
+            "oneOf": [{"required": ["subscriber_id"]}, {"required": ["address"]}],
+        },
     }
-    subscriber_id: int | None = Field(None, ge=1, le=2**63 - 1)
-    address: Address | None = None
+    subscriber_id: int = omittable(ge=1, le=2**63 - 1)
+    address: Address = omittable()
 
     @model_validator(mode="after")
     def _one(self) -> SendToSubscriberIn:
-        if (self.subscriber_id is None) == (self.address is None):
-            raise ValueError("give subscriber_id or address")
+        if len(self.model_fields_set & {"subscriber_id", "address"}) != 1:
+            raise ValueError("give exactly one of subscriber_id and address")
         return self
 
 

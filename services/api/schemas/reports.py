@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
-from services.api.schemas.common import Address, HttpUrl, OneLine, Strict
+from services.api.schemas.common import Address, HttpUrl, OneLine, Strict, omittable
 
 WebhookEvent = Literal["send_failed", "bounce", "complaint", "unsubscribe", "open", "click"]
 
@@ -40,11 +40,11 @@ class SenderPatch(Strict):
             "examples": [{"name": "Newsletter", "webhook_url": "https://hooks.example.com/tart"}]
         },
     }
-    name: OneLine | None = None
+    name: OneLine = omittable()
     reply_to: Address | None = None
-    public_base_url: HttpUrl | None = None
-    soft_bounce_limit: int | None = Field(None, ge=1, le=1000)
-    anonymous_events: bool | None = None
+    public_base_url: HttpUrl = omittable()
+    soft_bounce_limit: int = omittable(ge=1, le=1000)
+    anonymous_events: StrictBool = omittable()
     webhook_url: HttpUrl | None = None
     webhook_events: list[WebhookEvent] | None = Field(None, max_length=6)
 
