@@ -131,6 +131,22 @@ def compile_filter(f: Filter, column: sql.Composable = PROPERTIES) -> sql.Compos
     )
 
 
+def required_pairs(f: Filter | None) -> dict[str, str | bool]:
+    """The string and boolean equalities every row the filter selects must have: a top-level
+    equality, or one inside top-level conjunctions. ``plan = "pro" and (a or b)`` requires
+    ``{"plan": "pro"}``; an equality under ``or`` or ``not`` requires nothing. The list skips
+    rows by these (shared/subscribers/bits.py); numbers are left out, as there."""
+    if isinstance(f, Eq) and isinstance(f.value, str | bool):
+        return {f.key: f.value}
+    if isinstance(f, And):
+        pairs: dict[str, str | bool] = {}
+        for child in f.children:
+            for key, value in required_pairs(child).items():
+                pairs.setdefault(key, value)  # "a = 1 and a = 2" matches nothing either way
+        return pairs
+    return {}
+
+
 def _merge_equalities(children: tuple[Filter, ...]) -> tuple[dict[str, Scalar], list[Filter]]:
     """The equalities of a conjunction as one containment object, and the other children.
 

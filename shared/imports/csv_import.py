@@ -23,7 +23,7 @@ from shared.imports import repository
 from shared.subscribers.validation import ADDRESS_RE, LOCALE_RE
 
 BATCH_ROWS = 100_000
-ANALYZE_AFTER_ROWS = 50_000
+VACUUM_AFTER_ROWS = 50_000
 
 
 class ImportFormatError(Exception):
@@ -195,11 +195,10 @@ async def run_import(
             async with conn.transaction():
                 await repository.finish_job(conn, job_id, state="failed", fatal="interrupted")
             raise
-        if imported_total >= ANALYZE_AFTER_ROWS:
+        if imported_total >= VACUUM_AFTER_ROWS:
             # fresh statistics before anyone lists: without them the planner guesses jsonb
             # containment selectivity and a filtered list over 1M rows takes ~20x longer
-            async with conn.transaction():
-                await repository.analyze_subscribers(conn)
+            await repository.vacuum_subscribers(conn)
         async with conn.transaction():
             return await repository.finish_job(
                 conn, job_id, state="failed" if fatal else "finished", fatal=fatal

@@ -53,8 +53,14 @@ async def merge_staged(conn: Conn, sender_id: int) -> tuple[int, list[int]]:
     return int(row["merged"]), list(row["bad_lines"])
 
 
-async def analyze_subscribers(conn: Conn) -> None:
-    await execute(conn, Q.analyze_subscribers)
+async def vacuum_subscribers(conn: Conn) -> None:
+    """VACUUM cannot run inside a transaction block, so this one statement runs in autocommit."""
+    await conn.commit()
+    await conn.set_autocommit(True)
+    try:
+        await execute(conn, Q.vacuum_subscribers)
+    finally:
+        await conn.set_autocommit(False)
 
 
 async def record_progress(

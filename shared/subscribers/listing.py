@@ -12,6 +12,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from shared.db import Conn, Row
+from shared.subscribers.bits import property_bits
 
 OrderBy = Literal["id", "created_at", "updated_at"]
 COLUMNS = sql.SQL(
@@ -28,6 +29,8 @@ class SubscriberQuery:
     states: list[str] = field(default_factory=list)
     contains: dict[str, Any] | None = None
     filter_sql: sql.Composable | None = None  # compiled by shared.filters
+    # Property equalities every selected row has (shared.filters.required_pairs).
+    required: dict[str, str | bool] = field(default_factory=dict)
     address_prefix: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
@@ -81,11 +84,39 @@ def build(q: SubscriberQuery) -> tuple[sql.Composed, dict[str, Any]]:
         else:
             params["after_value"] = value
             where.append(sql.SQL("({}, id) > (%(after_value)s, %(after_id)s)").format(order))
+    bits = property_bits({**q.required, **(q.contains or {})})
+    if q.order_by == "id" and bits:
+        params["bits"] = bits
+        return _by_signature(where, after=q.after is not None), params
     sort = sql.SQL("id") if q.order_by == "id" else sql.SQL("{}, id").format(order)
     query = sql.SQL("SELECT {} FROM subscribers WHERE {} ORDER BY {} LIMIT %(limit)s").format(
         COLUMNS, sql.SQL(" AND ").join(where), sort
     )
     return query, params
+
+
+# Walk the (sender_id, id) INCLUDE (property_bits) index in id order, alone, and read a row only
+# when its signature has every required pair's bit; there the full condition decides (db/0070).
+# OFFSET 0 keeps the lookup a per-candidate subquery: merged into a join, the planner picks a hash
+# join over the GIN index, which visits every match before it can sort them.
+_BY_SIGNATURE = """
+SELECT subscriber.* FROM subscribers AS candidate
+CROSS JOIN LATERAL (
+    SELECT {columns} FROM subscribers WHERE id = candidate.id AND {where} OFFSET 0
+) AS subscriber
+WHERE candidate.sender_id = %(sender_id)s {after}
+  AND candidate.property_bits & %(bits)s = %(bits)s
+ORDER BY candidate.id
+LIMIT %(limit)s
+"""
+
+
+def _by_signature(where: list[sql.Composable], *, after: bool) -> sql.Composed:
+    return sql.SQL(_BY_SIGNATURE).format(
+        columns=COLUMNS,
+        after=sql.SQL("AND candidate.id > %(after_id)s" if after else ""),
+        where=sql.SQL(" AND ").join(where),
+    )
 
 
 async def list_page(conn: Conn, q: SubscriberQuery) -> tuple[list[Row], bool]:

@@ -72,13 +72,17 @@ RETURNING id;
 -- name: bulk_upsert
 -- Up to 10,000 subscribers in one set-based statement; rows arrive as one JSON array
 -- (deduplicated by address beforehand: ON CONFLICT cannot touch a row twice). Returns how many
--- were created; the others existed (updated, or already equal).
+-- were created; the others existed (updated, or already equal). Each row brings its
+-- property_bits, computed in Python, so the database does not compute them (db/0070).
 WITH up AS (
-    INSERT INTO subscribers (sender_id, address, locale, properties)
-    SELECT :sender_id, lower(r.address), coalesce(r.locale, 'C'), coalesce(r.properties, '{}')
-    FROM jsonb_to_recordset(:rows::jsonb) AS r(address text, locale text, properties jsonb)
+    INSERT INTO subscribers (sender_id, address, locale, properties, property_bits)
+    SELECT :sender_id, lower(r.address), coalesce(r.locale, 'C'), coalesce(r.properties, '{}'),
+           r.property_bits
+    FROM jsonb_to_recordset(:rows::jsonb)
+         AS r(address text, locale text, properties jsonb, property_bits bigint)
     ON CONFLICT (sender_id, address) DO UPDATE
-        SET locale = EXCLUDED.locale, properties = EXCLUDED.properties
+        SET locale = EXCLUDED.locale, properties = EXCLUDED.properties,
+            property_bits = EXCLUDED.property_bits
         -- an unchanged row is not rewritten (no dead tuple, no index or GIN churn)
         WHERE (subscribers.locale, subscribers.properties)
               IS DISTINCT FROM (EXCLUDED.locale, EXCLUDED.properties)

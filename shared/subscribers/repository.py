@@ -9,6 +9,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from shared.db import Conn, Row, fetch_one, load_queries
+from shared.subscribers.bits import property_bits
 
 Q = load_queries(__file__)
 BULK_MAX = 10_000
@@ -81,7 +82,10 @@ async def bulk_upsert(conn: Conn, sender_id: int, rows: list[dict[str, Any]]) ->
     address win. Returns (created, updated); a row sent unchanged counts as updated."""
     unique: dict[str, dict[str, Any]] = {}
     for row in rows:
-        unique[row["address"].lower()] = row
+        unique[row["address"].lower()] = {
+            **row,
+            "property_bits": property_bits(row.get("properties") or {}),
+        }
     payload = json.dumps(list(unique.values()), separators=(",", ":"))
     result = await fetch_one(conn, Q.bulk_upsert, {"sender_id": sender_id, "rows": payload})
     assert result is not None

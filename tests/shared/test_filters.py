@@ -10,7 +10,18 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from shared.errors import Unprocessable
-from shared.filters import And, Eq, Exists, In, Not, Or, compile_filter, parse_filter, to_json
+from shared.filters import (
+    And,
+    Eq,
+    Exists,
+    In,
+    Not,
+    Or,
+    compile_filter,
+    parse_filter,
+    required_pairs,
+    to_json,
+)
 
 TEXT = 'plan = "pro" and (country in ("TR", "DE") or not exists age) and score = 3'
 
@@ -114,3 +125,17 @@ async def test_equalities_of_a_conjunction_are_one_containment_test(conn: Any) -
 async def test_a_key_compared_twice_in_a_conjunction_stays_two_tests(conn: Any) -> None:
     assert await _matches(conn, 'plan = "pro" and plan = "free"') == []
     assert await _matches(conn, 'plan = "free" and plan = "free" and score = 3') == [3]
+
+
+def test_required_pairs_are_what_every_selected_row_must_have() -> None:
+    def required(text: str) -> dict[str, str | bool]:
+        return required_pairs(parse_filter(text))
+
+    assert required('plan = "pro" and (vip = true and not country = "TR")') == {
+        "plan": "pro",
+        "vip": True,
+    }
+    assert required('plan = "pro" or vip = true') == {}
+    assert required('not plan = "pro"') == {}
+    assert required('plan in ("pro", "free") and score = 3 and x = null') == {}
+    assert required_pairs(None) == {}

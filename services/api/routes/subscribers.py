@@ -24,7 +24,7 @@ from services.api.schemas.subscribers import (
 )
 from shared.db import transaction
 from shared.errors import NotFound, Unprocessable
-from shared.filters import compile_filter, parse_filter
+from shared.filters import compile_filter, parse_filter, required_pairs
 from shared.imports import csv_import
 from shared.imports import repository as imports
 from shared.subscribers import listing
@@ -68,6 +68,7 @@ async def list_subscribers(
         locales=locale,
         states=list(state),
         filter_sql=compile_filter(parsed) if parsed is not None else None,
+        required=required_pairs(parsed),
         address_prefix=address_prefix,
         created_after=created_after,
         created_before=created_before,
