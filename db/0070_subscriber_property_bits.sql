@@ -10,10 +10,12 @@
 -- the heap only for rows whose bits match, where the real condition is tested. A false match
 -- costs one heap read; a missed row cannot happen.
 --
--- Who computes it: the bulk upsert sends it from Python, which costs PostgreSQL nothing. Every
--- other write leaves it NULL, and a trigger computes it: about 3 us a row, in SQL. A stored
--- generated column would cost that on every bulk row too, which the 50,000 rows/s target cannot
--- afford.
+-- Who computes it: the API's create, upsert and bulk upsert send it from Python, which costs
+-- PostgreSQL nothing. The writes that change properties in SQL (a PATCH merge, the CSV import's
+-- merge from staging) leave it NULL or stale, and a trigger computes it: about 3 us a row within
+-- a statement, but the SQL function is planned again in each transaction, which a single-row
+-- write would pay every time. A stored generated column would cost the 3 us on every bulk row
+-- too, which took bulk upserts below their 50,000 rows/s target.
 --
 -- The index replaces subscribers_sender_id_id_key, which no foreign key has used since 0010, so
 -- a subscriber write maintains as many indexes as before. Adding the column rewrites the table.

@@ -12,17 +12,18 @@ FROM subscribers WHERE sender_id = :sender_id AND address = lower(:address);
 
 -- name: create
 -- A new subscriber; a duplicate address is a unique violation (409).
-INSERT INTO subscribers (sender_id, address, locale, properties)
-VALUES (:sender_id, lower(:address), :locale, :properties)
+INSERT INTO subscribers (sender_id, address, locale, properties, property_bits)
+VALUES (:sender_id, lower(:address), :locale, :properties, :property_bits)
 RETURNING id, address, locale, properties, state, soft_bounces, created_at, updated_at,
           state_changed_at;
 
 -- name: upsert
 -- PUT by address: creates it, or replaces locale and properties; `inserted` tells which.
-INSERT INTO subscribers (sender_id, address, locale, properties)
-VALUES (:sender_id, lower(:address), :locale, :properties)
+INSERT INTO subscribers (sender_id, address, locale, properties, property_bits)
+VALUES (:sender_id, lower(:address), :locale, :properties, :property_bits)
 ON CONFLICT (sender_id, address) DO UPDATE
-    SET locale = EXCLUDED.locale, properties = EXCLUDED.properties
+    SET locale = EXCLUDED.locale, properties = EXCLUDED.properties,
+        property_bits = EXCLUDED.property_bits
 RETURNING id, address, locale, properties, state, soft_bounces, created_at, updated_at,
           state_changed_at, (xmax = 0) AS inserted;
 

@@ -29,6 +29,8 @@ def _row(sender_id: int, address: str, locale: str, properties: dict[str, Any]) 
         "address": address,
         "locale": locale,
         "properties": Jsonb(properties),
+        # computed here: in the database's trigger it is re-planned in every transaction
+        "property_bits": property_bits(properties),
     }
 
 
@@ -79,13 +81,13 @@ async def erase(conn: Conn, sender_id: int, subscriber_id: int) -> bool:
 
 async def bulk_upsert(conn: Conn, sender_id: int, rows: list[dict[str, Any]]) -> tuple[int, int]:
     """Upsert rows of {address, locale, properties} in one statement. Later duplicates of an
-    address win. Returns (created, updated); a row sent unchanged counts as updated."""
+    address win. Returns (created, updated); a row sent unchanged counts as updated. Each row
+    dict gains its ``property_bits``."""
     unique: dict[str, dict[str, Any]] = {}
     for row in rows:
-        unique[row["address"].lower()] = {
-            **row,
-            "property_bits": property_bits(row.get("properties") or {}),
-        }
+        unique[row["address"].lower()] = row
+    for row in unique.values():
+        row["property_bits"] = property_bits(row.get("properties") or {})
     payload = json.dumps(list(unique.values()), separators=(",", ":"))
     result = await fetch_one(conn, Q.bulk_upsert, {"sender_id": sender_id, "rows": payload})
     assert result is not None
