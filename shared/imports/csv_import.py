@@ -20,6 +20,8 @@ from psycopg_pool import AsyncConnectionPool
 from shared.db import Row
 from shared.errors import PayloadTooLarge
 from shared.imports import repository
+from shared.imports.repository import StagedRow
+from shared.subscribers.bits import property_bits
 from shared.subscribers.validation import ADDRESS_RE, LOCALE_RE
 
 BATCH_ROWS = 100_000
@@ -32,7 +34,7 @@ class ImportFormatError(Exception):
 
 class _Batch:
     def __init__(self) -> None:
-        self.rows: list[tuple[int, str, str, str]] = []
+        self.rows: list[StagedRow] = []
         self.errors: list[dict[str, Any]] = []
         self.total = 0
 
@@ -90,7 +92,7 @@ class _Parser:
             if any("\x00" in v for v in props.values()):
                 batch.errors.append({"line": self.line, "error": "NUL character"})
                 continue
-            batch.rows.append((self.line, address, locale, json.dumps(props)))
+            batch.rows.append((self.line, address, locale, json.dumps(props), property_bits(props)))
 
 
 def _complete_records(text: str) -> tuple[list[str], str]:

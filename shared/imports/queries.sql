@@ -7,12 +7,13 @@ RETURNING id, state, total_rows, imported_rows, error_rows, errors, created_at, 
 -- Per-connection staging table that COPY fills; dropped at commit so a pooled connection
 -- never keeps it.
 CREATE TEMP TABLE IF NOT EXISTS import_rows (
-    line integer NOT NULL, address text NOT NULL, locale text NOT NULL, properties jsonb NOT NULL
+    line integer NOT NULL, address text NOT NULL, locale text NOT NULL, properties jsonb NOT NULL,
+    property_bits bigint NOT NULL
 ) ON COMMIT DELETE ROWS;
 
 -- name: copy_staging!
 -- COPY target for a parsed batch (text format; psycopg escapes each row).
-COPY import_rows (line, address, locale, properties) FROM STDIN;
+COPY import_rows (line, address, locale, properties, property_bits) FROM STDIN;
 
 -- name: merge_staged_fast
 -- Moves a staged batch into subscribers in one statement. The rows passed the Python checks,
@@ -21,12 +22,13 @@ COPY import_rows (line, address, locale, properties) FROM STDIN;
 -- savepoint and uses merge_staged. Within a batch the last line of an address wins; a row whose
 -- locale and properties are unchanged is not rewritten.
 WITH up AS (
-    INSERT INTO subscribers (sender_id, address, locale, properties)
-    SELECT DISTINCT ON (address) :sender_id, address, locale, properties
+    INSERT INTO subscribers (sender_id, address, locale, properties, property_bits)
+    SELECT DISTINCT ON (address) :sender_id, address, locale, properties, property_bits
     FROM import_rows
     ORDER BY address, line DESC
     ON CONFLICT (sender_id, address) DO UPDATE
-        SET locale = EXCLUDED.locale, properties = EXCLUDED.properties
+        SET locale = EXCLUDED.locale, properties = EXCLUDED.properties,
+            property_bits = EXCLUDED.property_bits
         WHERE (subscribers.locale, subscribers.properties)
               IS DISTINCT FROM (EXCLUDED.locale, EXCLUDED.properties)
     RETURNING 1
@@ -40,16 +42,17 @@ SELECT (SELECT count(DISTINCT address) FROM import_rows) AS merged,
 -- instead of letting one of them fail the batch. Within a batch the last line of an
 -- address wins; a row whose locale and properties are unchanged is not rewritten.
 WITH staged AS (
-    SELECT line, address, locale, properties,
+    SELECT line, address, locale, properties, property_bits,
            length(address) <= 254 AND address ~ '^[^@\s<>(),;:"\[\]\\]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$' AS ok
     FROM import_rows
 ), up AS (
-    INSERT INTO subscribers (sender_id, address, locale, properties)
-    SELECT DISTINCT ON (address) :sender_id, address, locale, properties
+    INSERT INTO subscribers (sender_id, address, locale, properties, property_bits)
+    SELECT DISTINCT ON (address) :sender_id, address, locale, properties, property_bits
     FROM staged WHERE ok
     ORDER BY address, line DESC
     ON CONFLICT (sender_id, address) DO UPDATE
-        SET locale = EXCLUDED.locale, properties = EXCLUDED.properties
+        SET locale = EXCLUDED.locale, properties = EXCLUDED.properties,
+            property_bits = EXCLUDED.property_bits
         WHERE (subscribers.locale, subscribers.properties)
               IS DISTINCT FROM (EXCLUDED.locale, EXCLUDED.properties)
     RETURNING 1

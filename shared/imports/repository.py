@@ -23,8 +23,13 @@ async def create_staging(conn: Conn) -> None:
     await execute(conn, Q.create_staging)
 
 
-async def copy_rows(conn: Conn, rows: list[tuple[int, str, str, str]]) -> None:
-    """COPY (line, address, locale, properties JSON) rows into the staging table.
+# line, address, locale, properties as JSON, and their property_bits (db/0070), computed here
+# while Python parses so the database's merge does not compute them.
+StagedRow = tuple[int, str, str, str, int]
+
+
+async def copy_rows(conn: Conn, rows: list[StagedRow]) -> None:
+    """COPY staged rows into the staging table.
 
     The rows are written as one COPY text block rather than row by row (psycopg's write_row
     costs a few microseconds a row in Python). Only the JSON can hold a backslash (the address
@@ -32,8 +37,8 @@ async def copy_rows(conn: Conn, rows: list[tuple[int, str, str, str]]) -> None:
     characters, so doubling backslashes is the whole of COPY's text escaping here.
     """
     block = "".join(
-        f"{line}\t{address}\t{locale}\t{props.replace(chr(92), chr(92) * 2)}\n"
-        for line, address, locale, props in rows
+        f"{line}\t{address}\t{locale}\t{props.replace(chr(92), chr(92) * 2)}\t{bits}\n"
+        for line, address, locale, props, bits in rows
     )
     async with conn.cursor() as cur, cur.copy(Q.copy_staging.sql) as copy:
         await copy.write(block.encode())

@@ -62,12 +62,14 @@ async def test_merge_falls_back_when_the_database_refuses_a_row(
     """The fast merge trusts the Python checks; a row the email_address domain refuses anyway
     (staged here directly, past Python) makes it fall back and report that line only."""
     from shared.imports import repository
+    from shared.subscribers.bits import property_bits
 
     rows = [
-        (2, f"good1-{tenant.sender_id}@example.com", "C", "{}"),
-        (3, "bad\u00a0space@example", "C", "{}"),  # the domain refuses: no dot in the domain
-        (4, f"good2-{tenant.sender_id}@example.com", "en_US", '{"a": "b\\\\c"}'),
-    ]
+        (2, f"good1-{tenant.sender_id}@example.com", "C", "{}", 0),
+        (3, "bad\u00a0space@example", "C", "{}", 0),  # the domain refuses: no dot in the domain
+        (4, f"good2-{tenant.sender_id}@example.com", "en_US", '{"a": "b\\\\c"}',
+         property_bits({"a": "b\\c"})),
+    ]  # fmt: skip
     async with pool.connection() as conn:
         await repository.create_staging(conn)
         async with conn.transaction():
@@ -75,7 +77,8 @@ async def test_merge_falls_back_when_the_database_refuses_a_row(
             merged, bad = await repository.merge_staged(conn, tenant.sender_id)
         assert (merged, bad) == (2, [3])
         cur = await conn.execute(
-            "SELECT address, properties FROM subscribers WHERE sender_id = %s ORDER BY address",
+            "SELECT address, properties, property_bits = property_bits(properties) AS bits_right"
+            " FROM subscribers WHERE sender_id = %s ORDER BY address",
             [tenant.sender_id],
         )
         found = await cur.fetchall()
@@ -85,3 +88,4 @@ async def test_merge_falls_back_when_the_database_refuses_a_row(
         f"good2-{tenant.sender_id}@example.com",
     ]
     assert found[1]["properties"] == {"a": "b\\c"}
+    assert all(r["bits_right"] for r in found)
