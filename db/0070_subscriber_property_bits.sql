@@ -37,8 +37,12 @@ BEGIN
 END
 $$;
 
+-- The backfill is no revision: updated_at orders the audience (least recently revised first)
+-- and the API's updated_after/before ranges, so the trigger that touches it stays off meanwhile.
 ALTER TABLE subscribers ADD COLUMN property_bits bigint;
+ALTER TABLE subscribers DISABLE TRIGGER subscribers_touch;
 UPDATE subscribers SET property_bits = property_bits(properties);
+ALTER TABLE subscribers ENABLE TRIGGER subscribers_touch;
 ALTER TABLE subscribers ALTER COLUMN property_bits SET NOT NULL;
 
 -- An insert that brings no signature gets one; so does an update that changes the properties
