@@ -18,7 +18,7 @@
 -- added 3 s to a million-row CSV import.
 --
 -- The index replaces subscribers_sender_id_id_key, which no foreign key has used since 0010, so
--- a subscriber write maintains as many indexes as before. Adding the column rewrites the table.
+-- a subscriber write maintains as many indexes as before. The backfill rewrites every row once.
 -- depends: 0060_subscriber_indexes
 
 CREATE FUNCTION property_bits(properties jsonb) RETURNS bigint
