@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import dramatiq.errors
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -122,6 +123,17 @@ def install_error_handlers(app: FastAPI) -> None:
             return _error(500, "InternalError", "internal error")
         return _error(*mapped)
 
+    @app.exception_handler(dramatiq.errors.BrokerConnectionError)
+    async def broker_unavailable(_r: Request, exc: dramatiq.errors.BrokerConnectionError) -> Any:
+        # Raised after COMMIT, while publishing: what the request recorded stays, and the
+        # scheduler's sweep queues it again. A test send records nothing: the retry sends it.
+        log.error("broker unavailable", error=repr(exc))
+        detail = (
+            "the message broker is unavailable: retry shortly; a retry with the same "
+            "Idempotency-Key never queues twice"
+        )
+        return _error(503, "ServiceUnavailable", detail, {"Retry-After": "5"})
+
     @app.exception_handler(UnicodeEncodeError)
     async def unicode(_r: Request, _exc: UnicodeEncodeError) -> Any:
         return _error(422, "ValidationError", "text must be valid Unicode (no lone surrogates)")
@@ -138,5 +150,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         415: "Content type not supported.",
         422: "Validation failed.",
         429: "Rate limited: see Retry-After.",
+        503: "The message broker is unavailable: see Retry-After.",
     }.items()
 }

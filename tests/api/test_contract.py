@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import dramatiq.errors
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from shared import broker
 from tests.api.conftest import Tenant, email_body
 from tests.conftest import unique_address
 
@@ -81,3 +86,36 @@ async def test_a_value_of_the_wrong_json_type_is_refused_not_coerced(tenant: Ten
     # JSON Schema counts 1.0 as an integer, so the API does too
     r = await c.patch("/v1/sender", json={"anonymous_events": True, "soft_bounce_limit": 5.0})
     assert r.status_code == 200 and r.json()["soft_bounce_limit"] == 5
+
+
+async def test_a_broker_outage_is_a_503_and_what_was_recorded_stays(
+    tenant: Tenant, pool: AsyncConnectionPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = tenant.client
+    eid = (await c.post("/v1/emails", json=email_body())).json()["id"]
+    subscriber = (await c.put("/v1/subscribers", json={"address": unique_address()})).json()
+
+    def broker_down(messages: Any) -> None:
+        raise dramatiq.errors.ConnectionClosed(Exception("connection refused"))
+
+    monkeypatch.setattr(broker, "publish", broker_down)
+    r = await c.post(
+        f"/v1/emails/{eid}/send-to-subscriber",
+        json={"subscriber_id": subscriber["id"]},
+        headers={"Idempotency-Key": "outage-1"},
+    )
+    assert r.status_code == 503 and r.json()["error"] == "ServiceUnavailable", r.text
+    assert r.headers["retry-after"] == "5"
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT state::text AS state FROM sends WHERE email_id = %s AND subscriber_id = %s",
+            [eid, subscriber["id"]],
+        )
+        assert [row["state"] for row in await cur.fetchall()] == ["queued"]  # the sweep sends it
+    monkeypatch.undo()
+    r = await c.post(
+        f"/v1/emails/{eid}/send-to-subscriber",
+        json={"subscriber_id": subscriber["id"]},
+        headers={"Idempotency-Key": "outage-1"},
+    )
+    assert r.status_code == 202, r.text  # the stored answer: nothing is queued twice
