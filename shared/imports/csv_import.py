@@ -198,8 +198,8 @@ async def run_import(
                 await repository.finish_job(conn, job_id, state="failed", fatal="interrupted")
             raise
         if imported_total >= VACUUM_AFTER_ROWS:
-            # fresh statistics before anyone lists: without them the planner guesses jsonb
-            # containment selectivity and a filtered list over 1M rows takes ~20x longer
+            # before anyone lists: fresh statistics (without them the planner guesses jsonb
+            # containment selectivity) and all-visible pages for the index-only walk (db/0070)
             await repository.vacuum_subscribers(conn)
         async with conn.transaction():
             return await repository.finish_job(

@@ -12,6 +12,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from shared.db import Conn, Row
+from shared.filters import Filter, compile_filter, required_pairs
 from shared.subscribers.bits import property_bits
 
 OrderBy = Literal["id", "created_at", "updated_at"]
@@ -28,9 +29,7 @@ class SubscriberQuery:
     locales: list[str] = field(default_factory=list)
     states: list[str] = field(default_factory=list)
     contains: dict[str, Any] | None = None
-    filter_sql: sql.Composable | None = None  # compiled by shared.filters
-    # Property equalities every selected row has (shared.filters.required_pairs).
-    required: dict[str, str | bool] = field(default_factory=dict)
+    filter: Filter | None = None  # parsed by shared.filters.parse_filter
     address_prefix: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
@@ -54,8 +53,8 @@ def build(q: SubscriberQuery) -> tuple[sql.Composed, dict[str, Any]]:
     if q.contains:
         where.append(sql.SQL("properties @> %(contains)s"))
         params["contains"] = Jsonb(q.contains)
-    if q.filter_sql is not None:
-        where.append(sql.SQL("({})").format(q.filter_sql))
+    if q.filter is not None:
+        where.append(sql.SQL("({})").format(compile_filter(q.filter)))
     if q.address_prefix:
         # lower-case addresses; escape LIKE wildcards the client sent
         escaped = q.address_prefix.lower().replace("\\", "\\\\").replace("%", "\\%")
@@ -84,7 +83,7 @@ def build(q: SubscriberQuery) -> tuple[sql.Composed, dict[str, Any]]:
         else:
             params["after_value"] = value
             where.append(sql.SQL("({}, id) > (%(after_value)s, %(after_id)s)").format(order))
-    bits = property_bits({**q.required, **(q.contains or {})})
+    bits = property_bits({**required_pairs(q.filter), **(q.contains or {})})
     if q.order_by == "id" and bits:
         params["bits"] = bits
         return _by_signature(where, after=q.after is not None), params

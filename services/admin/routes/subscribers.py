@@ -18,7 +18,7 @@ from services.admin.sessions import SenderId, pool_of
 from services.admin.templating import render
 from shared.db import transaction
 from shared.errors import NotFound, Unprocessable
-from shared.filters import compile_filter, parse_filter
+from shared.filters import parse_filter
 from shared.subscribers import repository as subscribers
 from shared.subscribers.listing import SubscriberQuery, list_page
 from shared.subscribers.validation import STATES, address_error, locale_error
@@ -55,8 +55,7 @@ def _query(
         except Unprocessable as error:
             errors["filter"] = error.detail
         else:
-            if parsed is not None:
-                q.filter_sql = compile_filter(parsed)
+            q.filter = parsed
     after = params.get("after", "")
     if after.isdigit() and int(after) < MAX_ID:
         q.after = (int(after), int(after))

@@ -24,7 +24,7 @@ from services.api.schemas.subscribers import (
 )
 from shared.db import transaction
 from shared.errors import NotFound, Unprocessable
-from shared.filters import compile_filter, parse_filter, required_pairs
+from shared.filters import parse_filter
 from shared.imports import csv_import
 from shared.imports import repository as imports
 from shared.subscribers import listing
@@ -67,8 +67,7 @@ async def list_subscribers(
         sender_id=ctx.sender_id,
         locales=locale,
         states=list(state),
-        filter_sql=compile_filter(parsed) if parsed is not None else None,
-        required=required_pairs(parsed),
+        filter=parsed,
         address_prefix=address_prefix,
         created_after=created_after,
         created_before=created_before,
