@@ -49,7 +49,8 @@ def run_dramatiq(
         }
     )
     argv = [
-        sys.executable, "-m", "dramatiq", *modules,
+        # dramatiq's broker first (built from the settings), then the actor modules
+        sys.executable, "-m", "dramatiq", "shared.broker:get_broker", *modules,
         "--processes", str(processes), "--threads", str(threads),
         "--queues", *queues,
         # SIGTERM: finish in-flight messages for this long, then close, which requeues the rest.

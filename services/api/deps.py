@@ -7,21 +7,20 @@ publishes the queued messages after the commit. Authentication runs in that same
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from psycopg_pool import AsyncConnectionPool
 
 from services.api.ratelimit import RateLimiter
-from shared import broker
 from shared.config import Settings
-from shared.db import Conn, Transaction
+from shared.db import Conn, Transaction, unit_of_work
 from shared.errors import RateLimited, Unauthorized
+from shared.jobs import Job
 from shared.senders import repository as senders
 
 MAX_ID = 2**63 - 1
@@ -116,9 +115,8 @@ class Context:
     def conn(self) -> Conn:
         return self.tx.conn
 
-    def enqueue(self, messages: list[Any]) -> None:
-        for message in messages:
-            self.tx.enqueue(message)
+    def enqueue(self, jobs: list[Job]) -> None:
+        self.tx.enqueue(*jobs)
 
 
 async def context(request: Request) -> AsyncIterator[Context]:
@@ -133,14 +131,10 @@ async def context(request: Request) -> AsyncIterator[Context]:
             api_key = await _resolve(request, conn)
         finally:
             await conn.set_autocommit(False)
-        tx = Transaction(conn)
-        async with conn.transaction():
+        async with unit_of_work(conn) as tx:
             yield Context(
                 sender_id=api_key.sender_id, key_id=api_key.key_id, tx=tx, request=request
             )
-        if tx.after_commit:
-            # pika is blocking; keep the event loop free while the broker confirms.
-            await asyncio.to_thread(broker.publish, tx.after_commit)
 
 
 async def statement_context(request: Request) -> AsyncIterator[Context]:
@@ -158,8 +152,7 @@ async def statement_context(request: Request) -> AsyncIterator[Context]:
             )
         finally:
             await conn.set_autocommit(False)
-        if tx.after_commit:  # each statement committed already
-            await asyncio.to_thread(broker.publish, tx.after_commit)
+        await tx.publish_queued()  # each statement committed already
 
 
 Ctx = Annotated[Context, Depends(context, scope="function")]

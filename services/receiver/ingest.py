@@ -9,18 +9,16 @@ inbound.parse ignores a message that is already parsed, so nothing is processed 
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 from psycopg_pool import AsyncConnectionPool
 
 from services.receiver import metrics
-from shared.broker import message, publish
+from shared import jobs
 from shared.config import Settings
 from shared.db import create_pool
 from shared.inbound import repository as inbound
-from shared.inbound.service import PARSE_ACTOR
-from shared.queues import INBOUND_QUEUE
+from shared.inbound.service import parse_message
 
 EX_TEMPFAIL = 75
 
@@ -48,7 +46,7 @@ async def store_and_queue(
     )
     metrics.STORED.labels(outcome).inc()
     if row["state"] in ("stored", "failed"):
-        await asyncio.to_thread(publish, [message(PARSE_ACTOR, INBOUND_QUEUE, row["id"])])
+        await jobs.publish([parse_message(row["id"])])
     return int(row["id"])
 
 
@@ -69,13 +67,7 @@ async def store_and_queue_many(
             else ("new" if row["inserted"] else "duplicate")
         )
         metrics.STORED.labels(outcome).inc()
-    queued = [
-        message(PARSE_ACTOR, INBOUND_QUEUE, r["id"])
-        for r in rows
-        if r["state"] in ("stored", "failed")
-    ]
-    if queued:
-        await asyncio.to_thread(publish, queued)
+    await jobs.publish([parse_message(r["id"]) for r in rows if r["state"] in ("stored", "failed")])
     return [int(r["id"]) for r in rows]
 
 

@@ -12,7 +12,6 @@ import dkim
 import pytest
 
 from services.sender.message import pick_variation
-from shared.broker import publish
 from shared.campaigns import service
 from shared.campaigns.models import AbSettings
 from shared.db import transaction
@@ -48,7 +47,7 @@ VARIATIONS = [
 
 
 async def queue(pool: Any, **kwargs: Any) -> dict[str, Any]:
-    async with transaction(pool, publish) as tx:
+    async with transaction(pool) as tx:
         campaign, messages = await service.queue_bulk_send(tx.conn, **kwargs)
         for m in messages:
             tx.enqueue(m)

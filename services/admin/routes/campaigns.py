@@ -15,7 +15,6 @@ from services.admin.forms import Form, read_form
 from services.admin.routes.emails import load_email
 from services.admin.sessions import SenderId, pool_of
 from services.admin.templating import render
-from shared import broker
 from shared.campaigns import service as campaigns
 from shared.campaigns.models import AbSettings
 from shared.db import transaction
@@ -173,7 +172,7 @@ async def queue(request: Request, sender_id: SenderId, email_id: int) -> Respons
     plan = _plan(form)
     if form.ok:
         try:
-            async with transaction(pool_of(request), broker.publish) as tx:
+            async with transaction(pool_of(request)) as tx:
                 _campaign, messages = await campaigns.queue_bulk_send(
                     tx.conn,
                     sender_id=sender_id,
@@ -216,7 +215,7 @@ async def _control(request: Request, sender_id: int, email_id: int, action: str)
     await load_email(request, sender_id, email_id)
     notice = {"pause": "paused", "resume": "resumed", "cancel": "cancelled", "retry": "retried"}
     try:
-        async with transaction(pool_of(request), broker.publish) as tx:
+        async with transaction(pool_of(request)) as tx:
             messages: list[Any] = []
             if action == "pause":
                 await campaigns.pause(tx.conn, sender_id=sender_id, email_id=email_id)

@@ -13,7 +13,6 @@ from fastapi.responses import RedirectResponse, Response
 from services.admin.forms import Form, read_form
 from services.admin.sessions import SenderId, pool_of
 from services.admin.templating import render
-from shared import broker
 from shared.campaigns import service as campaigns
 from shared.db import transaction
 from shared.emails import repository as emails
@@ -337,7 +336,7 @@ async def test_send(request: Request, sender_id: SenderId, email_id: int) -> Res
         form.errors["test_address"] = "not a valid email address"
     if form.ok and variation_id is not None:
         await _load_variation(request, sender_id, email_id, variation_id)
-        async with transaction(pool_of(request), broker.publish) as tx:
+        async with transaction(pool_of(request)) as tx:
             for message in await campaigns.test_send(
                 tx.conn,
                 sender_id=sender_id,

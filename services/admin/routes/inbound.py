@@ -8,7 +8,6 @@ from fastapi.responses import RedirectResponse, Response
 
 from services.admin.sessions import MAX_ID, OwnerAdmin, pool_of
 from services.admin.templating import render
-from shared import broker
 from shared.admins import reporting
 from shared.db import transaction
 from shared.errors import NotFound
@@ -43,7 +42,7 @@ async def message(request: Request, admin: OwnerAdmin, inbound_id: int) -> Respo
 async def reprocess(request: Request, admin: OwnerAdmin, inbound_id: int) -> Response:
     if not 0 < inbound_id < MAX_ID:
         raise NotFound("no such message")
-    async with transaction(pool_of(request), broker.publish) as tx:
+    async with transaction(pool_of(request)) as tx:
         for queued in await inbound.reprocess(tx.conn, ids=[inbound_id]):
             tx.enqueue(queued)
     return RedirectResponse(f"/inbound/{inbound_id}?notice=reprocess", status_code=303)
