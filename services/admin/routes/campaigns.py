@@ -13,11 +13,11 @@ from fastapi.responses import RedirectResponse, Response
 
 from services.admin.forms import Form, read_form
 from services.admin.routes.emails import load_email
-from services.admin.sessions import SenderId, pool_of
+from services.admin.sessions import SenderId, Tx
 from services.admin.templating import render
 from shared.campaigns import service as campaigns
 from shared.campaigns.models import AbSettings
-from shared.db import transaction
+from shared.db import Conn, Transaction
 from shared.errors import AppError
 from shared.filters import Filter, parse_filter
 from shared.statistics import repository as statistics
@@ -77,26 +77,22 @@ def _plan(form: Form) -> SendPlan:
     return SendPlan(locales, parsed, max_count, scheduled_at, ab)
 
 
-async def _counts(
-    request: Request, sender_id: int, email_id: int, plan: SendPlan
-) -> dict[str, int]:
-    async with pool_of(request).connection() as conn:
-        return await campaigns.count_audience(
-            conn,
-            sender_id=sender_id,
-            email_id=email_id,
-            locales=plan.locales,
-            contains=None,
-            filter=plan.filter,
-        )
+async def _counts(conn: Conn, sender_id: int, email_id: int, plan: SendPlan) -> dict[str, int]:
+    return await campaigns.count_audience(
+        conn,
+        sender_id=sender_id,
+        email_id=email_id,
+        locales=plan.locales,
+        contains=None,
+        filter=plan.filter,
+    )
 
 
-async def _progress(request: Request, sender_id: int, email_id: int) -> dict[str, Any]:
-    async with pool_of(request).connection() as conn:
-        progress = await campaigns.progress(conn, sender_id=sender_id, email_id=email_id)
-        progress["failures"] = await statistics.list_sends(
-            conn, sender_id, email_id=email_id, state="failed", limit=50
-        )
+async def _progress(conn: Conn, sender_id: int, email_id: int) -> dict[str, Any]:
+    progress = await campaigns.progress(conn, sender_id=sender_id, email_id=email_id)
+    progress["failures"] = await statistics.list_sends(
+        conn, sender_id, email_id=email_id, state="failed", limit=50
+    )
     total = sum(progress[k] for k in ("queued", "held", "sending", "sent", "failed", "cancelled"))
     progress["total"] = total
     progress["done"] = progress["sent"] + progress["failed"] + progress["cancelled"]
@@ -104,8 +100,8 @@ async def _progress(request: Request, sender_id: int, email_id: int) -> dict[str
 
 
 @router.get("/send")
-async def send_page(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    email = await load_email(request, sender_id, email_id)
+async def send_page(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    email = await load_email(tx.conn, sender_id, email_id)
     values = {
         "locales": ", ".join(email["locales"]),
         "ab_share": "20",
@@ -113,8 +109,8 @@ async def send_page(request: Request, sender_id: SenderId, email_id: int) -> Res
         "ab_metric": "click",
     }
     plan = SendPlan(email["locales"] or None, None, None, None, None)
-    counts = await _counts(request, sender_id, email_id, plan)
-    progress = await _progress(request, sender_id, email_id)
+    counts = await _counts(tx.conn, sender_id, email_id, plan)
+    progress = await _progress(tx.conn, sender_id, email_id)
     context = {
         "email": email,
         "values": values,
@@ -126,12 +122,12 @@ async def send_page(request: Request, sender_id: SenderId, email_id: int) -> Res
 
 
 @router.post("/audience")
-async def audience(request: Request, sender_id: SenderId, email_id: int) -> Response:
+async def audience(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
     """The live audience count (htmx, on every change of the form)."""
-    await load_email(request, sender_id, email_id)
+    await load_email(tx.conn, sender_id, email_id)
     form = await read_form(request)
     plan = _plan(form)
-    counts = await _counts(request, sender_id, email_id, plan) if form.ok else {}
+    counts = await _counts(tx.conn, sender_id, email_id, plan) if form.ok else {}
     return await render(
         request,
         "emails/_audience.html",
@@ -140,11 +136,11 @@ async def audience(request: Request, sender_id: SenderId, email_id: int) -> Resp
 
 
 @router.post("/send/confirm")
-async def confirm(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    email = await load_email(request, sender_id, email_id)
+async def confirm(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    email = await load_email(tx.conn, sender_id, email_id)
     form = await read_form(request)
     plan = _plan(form)
-    counts = await _counts(request, sender_id, email_id, plan) if form.ok else {}
+    counts = await _counts(tx.conn, sender_id, email_id, plan) if form.ok else {}
     total = sum(counts.values())
     planned = min(total, plan.max_count) if plan.max_count else total
     if form.ok and planned == 0:
@@ -158,7 +154,7 @@ async def confirm(request: Request, sender_id: SenderId, email_id: int) -> Respo
         "plan": plan,
     }
     if not form.ok:
-        context["progress"] = await _progress(request, sender_id, email_id)
+        context["progress"] = await _progress(tx.conn, sender_id, email_id)
         return await render(
             request, "emails/send.html", context, sender_id=sender_id, status_code=400
         )
@@ -166,13 +162,13 @@ async def confirm(request: Request, sender_id: SenderId, email_id: int) -> Respo
 
 
 @router.post("/send/queue")
-async def queue(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    email = await load_email(request, sender_id, email_id)
+async def queue(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    email = await load_email(tx.conn, sender_id, email_id)
     form = await read_form(request)
     plan = _plan(form)
     if form.ok:
         try:
-            async with transaction(pool_of(request)) as tx:
+            async with tx.savepoint():
                 _campaign, messages = await campaigns.queue_bulk_send(
                     tx.conn,
                     sender_id=sender_id,
@@ -184,38 +180,39 @@ async def queue(request: Request, sender_id: SenderId, email_id: int) -> Respons
                     scheduled_at=plan.scheduled_at,
                     ab=plan.ab,
                 )
-                for message in messages:
-                    tx.enqueue(message)
+                tx.enqueue(*messages)
         except AppError as error:
             form.errors["form"] = error.detail
         else:
             url = f"/senders/{sender_id}/emails/{email_id}/send?notice=queued"
             return RedirectResponse(url, status_code=303)
     counts = (
-        await _counts(request, sender_id, email_id, plan) if "filter" not in form.errors else {}
+        await _counts(tx.conn, sender_id, email_id, plan) if "filter" not in form.errors else {}
     )
     context = {
         "email": email,
         "values": form.values,
         "errors": form.errors,
         "counts": counts,
-        "progress": await _progress(request, sender_id, email_id),
+        "progress": await _progress(tx.conn, sender_id, email_id),
     }
     return await render(request, "emails/send.html", context, sender_id=sender_id, status_code=409)
 
 
 @router.get("/progress")
-async def progress(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    email = await load_email(request, sender_id, email_id)
-    data = await _progress(request, sender_id, email_id)
+async def progress(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    email = await load_email(tx.conn, sender_id, email_id)
+    data = await _progress(tx.conn, sender_id, email_id)
     return await render(request, "emails/_progress.html", {"progress": data, "email": email})
 
 
-async def _control(request: Request, sender_id: int, email_id: int, action: str) -> Response:
-    await load_email(request, sender_id, email_id)
+async def _control(
+    request: Request, tx: Transaction, sender_id: int, email_id: int, action: str
+) -> Response:
+    await load_email(tx.conn, sender_id, email_id)
     notice = {"pause": "paused", "resume": "resumed", "cancel": "cancelled", "retry": "retried"}
     try:
-        async with transaction(pool_of(request)) as tx:
+        async with tx.savepoint():
             messages: list[Any] = []
             if action == "pause":
                 await campaigns.pause(tx.conn, sender_id=sender_id, email_id=email_id)
@@ -227,16 +224,15 @@ async def _control(request: Request, sender_id: int, email_id: int, action: str)
                 _n, messages = await campaigns.retry_failed(
                     tx.conn, sender_id=sender_id, email_id=email_id
                 )
-            for message in messages:
-                tx.enqueue(message)
+            tx.enqueue(*messages)
     except AppError as error:
-        email = await load_email(request, sender_id, email_id)
+        email = await load_email(tx.conn, sender_id, email_id)
         context = {
             "email": email,
             "values": {},
             "errors": {"form": error.detail},
             "counts": {},
-            "progress": await _progress(request, sender_id, email_id),
+            "progress": await _progress(tx.conn, sender_id, email_id),
         }
         return await render(
             request, "emails/send.html", context, sender_id=sender_id, status_code=409
@@ -246,20 +242,20 @@ async def _control(request: Request, sender_id: int, email_id: int, action: str)
 
 
 @router.post("/pause")
-async def pause(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    return await _control(request, sender_id, email_id, "pause")
+async def pause(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    return await _control(request, tx, sender_id, email_id, "pause")
 
 
 @router.post("/resume")
-async def resume(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    return await _control(request, sender_id, email_id, "resume")
+async def resume(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    return await _control(request, tx, sender_id, email_id, "resume")
 
 
 @router.post("/cancel")
-async def cancel(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    return await _control(request, sender_id, email_id, "cancel")
+async def cancel(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    return await _control(request, tx, sender_id, email_id, "cancel")
 
 
 @router.post("/retry")
-async def retry(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    return await _control(request, sender_id, email_id, "retry")
+async def retry(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    return await _control(request, tx, sender_id, email_id, "retry")

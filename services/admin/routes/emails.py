@@ -11,10 +11,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services.admin.forms import Form, read_form
-from services.admin.sessions import SenderId, pool_of
+from services.admin.sessions import SenderId, Tx
 from services.admin.templating import render
 from shared.campaigns import service as campaigns
-from shared.db import transaction
+from shared.db import Conn
 from shared.emails import repository as emails
 from shared.errors import AppError, NotFound
 from shared.rendering import MessageUrls, render_variation, validate_templates
@@ -34,11 +34,10 @@ def _check_id(value: int, what: str) -> int:
     return value
 
 
-async def load_email(request: Request, sender_id: int, email_id: int) -> dict[str, Any]:
+async def load_email(conn: Conn, sender_id: int, email_id: int) -> dict[str, Any]:
     """The email of this sender, or a 404."""
     _check_id(email_id, "email")
-    async with pool_of(request).connection() as conn:
-        email = await emails.get_email(conn, sender_id, email_id)
+    email = await emails.get_email(conn, sender_id, email_id)
     if email is None:
         raise NotFound("no such email")
     return email
@@ -64,12 +63,11 @@ def _email_values(form: Form) -> dict[str, Any]:
 
 
 @router.get("")
-async def list_emails(request: Request, sender_id: SenderId) -> Response:
+async def list_emails(request: Request, sender_id: SenderId, tx: Tx) -> Response:
     before = request.query_params.get("before", "")
     before_id = int(before) if before.isdigit() and int(before) < MAX_ID else None
-    async with pool_of(request).connection() as conn:
-        rows = await emails.list_emails(conn, sender_id, state=None, before_id=before_id, limit=50)
-        counts = await statistics.admin_email_counts(conn, sender_id, [r["id"] for r in rows])
+    rows = await emails.list_emails(tx.conn, sender_id, state=None, before_id=before_id, limit=50)
+    counts = await statistics.admin_email_counts(tx.conn, sender_id, [r["id"] for r in rows])
     for row in rows:
         row["counts"] = counts.get(row["id"], {})
     return await render(
@@ -89,12 +87,11 @@ async def new_email(request: Request, sender_id: SenderId) -> Response:
 
 
 @router.post("/new")
-async def create_email(request: Request, sender_id: SenderId) -> Response:
+async def create_email(request: Request, sender_id: SenderId, tx: Tx) -> Response:
     form = await read_form(request)
     values = _email_values(form)
     if form.ok:
-        async with transaction(pool_of(request)) as tx:
-            email = await emails.create_email(tx.conn, sender_id, values)
+        email = await emails.create_email(tx.conn, sender_id, values)
         url = f"/senders/{sender_id}/emails/{email['id']}/variations/new?notice=created"
         return RedirectResponse(url, status_code=303)
     return await render(
@@ -108,6 +105,7 @@ async def create_email(request: Request, sender_id: SenderId) -> Response:
 
 async def _email_page(
     request: Request,
+    conn: Conn,
     sender_id: int,
     email_id: int,
     *,
@@ -115,9 +113,8 @@ async def _email_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    email = await load_email(request, sender_id, email_id)
-    async with pool_of(request).connection() as conn:
-        variations = await emails.list_variations(conn, sender_id, [email_id])
+    email = await load_email(conn, sender_id, email_id)
+    variations = await emails.list_variations(conn, sender_id, [email_id])
     if values is None:
         values = {
             "name": email["name"],
@@ -138,33 +135,38 @@ async def _email_page(
 
 
 @router.get("/{email_id}")
-async def edit_email(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    return await _email_page(request, sender_id, email_id)
+async def edit_email(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    return await _email_page(request, tx.conn, sender_id, email_id)
 
 
 @router.post("/{email_id}")
-async def save_email(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    await load_email(request, sender_id, email_id)
+async def save_email(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    await load_email(tx.conn, sender_id, email_id)
     form = await read_form(request)
     values = _email_values(form)
     if form.ok:
-        async with transaction(pool_of(request)) as tx:
-            await emails.update_email(tx.conn, sender_id, email_id, values)
+        await emails.update_email(tx.conn, sender_id, email_id, values)
         return RedirectResponse(f"/senders/{sender_id}/emails/{email_id}?notice=saved", 303)
     return await _email_page(
-        request, sender_id, email_id, values=form.values, errors=form.errors, status_code=400
+        request,
+        tx.conn,
+        sender_id,
+        email_id,
+        values=form.values,
+        errors=form.errors,
+        status_code=400,
     )
 
 
 @router.post("/{email_id}/delete")
-async def delete_email(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    await load_email(request, sender_id, email_id)
-    async with transaction(pool_of(request)) as tx:
-        locked = await emails.lock_email(tx.conn, sender_id, email_id)
-        deleted = locked is not None and await emails.delete_email(tx.conn, sender_id, email_id)
+async def delete_email(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    await load_email(tx.conn, sender_id, email_id)
+    locked = await emails.lock_email(tx.conn, sender_id, email_id)
+    deleted = locked is not None and await emails.delete_email(tx.conn, sender_id, email_id)
     if not deleted:
         return await _email_page(
             request,
+            tx.conn,
             sender_id,
             email_id,
             errors={"form": "only a draft that was never sent can be deleted"},
@@ -210,8 +212,8 @@ async def _variation_page(
 
 
 @router.get("/{email_id}/variations/new")
-async def new_variation(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    email = await load_email(request, sender_id, email_id)
+async def new_variation(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    email = await load_email(tx.conn, sender_id, email_id)
     values = {
         "weight": "1",
         "active": "on",
@@ -224,13 +226,14 @@ async def new_variation(request: Request, sender_id: SenderId, email_id: int) ->
 
 
 @router.post("/{email_id}/variations/new")
-async def create_variation(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    email = await load_email(request, sender_id, email_id)
+async def create_variation(
+    request: Request, sender_id: SenderId, email_id: int, tx: Tx
+) -> Response:
+    email = await load_email(tx.conn, sender_id, email_id)
     form = await read_form(request)
     values = _variation_values(form)
     if form.ok:
-        async with transaction(pool_of(request)) as tx:
-            await emails.create_variation(tx.conn, sender_id, email_id, values)
+        await emails.create_variation(tx.conn, sender_id, email_id, values)
         return RedirectResponse(f"/senders/{sender_id}/emails/{email_id}?notice=created", 303)
     return await _variation_page(
         request, sender_id, email, None, form.values, form.errors, status_code=400
@@ -238,11 +241,10 @@ async def create_variation(request: Request, sender_id: SenderId, email_id: int)
 
 
 async def _load_variation(
-    request: Request, sender_id: int, email_id: int, variation_id: int
+    conn: Conn, sender_id: int, email_id: int, variation_id: int
 ) -> dict[str, Any]:
     _check_id(variation_id, "variation")
-    async with pool_of(request).connection() as conn:
-        variation = await emails.get_variation(conn, sender_id, email_id, variation_id)
+    variation = await emails.get_variation(conn, sender_id, email_id, variation_id)
     if variation is None:
         raise NotFound("no such variation")
     return variation
@@ -250,10 +252,10 @@ async def _load_variation(
 
 @router.get("/{email_id}/variations/{variation_id}")
 async def edit_variation(
-    request: Request, sender_id: SenderId, email_id: int, variation_id: int
+    request: Request, sender_id: SenderId, email_id: int, variation_id: int, tx: Tx
 ) -> Response:
-    email = await load_email(request, sender_id, email_id)
-    variation = await _load_variation(request, sender_id, email_id, variation_id)
+    email = await load_email(tx.conn, sender_id, email_id)
+    variation = await _load_variation(tx.conn, sender_id, email_id, variation_id)
     values = {k: variation[k] or "" for k in ("name", "subject", "plain_body", "html_body")}
     values["weight"] = str(variation["weight"])
     values["active"] = "on" if variation["state"] == "active" else ""
@@ -263,15 +265,14 @@ async def edit_variation(
 
 @router.post("/{email_id}/variations/{variation_id}")
 async def save_variation(
-    request: Request, sender_id: SenderId, email_id: int, variation_id: int
+    request: Request, sender_id: SenderId, email_id: int, variation_id: int, tx: Tx
 ) -> Response:
-    email = await load_email(request, sender_id, email_id)
-    variation = await _load_variation(request, sender_id, email_id, variation_id)
+    email = await load_email(tx.conn, sender_id, email_id)
+    variation = await _load_variation(tx.conn, sender_id, email_id, variation_id)
     form = await read_form(request)
     values = _variation_values(form)
     if form.ok:
-        async with transaction(pool_of(request)) as tx:
-            await emails.update_variation(tx.conn, sender_id, email_id, variation_id, values)
+        await emails.update_variation(tx.conn, sender_id, email_id, variation_id, values)
         return RedirectResponse(f"/senders/{sender_id}/emails/{email_id}?notice=saved", 303)
     return await _variation_page(
         request, sender_id, email, variation, form.values, form.errors, status_code=400
@@ -280,26 +281,26 @@ async def save_variation(
 
 @router.post("/{email_id}/variations/{variation_id}/delete")
 async def delete_variation(
-    request: Request, sender_id: SenderId, email_id: int, variation_id: int
+    request: Request, sender_id: SenderId, email_id: int, variation_id: int, tx: Tx
 ) -> Response:
-    await _load_variation(request, sender_id, email_id, variation_id)
-    async with transaction(pool_of(request)) as tx:
-        if await emails.count_variations(tx.conn, email_id) <= 1:
-            return await _email_page(
-                request,
-                sender_id,
-                email_id,
-                errors={"form": "an email keeps at least one variation"},
-                status_code=409,
-            )
-        await emails.delete_variation(tx.conn, sender_id, email_id, variation_id)
+    await _load_variation(tx.conn, sender_id, email_id, variation_id)
+    if await emails.count_variations(tx.conn, email_id) <= 1:
+        return await _email_page(
+            request,
+            tx.conn,
+            sender_id,
+            email_id,
+            errors={"form": "an email keeps at least one variation"},
+            status_code=409,
+        )
+    await emails.delete_variation(tx.conn, sender_id, email_id, variation_id)
     return RedirectResponse(f"/senders/{sender_id}/emails/{email_id}?notice=deleted", 303)
 
 
 @router.post("/{email_id}/preview")
-async def preview(request: Request, sender_id: SenderId, email_id: int) -> Response:
+async def preview(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
     """The live preview of the variation form (htmx): rendered for a sample subscriber."""
-    await load_email(request, sender_id, email_id)
+    await load_email(tx.conn, sender_id, email_id)
     form = await read_form(request)
     values = _variation_values(form)
     properties_text = form.raw("preview_properties", max_len=100_000).strip() or "{}"
@@ -312,8 +313,7 @@ async def preview(request: Request, sender_id: SenderId, email_id: int) -> Respo
         properties = {}
     rendered = None
     if form.ok:
-        async with pool_of(request).connection() as conn:
-            sender = await senders.get_sender(conn, sender_id)
+        sender = await senders.get_sender(tx.conn, sender_id)
         assert sender is not None
         urls = MessageUrls.for_send(sender["public_base_url"], "preview")
         subscriber = {"address": "preview@example.com", "locale": "C", "properties": properties}
@@ -327,27 +327,23 @@ async def preview(request: Request, sender_id: SenderId, email_id: int) -> Respo
 
 
 @router.post("/{email_id}/test")
-async def test_send(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    await load_email(request, sender_id, email_id)
+async def test_send(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    await load_email(tx.conn, sender_id, email_id)
     form = await read_form(request)
     address = form.line("test_address", required=True, max_len=254)
     variation_id = form.integer("variation_id", required=True, minimum=1, maximum=MAX_ID - 1)
     if address and "test_address" not in form.errors and address_error(address):
         form.errors["test_address"] = "not a valid email address"
     if form.ok and variation_id is not None:
-        await _load_variation(request, sender_id, email_id, variation_id)
-        async with transaction(pool_of(request)) as tx:
-            for message in await campaigns.test_send(
-                tx.conn,
-                sender_id=sender_id,
-                variation_id=variation_id,
-                address=address,
-                properties={},
-            ):
-                tx.enqueue(message)
+        await _load_variation(tx.conn, sender_id, email_id, variation_id)
+        messages = await campaigns.test_send(
+            tx.conn, sender_id=sender_id, variation_id=variation_id, address=address, properties={}
+        )
+        tx.enqueue(*messages)
         return RedirectResponse(f"/senders/{sender_id}/emails/{email_id}?notice=test_sent", 303)
     return await _email_page(
         request,
+        tx.conn,
         sender_id,
         email_id,
         errors=form.errors,

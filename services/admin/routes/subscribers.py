@@ -14,9 +14,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from services.admin.forms import Form, read_form
-from services.admin.sessions import SenderId, pool_of
+from services.admin.sessions import SenderId, Tx, pool_of
 from services.admin.templating import render
-from shared.db import transaction
+from shared.db import Conn
 from shared.errors import NotFound, Unprocessable
 from shared.filters import parse_filter
 from shared.subscribers import repository as subscribers
@@ -63,13 +63,12 @@ def _query(
 
 
 @router.get("")
-async def list_subscribers(request: Request, sender_id: SenderId) -> Response:
+async def list_subscribers(request: Request, sender_id: SenderId, tx: Tx) -> Response:
     q, values, errors = _query(request, sender_id)
     rows: list[Any] = []
     more = False
     if not errors:
-        async with pool_of(request).connection() as conn:
-            rows, more = await list_page(conn, q)
+        rows, more = await list_page(tx.conn, q)
     query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "after"])
     context = {
         "rows": rows,
@@ -90,7 +89,9 @@ async def list_subscribers(request: Request, sender_id: SenderId) -> Response:
 
 @router.get(".csv")
 async def export_csv(request: Request, sender_id: SenderId) -> Response:
-    """Every matching subscriber, streamed page by page (keyset on id), never all in memory."""
+    """Every matching subscriber, streamed page by page (keyset on id), never all in memory.
+    The pages are read while the response streams, after the request's unit of work ended, so
+    each takes a pooled connection of its own (none is held while a slow client downloads)."""
     q, _values, errors = _query(request, sender_id)
     if errors:
         raise Unprocessable("; ".join(f"{k}: {v}" for k, v in errors.items()))
@@ -160,7 +161,7 @@ async def new_subscriber(request: Request, sender_id: SenderId) -> Response:
 
 
 @router.post("/new")
-async def create_subscriber(request: Request, sender_id: SenderId) -> Response:
+async def create_subscriber(request: Request, sender_id: SenderId, tx: Tx) -> Response:
     form = await read_form(request)
     address = form.line("address", required=True, max_len=254).lower()
     locale = form.line("locale", max_len=10) or "C"
@@ -171,7 +172,7 @@ async def create_subscriber(request: Request, sender_id: SenderId) -> Response:
     properties = _properties(form)
     if form.ok:
         try:
-            async with transaction(pool_of(request)) as tx:
+            async with tx.savepoint():
                 row = await subscribers.create(
                     tx.conn, sender_id, address=address, locale=locale, properties=properties
                 )
@@ -191,19 +192,20 @@ async def create_subscriber(request: Request, sender_id: SenderId) -> Response:
     )
 
 
-async def _get(request: Request, sender_id: int, subscriber_id: int) -> dict[str, Any]:
+async def _get(conn: Conn, sender_id: int, subscriber_id: int) -> dict[str, Any]:
     if not 0 < subscriber_id < MAX_ID:
         raise NotFound("no such subscriber")
-    async with pool_of(request).connection() as conn:
-        row = await subscribers.get(conn, sender_id, subscriber_id)
+    row = await subscribers.get(conn, sender_id, subscriber_id)
     if row is None:
         raise NotFound("no such subscriber")
     return row
 
 
 @router.get("/{subscriber_id}")
-async def edit_subscriber(request: Request, sender_id: SenderId, subscriber_id: int) -> Response:
-    row = await _get(request, sender_id, subscriber_id)
+async def edit_subscriber(
+    request: Request, sender_id: SenderId, subscriber_id: int, tx: Tx
+) -> Response:
+    row = await _get(tx.conn, sender_id, subscriber_id)
     values = {
         "locale": row["locale"],
         "state": row["state"],
@@ -218,8 +220,10 @@ async def edit_subscriber(request: Request, sender_id: SenderId, subscriber_id: 
 
 
 @router.post("/{subscriber_id}")
-async def save_subscriber(request: Request, sender_id: SenderId, subscriber_id: int) -> Response:
-    row = await _get(request, sender_id, subscriber_id)
+async def save_subscriber(
+    request: Request, sender_id: SenderId, subscriber_id: int, tx: Tx
+) -> Response:
+    row = await _get(tx.conn, sender_id, subscriber_id)
     form = await read_form(request)
     locale = form.line("locale", required=True, max_len=10)
     state = form.choice("state", STATES)
@@ -228,8 +232,7 @@ async def save_subscriber(request: Request, sender_id: SenderId, subscriber_id: 
     properties = _properties(form)
     if form.ok:
         changes = {"locale": locale, "state": state, "properties": properties}
-        async with transaction(pool_of(request)) as tx:
-            await subscribers.update(tx.conn, sender_id, subscriber_id, changes)
+        await subscribers.update(tx.conn, sender_id, subscriber_id, changes)
         url = f"/senders/{sender_id}/subscribers/{subscriber_id}?notice=saved"
         return RedirectResponse(url, status_code=303)
     return await render(
@@ -242,8 +245,9 @@ async def save_subscriber(request: Request, sender_id: SenderId, subscriber_id: 
 
 
 @router.post("/{subscriber_id}/erase")
-async def erase_subscriber(request: Request, sender_id: SenderId, subscriber_id: int) -> Response:
-    await _get(request, sender_id, subscriber_id)
-    async with transaction(pool_of(request)) as tx:
-        await subscribers.erase(tx.conn, sender_id, subscriber_id)
+async def erase_subscriber(
+    request: Request, sender_id: SenderId, subscriber_id: int, tx: Tx
+) -> Response:
+    await _get(tx.conn, sender_id, subscriber_id)
+    await subscribers.erase(tx.conn, sender_id, subscriber_id)
     return RedirectResponse(f"/senders/{sender_id}/subscribers?notice=deleted", status_code=303)
