@@ -19,10 +19,12 @@ RETURNING id, sender_id, name, bulk, redirect_url, locales::text[] AS locales, t
 SELECT * FROM variations WHERE email_id = :email_id AND state = 'active' ORDER BY id;
 
 -- name: get_variation
--- One variation of the sender's email (test sends), tenant-checked through the email.
+-- One variation of the sender's email (test sends), tenant-checked through the email, and of
+-- that email when the caller names it.
 SELECT v.*, e.sender_id, e.track_clicks, e.bulk
 FROM variations v JOIN emails e ON e.id = v.email_id
-WHERE v.id = :variation_id AND e.sender_id = :sender_id;
+WHERE v.id = :variation_id AND e.sender_id = :sender_id
+  AND (:email_id::bigint IS NULL OR v.email_id = :email_id::bigint);
 
 -- name: open_campaign_for_email
 -- The email's campaign that is not over yet (at most one runs at a time).
@@ -189,15 +191,21 @@ WHERE email_id = :email_id AND sender_id = :sender_id AND state = 'queued' AND N
 GROUP BY id / :batch_size ORDER BY 1;
 
 -- name: progress
--- Counts by state and the rate over the last 10 seconds (sends_sent_day covers the window).
-SELECT count(*) FILTER (WHERE state = 'queued') AS queued,
-       count(*) FILTER (WHERE state = 'sending') AS sending,
-       count(*) FILTER (WHERE state = 'sent') AS sent,
-       count(*) FILTER (WHERE state = 'failed') AS failed,
-       count(*) FILTER (WHERE state = 'cancelled') AS cancelled,
-       count(*) FILTER (WHERE state = 'queued' AND held) AS held,
-       count(*) FILTER (WHERE sent_at > now() - interval '10 seconds') AS sent_last_10s
-FROM sends WHERE email_id = :email_id AND sender_id = :sender_id;
+-- The sender's email's state, its sends' counts by state and the rate over the last 10 seconds
+-- (sends_sent_day covers the window), in one statement; no row when the email is not the
+-- sender's.
+SELECT e.state::text AS state,
+       count(*) FILTER (WHERE s.state = 'queued') AS queued,
+       count(*) FILTER (WHERE s.state = 'sending') AS sending,
+       count(*) FILTER (WHERE s.state = 'sent') AS sent,
+       count(*) FILTER (WHERE s.state = 'failed') AS failed,
+       count(*) FILTER (WHERE s.state = 'cancelled') AS cancelled,
+       count(*) FILTER (WHERE s.state = 'queued' AND s.held) AS held,
+       count(*) FILTER (WHERE s.sent_at > now() - interval '10 seconds') AS sent_last_10s
+FROM emails e
+LEFT JOIN sends s ON s.email_id = e.id AND s.sender_id = e.sender_id
+WHERE e.id = :email_id AND e.sender_id = :sender_id
+GROUP BY e.id;
 
 -- name: find_subscriber
 -- The sender's subscriber by id or address (transactional sends).

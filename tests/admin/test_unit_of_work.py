@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from shared import jobs
 from tests.admin.conftest import AdminClient
 from tests.admin.test_campaigns import _email_with_audience
+from tests.fixtures.lookups import lookups  # noqa: F401 - the fixture
 
 
 @pytest.fixture
@@ -92,3 +93,32 @@ async def test_jobs_are_published_after_commit_and_not_for_a_refused_action(
     assert (await owner.post(f"{base}/send/queue", {})).status_code == 409
     assert (await owner.post(f"{base}/resume", None)).status_code == 409
     assert published == []
+
+
+async def test_admin_pages_read_the_email_once(
+    owner: AdminClient,
+    pool: AsyncConnectionPool,
+    lookups: list[str],  # noqa: F811
+) -> None:
+    """The email once per page, however many services the page calls."""
+    base = await _email_with_audience(owner, pool, 3)
+    calls: list[tuple[str, str, dict[str, str] | None, int]] = [
+        ("GET", base, None, 200),
+        ("POST", base, {"name": ""}, 400),
+        ("GET", f"{base}/send", None, 200),
+        ("POST", f"{base}/audience", {}, 200),
+        ("POST", f"{base}/send/confirm", {}, 200),
+        ("POST", f"{base}/test", {"test_address": "bad", "variation_id": "1"}, 400),
+        ("POST", f"{base}/send/queue", {}, 303),
+        ("POST", f"{base}/resume", None, 409),
+        ("POST", f"{base}/delete", None, 409),
+    ]
+    for method, url, data, status in calls:
+        lookups.clear()
+        if method == "GET":
+            response = await owner.client.get(url)
+        else:
+            response = await owner.post(url, data)
+        assert response.status_code == status, (url, response.text[:300])
+        # the email once for the page, plus the lock a change of state takes (queue, delete...)
+        assert lookups.count("read") <= 1 and lookups.count("lock") <= 1, (url, lookups)

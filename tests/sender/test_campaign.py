@@ -171,10 +171,10 @@ async def test_filters_choose_the_audience(
     flt = parse_filter('plan = "pro" and (country in ("TR", "DE") or not exists age)')
 
     async with pool.connection() as conn:
+        email = await service.load_email(conn, sender["id"], email_id)
         counts = await service.count_audience(
-            conn, sender_id=sender["id"], email_id=email_id, locales=["tr_TR"],
-            contains={"vip": True}, filter=flt,
-        )  # fmt: skip
+            conn, email, locales=["tr_TR"], contains={"vip": True}, filter=flt
+        )
         await conn.rollback()
     countries = ["TR", "DE", "FR"]
     expected = [

@@ -163,8 +163,8 @@ async def test_transactional_send_errors(pool: Any, sync_conn: Any) -> None:
         await conn.rollback()
         with pytest.raises(NotFound):
             await service.test_send(
-                conn, sender_id=intruder["id"], variation_id=1, address="x@example.com",
-                properties=None,
+                conn, sender_id=intruder["id"], email_id=email_id, variation_id=1,
+                address="x@example.com", properties=None,
             )  # fmt: skip
         await conn.rollback()
 
@@ -247,10 +247,10 @@ async def test_test_send_renders_given_properties(
     pool: Any, sync_conn: Any, smtp_peer: SmtpPeer, sender_worker: WorkerProcess
 ) -> None:
     sender = make_sender(sync_conn)
-    _, (variation_id,) = make_email(sync_conn, sender["id"], VARIATIONS[:1])
+    email_id, (variation_id,) = make_email(sync_conn, sender["id"], VARIATIONS[:1])
     async with transaction(pool) as tx:
         for m in await service.test_send(
-            tx.conn, sender_id=sender["id"], variation_id=variation_id,
+            tx.conn, sender_id=sender["id"], email_id=email_id, variation_id=variation_id,
             address="tester@example.net", properties={"first_name": "Zeynep"},
         ):  # fmt: skip
             tx.enqueue(m)

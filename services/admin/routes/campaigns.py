@@ -77,14 +77,9 @@ def _plan(form: Form) -> SendPlan:
     return SendPlan(locales, parsed, max_count, scheduled_at, ab)
 
 
-async def _counts(conn: Conn, sender_id: int, email_id: int, plan: SendPlan) -> dict[str, int]:
+async def _counts(conn: Conn, email: dict[str, Any], plan: SendPlan) -> dict[str, int]:
     return await campaigns.count_audience(
-        conn,
-        sender_id=sender_id,
-        email_id=email_id,
-        locales=plan.locales,
-        contains=None,
-        filter=plan.filter,
+        conn, email, locales=plan.locales, contains=None, filter=plan.filter
     )
 
 
@@ -109,7 +104,7 @@ async def send_page(request: Request, sender_id: SenderId, email_id: int, tx: Tx
         "ab_metric": "click",
     }
     plan = SendPlan(email["locales"] or None, None, None, None, None)
-    counts = await _counts(tx.conn, sender_id, email_id, plan)
+    counts = await _counts(tx.conn, email, plan)
     progress = await _progress(tx.conn, sender_id, email_id)
     context = {
         "email": email,
@@ -124,10 +119,10 @@ async def send_page(request: Request, sender_id: SenderId, email_id: int, tx: Tx
 @router.post("/audience")
 async def audience(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
     """The live audience count (htmx, on every change of the form)."""
-    await load_email(tx.conn, sender_id, email_id)
+    email = await load_email(tx.conn, sender_id, email_id)
     form = await read_form(request)
     plan = _plan(form)
-    counts = await _counts(tx.conn, sender_id, email_id, plan) if form.ok else {}
+    counts = await _counts(tx.conn, email, plan) if form.ok else {}
     return await render(
         request,
         "emails/_audience.html",
@@ -140,7 +135,7 @@ async def confirm(request: Request, sender_id: SenderId, email_id: int, tx: Tx) 
     email = await load_email(tx.conn, sender_id, email_id)
     form = await read_form(request)
     plan = _plan(form)
-    counts = await _counts(tx.conn, sender_id, email_id, plan) if form.ok else {}
+    counts = await _counts(tx.conn, email, plan) if form.ok else {}
     total = sum(counts.values())
     planned = min(total, plan.max_count) if plan.max_count else total
     if form.ok and planned == 0:
@@ -186,9 +181,7 @@ async def queue(request: Request, sender_id: SenderId, email_id: int, tx: Tx) ->
         else:
             url = f"/senders/{sender_id}/emails/{email_id}/send?notice=queued"
             return RedirectResponse(url, status_code=303)
-    counts = (
-        await _counts(tx.conn, sender_id, email_id, plan) if "filter" not in form.errors else {}
-    )
+    counts = await _counts(tx.conn, email, plan) if "filter" not in form.errors else {}
     context = {
         "email": email,
         "values": form.values,
@@ -209,7 +202,7 @@ async def progress(request: Request, sender_id: SenderId, email_id: int, tx: Tx)
 async def _control(
     request: Request, tx: Transaction, sender_id: int, email_id: int, action: str
 ) -> Response:
-    await load_email(tx.conn, sender_id, email_id)
+    email = await load_email(tx.conn, sender_id, email_id)
     notice = {"pause": "paused", "resume": "resumed", "cancel": "cancelled", "retry": "retried"}
     try:
         async with tx.savepoint():
@@ -226,7 +219,6 @@ async def _control(
                 )
             tx.enqueue(*messages)
     except AppError as error:
-        email = await load_email(tx.conn, sender_id, email_id)
         context = {
             "email": email,
             "values": {},

@@ -35,12 +35,9 @@ def _check_id(value: int, what: str) -> int:
 
 
 async def load_email(conn: Conn, sender_id: int, email_id: int) -> dict[str, Any]:
-    """The email of this sender, or a 404."""
+    """The email of this sender, or a 404: the one lookup of it a request makes."""
     _check_id(email_id, "email")
-    email = await emails.get_email(conn, sender_id, email_id)
-    if email is None:
-        raise NotFound("no such email")
-    return email
+    return await campaigns.load_email(conn, sender_id, email_id)
 
 
 def _email_values(form: Form) -> dict[str, Any]:
@@ -106,15 +103,14 @@ async def create_email(request: Request, sender_id: SenderId, tx: Tx) -> Respons
 async def _email_page(
     request: Request,
     conn: Conn,
-    sender_id: int,
-    email_id: int,
+    email: dict[str, Any],
     *,
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    email = await load_email(conn, sender_id, email_id)
-    variations = await emails.list_variations(conn, sender_id, [email_id])
+    sender_id = email["sender_id"]
+    variations = await emails.list_variations(conn, sender_id, [email["id"]])
     if values is None:
         values = {
             "name": email["name"],
@@ -136,12 +132,12 @@ async def _email_page(
 
 @router.get("/{email_id}")
 async def edit_email(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
-    return await _email_page(request, tx.conn, sender_id, email_id)
+    return await _email_page(request, tx.conn, await load_email(tx.conn, sender_id, email_id))
 
 
 @router.post("/{email_id}")
 async def save_email(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
-    await load_email(tx.conn, sender_id, email_id)
+    email = await load_email(tx.conn, sender_id, email_id)
     form = await read_form(request)
     values = _email_values(form)
     if form.ok:
@@ -150,8 +146,7 @@ async def save_email(request: Request, sender_id: SenderId, email_id: int, tx: T
     return await _email_page(
         request,
         tx.conn,
-        sender_id,
-        email_id,
+        email,
         values=form.values,
         errors=form.errors,
         status_code=400,
@@ -160,15 +155,14 @@ async def save_email(request: Request, sender_id: SenderId, email_id: int, tx: T
 
 @router.post("/{email_id}/delete")
 async def delete_email(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
-    await load_email(tx.conn, sender_id, email_id)
+    email = await load_email(tx.conn, sender_id, email_id)
     locked = await emails.lock_email(tx.conn, sender_id, email_id)
     deleted = locked is not None and await emails.delete_email(tx.conn, sender_id, email_id)
     if not deleted:
         return await _email_page(
             request,
             tx.conn,
-            sender_id,
-            email_id,
+            email,
             errors={"form": "only a draft that was never sent can be deleted"},
             status_code=409,
         )
@@ -288,8 +282,7 @@ async def delete_variation(
         return await _email_page(
             request,
             tx.conn,
-            sender_id,
-            email_id,
+            await load_email(tx.conn, sender_id, email_id),
             errors={"form": "an email keeps at least one variation"},
             status_code=409,
         )
@@ -328,24 +321,27 @@ async def preview(request: Request, sender_id: SenderId, email_id: int, tx: Tx) 
 
 @router.post("/{email_id}/test")
 async def test_send(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
-    await load_email(tx.conn, sender_id, email_id)
+    email = await load_email(tx.conn, sender_id, email_id)
     form = await read_form(request)
     address = form.line("test_address", required=True, max_len=254)
     variation_id = form.integer("variation_id", required=True, minimum=1, maximum=MAX_ID - 1)
     if address and "test_address" not in form.errors and address_error(address):
         form.errors["test_address"] = "not a valid email address"
     if form.ok and variation_id is not None:
-        await _load_variation(tx.conn, sender_id, email_id, variation_id)
         messages = await campaigns.test_send(
-            tx.conn, sender_id=sender_id, variation_id=variation_id, address=address, properties={}
+            tx.conn,
+            sender_id=sender_id,
+            email_id=email_id,
+            variation_id=variation_id,
+            address=address,
+            properties={},
         )
         tx.enqueue(*messages)
         return RedirectResponse(f"/senders/{sender_id}/emails/{email_id}?notice=test_sent", 303)
     return await _email_page(
         request,
         tx.conn,
-        sender_id,
-        email_id,
+        email,
         errors=form.errors,
         status_code=400,
         values=None,

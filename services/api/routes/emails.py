@@ -95,8 +95,9 @@ async def update_email(email_id: Id, body: EmailPatch, ctx: Ctx) -> Any:
     if locked["state"] not in EDITABLE_STATES:
         raise Conflict(f"an email in state {locked['state']} cannot be changed")
     changes = {k: getattr(body, k) for k in body.model_fields_set}
-    await emails.update_email(ctx.conn, ctx.sender_id, email_id, changes)
-    return await _email(ctx.conn, ctx.sender_id, email_id)
+    row = await emails.update_email(ctx.conn, ctx.sender_id, email_id, changes)
+    assert row is not None  # locked above
+    return (await _with_variations(ctx.conn, ctx.sender_id, [row]))[0]
 
 
 @router.delete(
@@ -196,9 +197,8 @@ async def preview_variation(
 ) -> Any:
     """Renders with the subscriber's properties (or sample values without one). Links point at a
     preview token that the public service does not accept."""
-    email = await emails.get_email(ctx.conn, ctx.sender_id, email_id)
     variation = await emails.get_variation(ctx.conn, ctx.sender_id, email_id, variation_id)
-    if email is None or variation is None:
+    if variation is None:
         raise NotFound("no such variation")
     subscriber: Row = {"address": "subscriber@example.com", "locale": "C", "properties": {}}
     if subscriber_id is not None:
@@ -209,7 +209,9 @@ async def preview_variation(
     sender = await senders.get_sender(ctx.conn, ctx.sender_id)
     assert sender is not None
     urls = MessageUrls.for_send(sender["public_base_url"], "preview")
-    rendered = render_variation(variation, subscriber, urls, track_clicks=email["track_clicks"])
+    rendered = render_variation(
+        variation, subscriber, urls, track_clicks=variation["email_track_clicks"]
+    )
     return {
         "subject": rendered.subject,
         "plain": rendered.plain,

@@ -23,8 +23,6 @@ from services.api.schemas.emails import (
 )
 from shared.campaigns import service as campaigns
 from shared.campaigns.models import AbSettings
-from shared.emails import repository as emails
-from shared.errors import NotFound
 from shared.filters import parse_filter
 
 router = APIRouter(prefix="/v1/emails", tags=["sending"], responses=ERROR_RESPONSES)
@@ -62,15 +60,12 @@ async def bulk_send(email_id: Id, body: BulkSendIn, ctx: Ctx, idem: Idem) -> Any
             wait=timedelta(minutes=body.ab.wait_minutes),
             metric=body.ab.metric,
         )
-    email = await emails.get_email(ctx.conn, ctx.sender_id, email_id)
-    if email is None:
-        raise NotFound("no such email")
     campaign, messages = await campaigns.queue_bulk_send(
         ctx.conn,
         sender_id=ctx.sender_id,
         email_id=email_id,
         # an empty list in the request means the email's own locales (empty: every locale)
-        locales=body.locales or email["locales"],
+        locales=body.locales,
         contains=body.contains,
         filter=parse_filter(body.filter),
         max_count=body.max_count,
@@ -114,11 +109,10 @@ async def send_to_subscriber(email_id: Id, body: SendToSubscriberIn, ctx: Ctx, i
     summary="Send a test of a variation to any address",
 )
 async def test_send(email_id: Id, body: TestSendIn, ctx: Ctx) -> Any:
-    if await emails.get_variation(ctx.conn, ctx.sender_id, email_id, body.variation_id) is None:
-        raise NotFound("no such variation")
     messages = await campaigns.test_send(
         ctx.conn,
         sender_id=ctx.sender_id,
+        email_id=email_id,
         variation_id=body.variation_id,
         address=body.address,
         properties=body.properties,
