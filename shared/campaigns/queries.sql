@@ -1,7 +1,11 @@
 -- name: get_email_for_update
 -- Locks the sender's email while its state changes, so two queue requests cannot both start it.
+-- NO KEY UPDATE, not UPDATE: a dispatch holding its campaign row updates it twice in one
+-- transaction (checkpoint, then state), and the second update re-checks the campaign's foreign
+-- key with KEY SHARE on this email row, which FOR UPDATE would block while the pause waits for
+-- that campaign row: a deadlock.
 SELECT id, sender_id, name, bulk, redirect_url, locales::text[] AS locales, track_clicks, state::text AS state, created_at, updated_at
-FROM emails WHERE id = :email_id AND sender_id = :sender_id FOR UPDATE;
+FROM emails WHERE id = :email_id AND sender_id = :sender_id FOR NO KEY UPDATE;
 
 -- name: get_email
 -- The sender's email, read without a lock (progress, test sends).
@@ -235,11 +239,18 @@ ORDER BY id LIMIT 100;
 
 -- name: finish_done_campaigns
 -- Campaigns with every row sent, failed or cancelled are finished, and their emails sent.
-WITH done AS (
-    UPDATE campaigns c SET state = 'finished', finished_at = now()
+-- A pause, cancel or queue locks the email and then its campaign: the campaign and its email
+-- are locked together here and skipped while either is held, so the two never deadlock (the
+-- campaign is finished at the next tick if it still is done).
+WITH ready AS (
+    SELECT c.id FROM campaigns c JOIN emails e ON e.id = c.email_id
     WHERE c.state = 'sending'
       AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.email_id = c.email_id
                       AND s.state IN ('queued', 'sending') AND s.campaign_id = c.id)
+    FOR UPDATE OF c, e SKIP LOCKED
+), done AS (
+    UPDATE campaigns c SET state = 'finished', finished_at = now()
+    FROM ready WHERE c.id = ready.id
     RETURNING c.email_id
 )
 UPDATE emails e SET state = 'sent' FROM done WHERE e.id = done.email_id AND e.state = 'sending'
