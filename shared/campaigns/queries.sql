@@ -33,7 +33,7 @@ WHERE v.id = :variation_id AND e.sender_id = :sender_id
 -- name: open_campaign_for_email
 -- The email's campaign that is not over yet (at most one runs at a time).
 SELECT id, email_id, sender_id, state::text AS state, locales::text[] AS locales, contains, filter, max_count,
-    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, ab_test_size, winner_variation_id, winner_reason, winner_at,
+    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, winner_variation_id, winner_reason, winner_at,
     cursor_updated_at, cursor_id, planned_count, queued_count, created_at, started_at, finished_at
 FROM campaigns
 WHERE email_id = :email_id AND sender_id = :sender_id
@@ -43,7 +43,7 @@ ORDER BY id DESC LIMIT 1 FOR UPDATE;
 -- name: last_campaign_for_email
 -- The email's latest campaign whatever its state (retries reopen a finished one).
 SELECT id, email_id, sender_id, state::text AS state, locales::text[] AS locales, contains, filter, max_count,
-    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, ab_test_size, winner_variation_id, winner_reason, winner_at,
+    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, winner_variation_id, winner_reason, winner_at,
     cursor_updated_at, cursor_id, planned_count, queued_count, created_at, started_at, finished_at
 FROM campaigns WHERE email_id = :email_id AND sender_id = :sender_id
 ORDER BY id DESC LIMIT 1 FOR UPDATE;
@@ -59,13 +59,13 @@ VALUES (:email_id, :sender_id, :state::campaign_state, :locales::text[]::locale[
         make_interval(secs => :ab_wait_seconds::float8), :ab_metric, :planned_count,
         CASE WHEN :state = 'dispatching' THEN now() END)
 RETURNING id, email_id, sender_id, state::text AS state, locales::text[] AS locales, contains, filter, max_count,
-    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, ab_test_size, winner_variation_id, winner_reason, winner_at,
+    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, winner_variation_id, winner_reason, winner_at,
     cursor_updated_at, cursor_id, planned_count, queued_count, created_at, started_at, finished_at;
 
 -- name: get_campaign_for_update
 -- Locks a campaign while dispatch advances its checkpoint (one dispatcher at a time).
 SELECT id, email_id, sender_id, state::text AS state, locales::text[] AS locales, contains, filter, max_count,
-    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, ab_test_size, winner_variation_id, winner_reason, winner_at,
+    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, winner_variation_id, winner_reason, winner_at,
     cursor_updated_at, cursor_id, planned_count, queued_count, created_at, started_at, finished_at
 FROM campaigns WHERE id = :campaign_id FOR UPDATE;
 
@@ -78,16 +78,14 @@ SET state = :state::campaign_state,
     finished_at = CASE WHEN :state IN ('finished', 'cancelled') THEN now() END
 WHERE id = :campaign_id
 RETURNING id, email_id, sender_id, state::text AS state, locales::text[] AS locales, contains, filter, max_count,
-    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, ab_test_size, winner_variation_id, winner_reason, winner_at,
+    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, winner_variation_id, winner_reason, winner_at,
     cursor_updated_at, cursor_id, planned_count, queued_count, created_at, started_at, finished_at;
 
 -- name: advance_checkpoint!
 -- Saves dispatch progress after a chunk, in the chunk's transaction, so a crash resumes here.
 UPDATE campaigns
 SET cursor_updated_at = :cursor_updated_at, cursor_id = :cursor_id,
-    queued_count = queued_count + :inserted,
-    ab_test_size = CASE WHEN ab_test_share IS NULL THEN NULL
-                        ELSE coalesce(ab_test_size, 0) + :ready END
+    queued_count = queued_count + :inserted
 WHERE id = :campaign_id;
 
 -- name: count_audience
@@ -172,7 +170,7 @@ SET winner_variation_id = :variation_id, winner_reason = :reason, winner_at = no
     state = 'sending'
 WHERE id = :campaign_id AND state = 'testing'
 RETURNING id, email_id, sender_id, state::text AS state, locales::text[] AS locales, contains, filter, max_count,
-    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, ab_test_size, winner_variation_id, winner_reason, winner_at,
+    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, winner_variation_id, winner_reason, winner_at,
     cursor_updated_at, cursor_id, planned_count, queued_count, created_at, started_at, finished_at;
 
 -- name: cancel_queued!

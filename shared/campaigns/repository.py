@@ -131,7 +131,6 @@ async def advance_checkpoint(conn: Conn, campaign_id: int, chunk: Row) -> None:
             "cursor_updated_at": chunk["cursor_updated_at"],
             "cursor_id": chunk["cursor_id"],
             "inserted": chunk["inserted"],
-            "ready": chunk["ready"],
         },
     )
 

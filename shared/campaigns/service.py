@@ -4,7 +4,6 @@ returns the dramatiq messages the caller enqueues after COMMIT (``Transaction.en
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -232,8 +231,3 @@ async def progress(conn: Conn, *, sender_id: int, email_id: int) -> dict[str, An
         "remaining": row["queued"] + row["sending"],
         "rate_per_second": round(row["sent_last_10s"] / 10.0, 1),
     }
-
-
-def ab_test_size(planned: int, share: float) -> int:
-    """How many of ``planned`` recipients the A/B test share holds (the dispatch rule)."""
-    return math.floor(planned * share)
