@@ -27,10 +27,10 @@ from shared.admins import repository as admins
 from shared.config import Settings
 from shared.db import Transaction
 from shared.errors import AppError, NotFound
+from shared.limits import valid_id
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
-MAX_ID = 2**63  # bigint: a larger id in a URL is a 404, not a database error
 
 
 class LoginRequired(Exception):
@@ -212,7 +212,7 @@ OwnerAdmin = Annotated[Admin, Depends(require_owner)]
 async def sender_scope(sender_id: int, admin: CurrentAdmin, tx: Tx) -> int:
     """The sender of a ``/senders/{sender_id}/...`` page, if this admin may see it (404 if not:
     a member cannot even learn that another sender exists)."""
-    if not 0 < sender_id < MAX_ID:
+    if not valid_id(sender_id):  # a larger id in a URL is a 404, not a database error
         raise NotFound("no such sender")
     if not await admins.can_see_sender(tx.conn, admin.id, admin.is_owner, sender_id):
         raise NotFound("no such sender")

@@ -21,9 +21,9 @@ from shared.config import Settings
 from shared.db import Conn, Transaction, unit_of_work
 from shared.errors import RateLimited, Unauthorized
 from shared.jobs import Job
+from shared.limits import MAX_ID
 from shared.senders import repository as senders
 
-MAX_ID = 2**63 - 1
 Id = Annotated[int, Path(ge=1, le=MAX_ID, description="Object id.")]
 
 

@@ -20,6 +20,13 @@ from shared.campaigns.models import AbSettings
 from shared.db import Conn, Transaction
 from shared.errors import AppError
 from shared.filters import Filter, parse_filter
+from shared.limits import (
+    AB_SHARE_MAX,
+    AB_SHARE_MIN,
+    AB_WAIT_MINUTES_MAX,
+    AB_WAIT_MINUTES_MIN,
+    MAX_COUNT_MAX,
+)
 from shared.statistics import repository as statistics
 from shared.subscribers.validation import locale_error
 
@@ -59,7 +66,7 @@ def _plan(form: Form) -> SendPlan:
         parsed = parse_filter(filter_text)
     except AppError as error:
         form.errors["filter"] = error.detail.removeprefix("filter: ")
-    max_count = form.integer("max_count", minimum=1, maximum=2**31 - 1)
+    max_count = form.integer("max_count", minimum=1, maximum=MAX_COUNT_MAX)
     when = form.text("scheduled_at", max_len=40)
     scheduled_at = None
     if when:
@@ -69,8 +76,19 @@ def _plan(form: Form) -> SendPlan:
             form.errors["scheduled_at"] = "not a date and time"
     ab = None
     if form.checkbox("ab"):
-        share = form.integer("ab_share", required=True, minimum=1, maximum=99)
-        wait = form.integer("ab_wait_minutes", required=True, minimum=0, maximum=60 * 24 * 30)
+        # the share in whole percent, within the one definition of its bounds
+        share = form.integer(
+            "ab_share",
+            required=True,
+            minimum=round(AB_SHARE_MIN * 100),
+            maximum=round(AB_SHARE_MAX * 100),
+        )
+        wait = form.integer(
+            "ab_wait_minutes",
+            required=True,
+            minimum=AB_WAIT_MINUTES_MIN,
+            maximum=AB_WAIT_MINUTES_MAX,
+        )
         metric = form.choice("ab_metric", ("click", "open"), default="click")
         if share is not None and wait is not None and form.ok:
             ab = AbSettings(test_share=share / 100, wait=timedelta(minutes=wait), metric=metric)  # type: ignore[arg-type]

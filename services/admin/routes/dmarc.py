@@ -9,11 +9,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from services.admin.sessions import MAX_ID, OwnerAdmin, SenderId, Tx
+from services.admin.sessions import OwnerAdmin, SenderId, Tx
 from services.admin.templating import render
 from shared.admins import reporting
 from shared.db import Conn
 from shared.errors import NotFound
+from shared.limits import valid_id
 from shared.senders import repository as senders
 
 router = APIRouter()
@@ -57,7 +58,7 @@ async def _report(
     domains: list[str] | None,
     sender_id: int | None,
 ) -> Response:
-    if not 0 < report_id < MAX_ID:
+    if not valid_id(report_id):
         raise NotFound("no such report")
     row = await reporting.dmarc_report(conn, report_id, domains)
     if row is None:

@@ -17,19 +17,19 @@ from shared.campaigns import service as campaigns
 from shared.db import Conn
 from shared.emails import repository as emails
 from shared.errors import AppError, NotFound
+from shared.limits import MAX_ID, WEIGHT_MAX, WEIGHT_MIN, valid_id
 from shared.rendering import MessageUrls, render_variation, validate_templates
 from shared.senders import repository as senders
 from shared.statistics import repository as statistics
 from shared.subscribers.validation import address_error, locale_error
 
 router = APIRouter(prefix="/senders/{sender_id}/emails")
-MAX_ID = 2**63
 URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 BODY_MAX = 1_000_000
 
 
 def _check_id(value: int, what: str) -> int:
-    if not 0 < value < MAX_ID:
+    if not valid_id(value):
         raise NotFound(f"no such {what}")
     return value
 
@@ -62,7 +62,7 @@ def _email_values(form: Form) -> dict[str, Any]:
 @router.get("")
 async def list_emails(request: Request, sender_id: SenderId, tx: Tx) -> Response:
     before = request.query_params.get("before", "")
-    before_id = int(before) if before.isdigit() and int(before) < MAX_ID else None
+    before_id = int(before) if before.isdigit() and valid_id(int(before)) else None
     rows = await emails.list_emails(tx.conn, sender_id, state=None, before_id=before_id, limit=50)
     counts = await statistics.admin_email_counts(tx.conn, sender_id, [r["id"] for r in rows])
     for row in rows:
@@ -178,7 +178,7 @@ def _variation_values(form: Form) -> dict[str, Any]:
         "subject": form.line("subject", required=True, max_len=998),
         "plain_body": form.raw("plain_body", max_len=BODY_MAX) or None,
         "html_body": form.raw("html_body", max_len=BODY_MAX) or None,
-        "weight": form.integer("weight", minimum=1, maximum=1000) or 1,
+        "weight": form.integer("weight", minimum=WEIGHT_MIN, maximum=WEIGHT_MAX) or 1,
         "state": "active" if form.checkbox("active") else "disabled",
     }
     if form.ok:
@@ -324,7 +324,7 @@ async def test_send(request: Request, sender_id: SenderId, email_id: int, tx: Tx
     email = await load_email(tx.conn, sender_id, email_id)
     form = await read_form(request)
     address = form.line("test_address", required=True, max_len=254)
-    variation_id = form.integer("variation_id", required=True, minimum=1, maximum=MAX_ID - 1)
+    variation_id = form.integer("variation_id", required=True, minimum=1, maximum=MAX_ID)
     if address and "test_address" not in form.errors and address_error(address):
         form.errors["test_address"] = "not a valid email address"
     if form.ok and variation_id is not None:

@@ -26,6 +26,7 @@ from shared.db import Conn
 from shared.errors import NotFound
 from shared.imports import csv_import
 from shared.imports import repository as imports
+from shared.limits import valid_id
 from shared.logging import get_logger
 
 router = APIRouter(prefix="/senders/{sender_id}/imports")
@@ -106,7 +107,7 @@ async def start_import(
 
 
 async def _job(conn: Conn, sender_id: int, job_id: int) -> dict[str, Any]:
-    if not 0 < job_id < 2**63:
+    if not valid_id(job_id):
         raise NotFound("no such import")
     job = await imports.get_job(conn, sender_id, job_id)
     if job is None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from services.admin.sessions import MAX_ID, OwnerAdmin, Tx
+from services.admin.sessions import OwnerAdmin, Tx
 from services.admin.templating import render
 from shared.admins import reporting
 from shared.errors import NotFound
 from shared.inbound import service as inbound
+from shared.limits import valid_id
 
 router = APIRouter(prefix="/inbound")
 
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/inbound")
 @router.get("")
 async def review(request: Request, admin: OwnerAdmin, tx: Tx) -> Response:
     before = request.query_params.get("before", "")
-    before_id = int(before) if before.isdigit() and int(before) < MAX_ID else None
+    before_id = int(before) if before.isdigit() and valid_id(int(before)) else None
     rows = await reporting.inbound_review(tx.conn, before_id=before_id)
     context = {"rows": rows, "next_before": rows[-1]["id"] if len(rows) == 50 else None}
     return await render(request, "inbound/list.html", context)
@@ -26,7 +27,7 @@ async def review(request: Request, admin: OwnerAdmin, tx: Tx) -> Response:
 
 @router.get("/{inbound_id}")
 async def message(request: Request, admin: OwnerAdmin, inbound_id: int, tx: Tx) -> Response:
-    if not 0 < inbound_id < MAX_ID:
+    if not valid_id(inbound_id):
         raise NotFound("no such message")
     row = await reporting.inbound_message(tx.conn, inbound_id)
     if row is None:
@@ -37,7 +38,7 @@ async def message(request: Request, admin: OwnerAdmin, inbound_id: int, tx: Tx) 
 
 @router.post("/{inbound_id}/reprocess")
 async def reprocess(request: Request, admin: OwnerAdmin, inbound_id: int, tx: Tx) -> Response:
-    if not 0 < inbound_id < MAX_ID:
+    if not valid_id(inbound_id):
         raise NotFound("no such message")
     tx.enqueue(*await inbound.reprocess(tx.conn, ids=[inbound_id]))
     return RedirectResponse(f"/inbound/{inbound_id}?notice=reprocess", status_code=303)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from services.admin.sessions import MAX_ID, SenderId, Tx
+from services.admin.sessions import SenderId, Tx
 from services.admin.templating import render
 from shared.admins import reporting
 from shared.db import Conn
 from shared.errors import NotFound
+from shared.limits import valid_id
 from shared.statistics import repository as statistics
 
 router = APIRouter(prefix="/senders/{sender_id}")
@@ -18,7 +19,7 @@ PAGE = 50
 
 async def _list(request: Request, conn: Conn, sender_id: int, kind: str, title: str) -> Response:
     before = request.query_params.get("before", "")
-    before_id = int(before) if before.isdigit() and int(before) < MAX_ID else None
+    before_id = int(before) if before.isdigit() and valid_id(int(before)) else None
     rows = await statistics.list_reports(
         conn, sender_id, kind=kind, before_id=before_id, limit=PAGE
     )
@@ -43,7 +44,7 @@ async def complaints(request: Request, sender_id: SenderId, tx: Tx) -> Response:
 
 @router.get("/reports/{report_id}")
 async def report(request: Request, sender_id: SenderId, report_id: int, tx: Tx) -> Response:
-    if not 0 < report_id < MAX_ID:
+    if not valid_id(report_id):
         raise NotFound("no such report")
     row = await reporting.report_detail(tx.conn, sender_id, report_id)
     if row is None:

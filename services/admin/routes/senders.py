@@ -15,6 +15,7 @@ from services.admin.sessions import CurrentAdmin, OwnerAdmin, SenderId, Tx
 from services.admin.templating import render
 from shared.db import Conn
 from shared.errors import NotFound
+from shared.limits import SOFT_BOUNCE_LIMIT_MAX, SOFT_BOUNCE_LIMIT_MIN, valid_id
 from shared.senders import repository as senders
 from shared.subscribers.validation import address_error
 
@@ -154,7 +155,10 @@ async def save_sender(request: Request, sender_id: SenderId, tx: Tx) -> Response
         "rate_per_second": form.integer("rate_per_second", minimum=1, maximum=100_000),
         "rate_per_hour": form.integer("rate_per_hour", minimum=1, maximum=100_000_000),
         "soft_bounce_limit": form.integer(
-            "soft_bounce_limit", required=True, minimum=1, maximum=1000
+            "soft_bounce_limit",
+            required=True,
+            minimum=SOFT_BOUNCE_LIMIT_MIN,
+            maximum=SOFT_BOUNCE_LIMIT_MAX,
         ),
         "soft_bounce_days": form.integer(
             "soft_bounce_days", required=True, minimum=1, maximum=3650
@@ -192,7 +196,7 @@ async def create_key(request: Request, sender_id: SenderId, tx: Tx) -> Response:
 
 @router.post("/{sender_id}/keys/{key_id}/revoke")
 async def revoke_key(request: Request, sender_id: SenderId, key_id: int, tx: Tx) -> Response:
-    if key_id >= 2**63 or await senders.revoke_api_key(tx.conn, sender_id, key_id) is None:
+    if not valid_id(key_id) or await senders.revoke_api_key(tx.conn, sender_id, key_id) is None:
         raise NotFound("no such live key")
     return RedirectResponse(f"/senders/{sender_id}?notice=saved", status_code=303)
 

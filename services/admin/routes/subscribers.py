@@ -19,6 +19,7 @@ from services.admin.templating import render
 from shared.db import Conn
 from shared.errors import NotFound, Unprocessable
 from shared.filters import parse_filter
+from shared.limits import valid_id
 from shared.subscribers import repository as subscribers
 from shared.subscribers.listing import SubscriberQuery, list_page
 from shared.subscribers.validation import STATES, address_error, locale_error
@@ -26,7 +27,6 @@ from shared.subscribers.validation import STATES, address_error, locale_error
 router = APIRouter(prefix="/senders/{sender_id}/subscribers")
 PAGE_SIZE = 50
 EXPORT_PAGE = 5000
-MAX_ID = 2**63
 
 
 def _query(
@@ -57,7 +57,7 @@ def _query(
         else:
             q.filter = parsed
     after = params.get("after", "")
-    if after.isdigit() and int(after) < MAX_ID:
+    if after.isdigit() and valid_id(int(after)):
         q.after = (int(after), int(after))
     return q, values, errors
 
@@ -193,7 +193,7 @@ async def create_subscriber(request: Request, sender_id: SenderId, tx: Tx) -> Re
 
 
 async def _get(conn: Conn, sender_id: int, subscriber_id: int) -> dict[str, Any]:
-    if not 0 < subscriber_id < MAX_ID:
+    if not valid_id(subscriber_id):
         raise NotFound("no such subscriber")
     row = await subscribers.get(conn, sender_id, subscriber_id)
     if row is None:

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services.admin.forms import read_form
-from services.admin.sessions import MAX_ID, OwnerAdmin, Tx
+from services.admin.sessions import OwnerAdmin, Tx
 from services.admin.templating import render
 from shared.admins import repository as admins
 from shared.db import Conn
 from shared.errors import NotFound
+from shared.limits import valid_id
 from shared.subscribers.validation import address_error
 
 router = APIRouter(prefix="/users")
@@ -75,11 +76,11 @@ async def create_user(request: Request, admin: OwnerAdmin, tx: Tx) -> Response:
 
 @router.post("/{user_id}")
 async def update_user(request: Request, admin: OwnerAdmin, user_id: int, tx: Tx) -> Response:
-    if not 0 < user_id < MAX_ID:
+    if not valid_id(user_id):
         raise NotFound("no such user")
     form = await read_form(request)
     role = form.choice("role", ROLES, default="member")
-    sender_ids = [int(x) for x in form.many("sender_ids") if x.isdigit() and int(x) < MAX_ID]
+    sender_ids = [int(x) for x in form.many("sender_ids") if x.isdigit() and valid_id(int(x))]
     if not form.ok:
         return await _page(request, tx.conn, errors=form.errors, status_code=400)
     if user_id == admin.id and role != "owner":
@@ -103,6 +104,6 @@ async def delete_user(request: Request, admin: OwnerAdmin, user_id: int, tx: Tx)
         return await _page(
             request, tx.conn, errors={"form": "you cannot remove yourself"}, status_code=400
         )
-    if not 0 < user_id < MAX_ID or not await admins.delete_user(tx.conn, user_id):
+    if not valid_id(user_id) or not await admins.delete_user(tx.conn, user_id):
         raise NotFound("no such user")
     return RedirectResponse("/users?notice=deleted", status_code=303)

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from services.api.deps import MAX_ID, Ctx, Id
+from services.api.deps import Ctx, Id
 from services.api.errors import ERROR_RESPONSES
 from services.api.idempotency import Idem
 from services.api.pagination import Cursor, Limit, before_id, id_page
@@ -23,6 +23,7 @@ from services.api.schemas.emails import (
 from shared.db import Conn, Row
 from shared.emails import repository as emails
 from shared.errors import Conflict, NotFound, Unprocessable
+from shared.limits import MAX_ID
 from shared.rendering import MessageUrls, render_variation, validate_templates
 from shared.senders import repository as senders
 from shared.subscribers import repository as subscribers

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import Field
 
-from services.api.deps import MAX_ID, Ctx, Id
+from services.api.deps import Ctx, Id
 from services.api.errors import ERROR_RESPONSES
 from services.api.idempotency import Idem
 from services.api.schemas.common import Address, Properties, Strict
@@ -24,6 +24,7 @@ from services.api.schemas.emails import (
 from shared.campaigns import service as campaigns
 from shared.campaigns.models import AbSettings
 from shared.filters import parse_filter
+from shared.limits import MAX_ID
 
 router = APIRouter(prefix="/v1/emails", tags=["sending"], responses=ERROR_RESPONSES)
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, StrictBool
 
 from services.api.schemas.common import Address, HttpUrl, OneLine, Strict, omittable
+from shared.limits import SOFT_BOUNCE_LIMIT_MAX, SOFT_BOUNCE_LIMIT_MIN
 
 WebhookEvent = Literal["send_failed", "bounce", "complaint", "unsubscribe", "open", "click"]
 
@@ -43,7 +44,7 @@ class SenderPatch(Strict):
     name: OneLine = omittable()
     reply_to: Address | None = None
     public_base_url: HttpUrl = omittable()
-    soft_bounce_limit: int = omittable(ge=1, le=1000)
+    soft_bounce_limit: int = omittable(ge=SOFT_BOUNCE_LIMIT_MIN, le=SOFT_BOUNCE_LIMIT_MAX)
     anonymous_events: StrictBool = omittable()
     webhook_url: HttpUrl | None = None
     webhook_events: list[WebhookEvent] | None = Field(None, max_length=6)
