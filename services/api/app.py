@@ -13,7 +13,7 @@ from services.api.middleware import BodyGuard, RequestContext
 from services.api.ratelimit import RateLimiter
 from services.api.routes import emails, reports, sender, sending, subscribers
 from shared.config import Settings, get_settings
-from shared.web import create_service_app
+from shared.web import create_service_app, trust_proxies
 
 DESCRIPTION = """
 REST API for integrators. Authenticate with `Authorization: Bearer <key>`, or HTTP Basic with the
@@ -45,7 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.api_max_body_bytes,
         stream_paths={subscribers.IMPORT_PATH: settings.api_max_import_bytes},
     )
-    app.add_middleware(RequestContext, service="api")  # outermost: times the body guard too
+    app.add_middleware(RequestContext, service="api")  # times the body guard too
+    trust_proxies(app, settings)  # outermost: the client's address for everything inside
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
