@@ -19,6 +19,9 @@ MAX_COUNT_MAX = 100_000_000
 # A variation's share of the sends, relative to the other variations' weights.
 WEIGHT_MIN, WEIGHT_MAX = 1, 1000
 
+# An API key's requests a minute: what a new key gets unless it is given its own.
+API_KEY_RATE_MIN, API_KEY_RATE_MAX, API_KEY_RATE_DEFAULT = 1, 1_000_000, 600
+
 # Soft bounces in the sender's window that stop a subscriber.
 SOFT_BOUNCE_LIMIT_MIN, SOFT_BOUNCE_LIMIT_MAX = 1, 1000
 

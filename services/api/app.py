@@ -20,7 +20,10 @@ REST API for integrators. Authenticate with `Authorization: Bearer <key>`, or HT
 sender address as user name and the key as password. Every object belongs to the key's sender;
 another sender's object is a 404. Errors are `{"error": "<Type>", "detail": "..."}`.
 Lists use cursor pagination: pass `next_cursor` back as `cursor`.
-POSTs that create or send accept an `Idempotency-Key` header.
+POSTs that create or send accept an `Idempotency-Key` header (not key creation: a key is shown
+once and never stored). Each key has its own limit of requests a minute (429 with Retry-After
+beyond it); a key that may manage keys creates the sender's other keys, never with more than its
+own limit.
 Webhook deliveries carry `X-Tart-Timestamp` and `X-Tart-Signature: v1=<hex HMAC-SHA256 of
 "<timestamp>.<body>" with the webhook secret>`.
 """

@@ -39,10 +39,12 @@ def get_settings(request: Request) -> Settings:
 
 @dataclass(frozen=True)
 class ApiKey:
-    """The authenticated key: who is calling and on whose behalf."""
+    """The authenticated key: who is calling, on whose behalf, and what it may grant."""
 
     key_id: int
     sender_id: int
+    rate_per_minute: int
+    can_manage_keys: bool
 
 
 def _credentials(request: Request) -> tuple[str | None, str] | None:
@@ -86,7 +88,12 @@ async def _resolve(request: Request, conn: Conn) -> ApiKey:
         raise RateLimited(
             f"over {row['rate_per_minute']} requests a minute for this key", decision.retry_after
         )
-    return ApiKey(key_id=row["id"], sender_id=row["sender_id"])
+    return ApiKey(
+        key_id=row["id"],
+        sender_id=row["sender_id"],
+        rate_per_minute=row["rate_per_minute"],
+        can_manage_keys=row["can_manage_keys"],
+    )
 
 
 async def authenticate(request: Request) -> ApiKey:
@@ -110,6 +117,7 @@ class Context:
     key_id: int
     tx: Transaction
     request: Request
+    key: ApiKey
 
     @property
     def conn(self) -> Conn:
@@ -133,7 +141,11 @@ async def context(request: Request) -> AsyncIterator[Context]:
             await conn.set_autocommit(False)
         async with unit_of_work(conn) as tx:
             yield Context(
-                sender_id=api_key.sender_id, key_id=api_key.key_id, tx=tx, request=request
+                sender_id=api_key.sender_id,
+                key_id=api_key.key_id,
+                tx=tx,
+                request=request,
+                key=api_key,
             )
 
 
@@ -148,7 +160,11 @@ async def statement_context(request: Request) -> AsyncIterator[Context]:
         try:
             api_key = await _resolve(request, conn)
             yield Context(
-                sender_id=api_key.sender_id, key_id=api_key.key_id, tx=tx, request=request
+                sender_id=api_key.sender_id,
+                key_id=api_key.key_id,
+                tx=tx,
+                request=request,
+                key=api_key,
             )
         finally:
             await conn.set_autocommit(False)

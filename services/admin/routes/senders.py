@@ -15,7 +15,14 @@ from services.admin.sessions import CurrentAdmin, OwnerAdmin, SenderId, Tx
 from services.admin.templating import render
 from shared.db import Conn
 from shared.errors import NotFound
-from shared.limits import SOFT_BOUNCE_LIMIT_MAX, SOFT_BOUNCE_LIMIT_MIN, valid_id
+from shared.limits import (
+    API_KEY_RATE_DEFAULT,
+    API_KEY_RATE_MAX,
+    API_KEY_RATE_MIN,
+    SOFT_BOUNCE_LIMIT_MAX,
+    SOFT_BOUNCE_LIMIT_MIN,
+    valid_id,
+)
 from shared.senders import repository as senders
 from shared.subscribers.validation import address_error
 
@@ -133,6 +140,7 @@ async def _settings_page(
         "errors": errors or {},
         "new_key": new_key,
         "dkim_record": dkim_record,
+        "api_key_rate_default": API_KEY_RATE_DEFAULT,
     }
     return await render(
         request, "senders/edit.html", context, status_code=status_code, sender_id=sender_id
@@ -185,11 +193,19 @@ async def save_sender(request: Request, sender_id: SenderId, tx: Tx) -> Response
 async def create_key(request: Request, sender_id: SenderId, tx: Tx) -> Response:
     form = await read_form(request)
     name = form.line("key_name", max_len=100)
+    rate = form.integer("key_rate", minimum=API_KEY_RATE_MIN, maximum=API_KEY_RATE_MAX)
+    can_manage_keys = form.checkbox("key_can_manage")
     if not form.ok:
         return await _settings_page(
             request, tx.conn, sender_id, errors=form.errors, status_code=400
         )
-    key, _row = await senders.create_api_key(tx.conn, sender_id, name)
+    key, _row = await senders.create_api_key(
+        tx.conn,
+        sender_id,
+        name,
+        rate_per_minute=rate or API_KEY_RATE_DEFAULT,
+        can_manage_keys=can_manage_keys,
+    )
     # Shown in this one answer only; the database keeps its hash.
     return await _settings_page(request, tx.conn, sender_id, new_key=key)
 
