@@ -86,7 +86,7 @@ def publish_blocking(items: Sequence[Job]) -> None:
     Raises:
       BrokerUnavailable: a publish was not confirmed (the ones before it were).
     """
-    from shared.broker import get_broker
+    from shared.broker import get_broker  # pika and the broker's middleware: only to publish
 
     broker = get_broker()
     try:
