@@ -199,18 +199,28 @@ def test_the_actor_records_batches_from_the_real_events_queue(world: World) -> N
     actor (in a dramatiq worker) writes the batch."""
     from services.public.buffer import queue_sink
 
+    from prometheus_client import REGISTRY
+
+    def recorded(kind: str, traffic: str) -> float:
+        labels = {"kind": kind, "traffic": traffic}
+        return REGISTRY.get_sample_value("tart_events_recorded_total", labels) or 0.0
+
+    before = [recorded("open", "human"), recorded("open", "proxied"), recorded("click", "human")]
     sends = [world.send(world.subscriber()) for _ in range(3)]
     now = time.time()
     events = [wire_event(s, "open", now, "198.51.100.4", PERSON, None) for s in sends]
     events.append(wire_event(sends[0], "click", now, "198.51.100.4", PERSON, 1))
+    events.append(wire_event(sends[1], "open", now, "66.249.84.20", GOOGLE_PROXY, None))
     queue_sink(str(uuid.uuid4()), events)
     record_queued_events()
+    after = [recorded("open", "human"), recorded("open", "proxied"), recorded("click", "human")]
+    assert [b - a for a, b in zip(before, after, strict=True)] == [3, 1, 1]
     counts = world.row(
         "SELECT count(*) AS n, sum(open_count) AS opens, sum(click_count) AS clicks "
         "FROM sends WHERE id = ANY(%s) AND opened_at IS NOT NULL",
         sends,
     )
-    assert (counts["n"], counts["opens"], counts["clicks"]) == (3, 3, 1)
+    assert (counts["n"], counts["opens"], counts["clicks"]) == (3, 4, 1)
 
 
 async def test_first_human_open_and_click_log_webhooks(
