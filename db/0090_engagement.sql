@@ -22,10 +22,8 @@
 --                             default of shared/campaigns/abtest.py)
 --   campaigns.ab_result       the A/B decision: outcome, sample, margin and reason
 --
--- Backfill (one pass over send_events): opens flagged machine only because Gmail's or Yahoo's
--- proxy fetched them become human proxied opens, and attached sends get their machine counts.
--- An anonymous sender's earlier events carry no send link: they stay in the timeline and the
--- per-link clicks, but cannot be given to a send.
+-- The counts of events recorded before this migration are backfilled by 0091, in its own
+-- transaction: the ALTERs here lock their tables only for a moment.
 -- depends: 0070_subscriber_property_bits
 
 ALTER TABLE send_events ADD COLUMN proxy text;
@@ -61,28 +59,3 @@ SELECT s.id, s.sender_id, s.email_id, s.campaign_id, s.variation_id, s.subscribe
        s.bounced_at IS NOT NULL AS bounced,
        s.complained_at IS NOT NULL AS complained
 FROM sends s;
-
-WITH proxied AS (
-    UPDATE send_events SET machine = false, proxy = machine_reason, machine_reason = NULL
-    WHERE kind = 'open' AND machine
-      AND machine_reason IN ('google_image_proxy', 'yahoo_image_proxy')
-    RETURNING send_id, at
-), per_send AS (
-    SELECT send_id, count(*) AS n, min(at) AS first_open
-    FROM proxied WHERE send_id IS NOT NULL GROUP BY send_id
-)
-UPDATE sends s
-SET open_count = s.open_count + p.n, proxied_open_count = p.n,
-    opened_at = LEAST(s.opened_at, p.first_open)
-FROM per_send p WHERE s.id = p.send_id;
-
-UPDATE sends s
-SET machine_open_count = m.opens, machine_click_count = m.clicks
-FROM (
-    SELECT send_id, count(*) FILTER (WHERE kind = 'open') AS opens,
-           count(*) FILTER (WHERE kind = 'click') AS clicks
-    FROM send_events
-    WHERE machine AND send_id IS NOT NULL AND kind IN ('open', 'click')
-    GROUP BY send_id
-) m
-WHERE s.id = m.send_id;

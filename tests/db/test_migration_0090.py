@@ -68,7 +68,7 @@ def test_the_backfill_recounts_proxied_and_machine_events(settings: Settings) ->
                     " machine_reason) VALUES (%s, %s, %s, %s, %s, true, %s)",
                     [send, email, variation, kind, at, reason],
                 )
-            assert migrate(url)[0] == "0090_engagement"
+            assert migrate(url)[:2] == ["0090_engagement", "0091_engagement_backfill"]
             counts = conn.execute(
                 "SELECT id, opened_at::text, open_count, proxied_open_count, machine_open_count,"
                 " machine_click_count FROM sends ORDER BY id"
