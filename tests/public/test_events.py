@@ -197,9 +197,9 @@ async def test_events_of_a_deleted_send_are_dropped(
 def test_the_actor_records_batches_from_the_real_events_queue(world: World) -> None:
     """The production path: the app's queue sink publishes events.record to RabbitMQ and the
     actor (in a dramatiq worker) writes the batch."""
-    from services.public.buffer import queue_sink
-
     from prometheus_client import REGISTRY
+
+    from services.public.buffer import queue_sink
 
     def recorded(kind: str, traffic: str) -> float:
         labels = {"kind": kind, "traffic": traffic}
