@@ -10,7 +10,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from services.sender.dispatch import decide_winner
@@ -18,6 +20,8 @@ from shared.campaigns import abtest
 from shared.config import Settings
 from shared.events import service
 from shared.events.models import wire_event
+from shared.senders import repository as senders
+from tests.admin.conftest import AdminClient
 from tests.public.world import World
 
 PERSON = "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"
@@ -120,10 +124,11 @@ async def test_the_winner_counts_every_sender_opens_by_the_same_definition(
 
 
 async def test_below_the_minimum_sample_the_rest_gets_the_default_variation(
-    world_factory: Callable[..., World], pool: AsyncConnectionPool, settings: Settings
-) -> None:
+    world_factory: Callable[..., World], pool: AsyncConnectionPool, settings: Settings,
+    api_app: FastAPI, owner: AdminClient,
+) -> None:  # fmt: skip
     world = world_factory(anonymous=True)
-    _email_id, campaign, va, sends = _campaign(world, min_sends=None)  # the default, 100
+    email_id, campaign, va, sends = _campaign(world, min_sends=None)  # the default, 100
     await _play(pool, va, sends)
     assert await decide_winner(pool, campaign, settings=settings, publish=Published()) == va
     row = world.row("SELECT * FROM campaigns WHERE id = %s", campaign)
@@ -142,3 +147,26 @@ async def test_below_the_minimum_sample_the_rest_gets_the_default_variation(
     assert [r["variation_id"] for r in queued] == [va]
     # A second decision (a redelivered message, the next scheduler tick) changes nothing.
     assert await decide_winner(pool, campaign, settings=settings, publish=Published()) is None
+    # The API and the admin show the decision, the sample, the margin and why.
+    async with pool.connection() as conn:
+        key, _row = await senders.create_api_key(conn, world.sender_id, "ab")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=api_app), base_url="http://api.test",
+        headers={"Authorization": f"Bearer {key}"},
+    ) as api:  # fmt: skip
+        response = await api.get(f"/v1/emails/{email_id}/statistics")
+    assert response.status_code == 200, response.text
+    ab = response.json()["ab_test"]
+    assert (ab["decided"], ab["outcome"], ab["variation_id"], ab["default_variation_id"]) == (
+        True, "insufficient_sample", va, va,
+    )  # fmt: skip
+    assert (ab["min_sends"], ab["margin_pp"], ab["ci_low_pp"], ab["ci_high_pp"]) == (
+        100, 40.0, 20.08, 56.11,
+    )  # fmt: skip
+    assert [(v["sent"], v["converted"]) for v in ab["variations"]] == [(40, 4), (40, 20)]
+    assert ab["reason"] == row["winner_reason"]
+    page = await owner.client.get(f"/senders/{world.sender_id}/statistics/{email_id}")
+    assert page.status_code == 200
+    assert "Not enough sends to decide: the rest got the default variation, A" in page.text
+    assert "+40.00 points (95% interval +20.08 to +56.11)" in page.text
+    assert 'A <span class="badge">default</span>' in page.text
