@@ -170,3 +170,22 @@ async def test_below_the_minimum_sample_the_rest_gets_the_default_variation(
     assert "Not enough sends to decide: the rest got the default variation, A" in page.text
     assert "+40.00 points (95% interval +20.08 to +56.11)" in page.text
     assert 'A <span class="badge">default</span>' in page.text
+
+
+async def test_a_decision_made_before_the_sample_was_stored_is_still_shown(
+    world_factory: Callable[..., World], pool: AsyncConnectionPool, owner: AdminClient
+) -> None:
+    world = world_factory()
+    email_id, campaign, va, _sends = _campaign(world, min_sends=None)
+    world.db.execute(
+        "UPDATE campaigns SET state = 'sending', winner_variation_id = %s, winner_at = now(),"
+        " winner_reason = 'highest unique open rate over the test share' WHERE id = %s",
+        [va, campaign],
+    )
+    async with pool.connection() as conn:
+        shown = await abtest.status(conn, world.sender_id, email_id)
+    assert shown is not None
+    assert (shown["decided"], shown["outcome"], shown["variation_id"]) == (True, "winner", va)
+    page = await owner.client.get(f"/senders/{world.sender_id}/statistics/{email_id}")
+    assert page.status_code == 200 and "highest unique open rate over the test share" in page.text
+    assert "Winner: A" in page.text and 'id="ab-margin"' not in page.text
