@@ -135,8 +135,10 @@ async def decide_winner(
         assert ab is not None  # the row is locked above
         metric = ab["ab_metric"] or "click"
         arms = await abtest.sample(tx.conn, campaign_id, campaign["email_id"], metric)
-        if not arms:
+        if not arms:  # every variation was deactivated during the test
+            cancelled = await repo.cancel_held(tx.conn, campaign_id)
             await repo.set_campaign_state(tx.conn, campaign_id, "sending")
+            log.warning("ab test without variations", campaign_id=campaign_id, cancelled=cancelled)
             return None
         decision = abtest.decide(arms, metric=metric, min_sends=ab["ab_min_sends"])
         await repo.record_winner(

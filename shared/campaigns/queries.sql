@@ -174,6 +174,12 @@ ORDER BY id DESC LIMIT 1;
 UPDATE sends SET variation_id = :variation_id, held = false
 WHERE campaign_id = :campaign_id AND held AND state = 'queued';
 
+-- name: cancel_held!
+-- An A/B test whose email has no active variation left: the held rest has nothing to be sent
+-- with, so it is cancelled (held rows would otherwise stay queued and the campaign never end).
+UPDATE sends SET state = 'cancelled', error = 'no active variation', held = false
+WHERE campaign_id = :campaign_id AND held AND state = 'queued';
+
 -- name: record_winner
 -- Keeps the A/B decision: the variation the rest gets (the winner, or the default when the test
 -- cannot tell), when, why, and the decision with its sample and margin.

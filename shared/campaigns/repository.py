@@ -156,6 +156,10 @@ async def release_held(conn: Conn, campaign_id: int, variation_id: int) -> int:
     return await execute(conn, Q.release_held, params)
 
 
+async def cancel_held(conn: Conn, campaign_id: int) -> int:
+    return await execute(conn, Q.cancel_held, {"campaign_id": campaign_id})
+
+
 async def ab_settings(conn: Conn, campaign_id: int) -> Row | None:
     return await fetch_one(conn, Q.ab_settings, {"campaign_id": campaign_id})
 

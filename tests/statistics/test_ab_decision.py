@@ -189,3 +189,21 @@ async def test_a_decision_made_before_the_sample_was_stored_is_still_shown(
     page = await owner.client.get(f"/senders/{world.sender_id}/statistics/{email_id}")
     assert page.status_code == 200 and "highest unique open rate over the test share" in page.text
     assert "Winner: A" in page.text and 'id="ab-margin"' not in page.text
+
+
+async def test_a_test_left_without_variations_cancels_the_held_rest(
+    world_factory: Callable[..., World], pool: AsyncConnectionPool, settings: Settings
+) -> None:
+    """It used to leave the held rows queued for ever, so the campaign never finished."""
+    world = world_factory()
+    email_id, campaign, _va, _sends = _campaign(world, min_sends=None)
+    world.db.execute("UPDATE variations SET state = 'disabled' WHERE email_id = %s", [email_id])
+    assert await decide_winner(pool, campaign, settings=settings, publish=Published()) is None
+    rest = world.rows(
+        "SELECT state, error, held FROM sends WHERE campaign_id = %s AND state <> 'sent'", campaign
+    )
+    assert len(rest) == HELD
+    assert {(r["state"], r["error"], r["held"]) for r in rest} == {
+        ("cancelled", "no active variation", False)
+    }
+    assert world.row("SELECT state FROM campaigns WHERE id = %s", campaign)["state"] == "sending"
