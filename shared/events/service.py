@@ -19,6 +19,11 @@ person did with a message: when, from where, with what, or which link. Concretel
   (``shared/statistics``), and per link there are clicks but no unique clickers;
 - an unsubscribe still changes the subscriber and ``sends.unsubscribed_at`` (it must, to stop
   mail), with an event that carries no send, subscriber, IP or user agent either.
+
+It is a promise about what the product stores and shows, not about its operators: every link
+names its send, so the public service sees which send is opened (and a web server log would
+too), and someone reading the database's internals could match a counter update to the events
+written in the same transaction.
 """
 
 from __future__ import annotations
