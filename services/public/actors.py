@@ -6,6 +6,7 @@ import random
 from typing import Any
 
 import dramatiq
+from prometheus_client import Counter
 
 from shared.broker import broker, publish  # noqa: F401 - broker configured before the actor
 from shared.config import get_settings
@@ -16,6 +17,12 @@ from shared.queues import EVENTS_QUEUE
 
 log = get_logger(__name__)
 PRUNE_PROBABILITY = 0.01
+RECORDED = Counter(
+    "tart_events_recorded_total",
+    "Opens, views and clicks recorded, by kind and traffic: human, proxied (a human open through "
+    "a mail provider's image proxy) or machine (Apple Mail prefetch, link scanner).",
+    ["kind", "traffic"],
+)
 
 
 @dramatiq.actor(actor_name="events.record", queue_name=EVENTS_QUEUE, max_retries=20)
@@ -31,6 +38,8 @@ async def record(batch_id: str, events: list[list[Any]]) -> None:
             tx.enqueue(message)
         if random.random() < PRUNE_PROBABILITY:
             await service.prune_batch_ids(tx.conn)
+    for (kind, traffic), count in recorded.traffic.items():
+        RECORDED.labels(kind, traffic).inc(count)
     log.info(
         "events recorded",
         batch_id=batch_id,

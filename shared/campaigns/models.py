@@ -9,6 +9,7 @@ from typing import Any, Literal
 import dramatiq
 
 from shared.broker import message
+from shared.campaigns.abtest import MAX_MIN_SENDS
 from shared.errors import Unprocessable
 from shared.queues import CAMPAIGN_QUEUE, SEND_QUEUE
 
@@ -21,11 +22,14 @@ TEST_ACTOR = "send.test"
 @dataclass(frozen=True)
 class AbSettings:
     """A/B winner mode: send ``test_share`` of the audience first, split across the variations,
-    wait ``wait``, then send the variation with the best unique ``metric`` rate to the rest."""
+    wait ``wait``, then send the variation with the best unique ``metric`` rate to the rest when
+    the test shows it with every variation at ``min_sends`` sends or more (None: the default of
+    ``shared.campaigns.abtest``), else the default variation (see ``abtest``)."""
 
     test_share: float
     wait: timedelta
     metric: Literal["click", "open"] = "click"
+    min_sends: int | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.test_share < 1:
@@ -34,6 +38,8 @@ class AbSettings:
             raise Unprocessable("ab.wait: must not be negative")
         if self.metric not in ("click", "open"):
             raise Unprocessable("ab.metric: must be click or open")
+        if self.min_sends is not None and not 1 <= self.min_sends <= MAX_MIN_SENDS:
+            raise Unprocessable(f"ab.min_sends: must be between 1 and {MAX_MIN_SENDS}")
 
 
 Message = dramatiq.Message[Any]

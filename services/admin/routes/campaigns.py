@@ -17,6 +17,7 @@ from services.admin.sessions import SenderId, pool_of
 from services.admin.templating import render
 from shared import broker
 from shared.campaigns import service as campaigns
+from shared.campaigns.abtest import DEFAULT_MIN_SENDS, MAX_MIN_SENDS
 from shared.campaigns.models import AbSettings
 from shared.db import transaction
 from shared.errors import AppError
@@ -34,6 +35,7 @@ FIELDS = (
     "ab_share",
     "ab_wait_minutes",
     "ab_metric",
+    "ab_min_sends",
 )
 
 
@@ -73,8 +75,14 @@ def _plan(form: Form) -> SendPlan:
         share = form.integer("ab_share", required=True, minimum=1, maximum=99)
         wait = form.integer("ab_wait_minutes", required=True, minimum=0, maximum=60 * 24 * 30)
         metric = form.choice("ab_metric", ("click", "open"), default="click")
+        min_sends = form.integer("ab_min_sends", minimum=1, maximum=MAX_MIN_SENDS)
         if share is not None and wait is not None and form.ok:
-            ab = AbSettings(test_share=share / 100, wait=timedelta(minutes=wait), metric=metric)  # type: ignore[arg-type]
+            ab = AbSettings(
+                test_share=share / 100,
+                wait=timedelta(minutes=wait),
+                metric=metric,  # type: ignore[arg-type]
+                min_sends=min_sends,
+            )
     return SendPlan(locales, parsed, max_count, scheduled_at, ab)
 
 
@@ -112,6 +120,7 @@ async def send_page(request: Request, sender_id: SenderId, email_id: int) -> Res
         "ab_share": "20",
         "ab_wait_minutes": "60",
         "ab_metric": "click",
+        "ab_min_sends": str(DEFAULT_MIN_SENDS),
     }
     plan = SendPlan(email["locales"] or None, None, None, None, None)
     counts = await _counts(request, sender_id, email_id, plan)

@@ -1,5 +1,7 @@
-"""Statistics: per sender (per day), and per email (over time, rates, variations with the winner,
-per locale, per day), with a toggle that leaves machine events (proxy opens, scanner clicks) out."""
+"""Statistics: per sender (per day), and per email (over time, rates, variations with the A/B
+test's decision, per locale, per day, per link). Opens and clicks are human, with proxied opens
+shown as "of which" and machine ones (Apple Mail prefetches, link scanners) beside them; a toggle
+adds the machine ones in."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from services.admin.sessions import SenderId, pool_of
 from services.admin.templating import render
 from shared.emails import repository as emails
 from shared.statistics import repository as statistics
+from shared.statistics import service as report
 
 router = APIRouter(prefix="/senders/{sender_id}/statistics")
 MAX_BUCKETS = 2000
@@ -56,15 +59,6 @@ def timeline_chart(rows: list[dict[str, Any]], bucket: str) -> dict[str, Any]:
     return {"type": "line", "labels": labels, "datasets": datasets}
 
 
-def pick_winner(variations: list[dict[str, Any]]) -> int | None:
-    """The variation with the best unique click rate (then open rate), among those sent."""
-    sent = [v for v in variations if v["sent"]]
-    if len(sent) < 2:
-        return None
-    best = max(sent, key=lambda v: (v["clicked"] / v["sent"], v["opened"] / v["sent"]))
-    return int(best["variation_id"]) if best["variation_id"] is not None else None
-
-
 @router.get("")
 async def sender_statistics(request: Request, sender_id: SenderId) -> Response:
     async with pool_of(request).connection() as conn:
@@ -104,7 +98,7 @@ async def email_statistics(request: Request, sender_id: SenderId, email_id: int)
     email = await load_email(request, sender_id, email_id)
     include_machine = request.query_params.get("machine") == "1"
     async with pool_of(request).connection() as conn:
-        stats = await statistics.email_statistics(
+        stats = await report.email_report(
             conn, sender_id, email_id, include_machine=include_machine
         )
         variations = await emails.list_variations(conn, sender_id, [email_id])
@@ -120,7 +114,12 @@ async def email_statistics(request: Request, sender_id: SenderId, email_id: int)
     names = {v["id"]: v["name"] or f"#{v['id']}" for v in variations}
     for v in stats["variations"]:
         v["name"] = names.get(v["variation_id"], "deleted")
-    winner = pick_winner(stats["variations"])
+    for link in stats["links"]:
+        link["name"] = names.get(link["variation_id"], "deleted")
+    ab = stats["ab_test"]
+    if ab is not None:
+        for arm in ab.get("variations", []):
+            arm["name"] = names.get(arm["variation_id"], "deleted")
     total = stats["total"]
     rates = {
         k: _rate(total[k], total["sent"])
@@ -151,7 +150,8 @@ async def email_statistics(request: Request, sender_id: SenderId, email_id: int)
         "email": email,
         "stats": stats,
         "rates": rates,
-        "winner": winner,
+        "ab": ab,
+        "names": names,
         "include_machine": include_machine,
         "timeline": timeline_chart(first, bucket),
         "variation_chart": variation_chart,

@@ -16,6 +16,7 @@ from services.api.schemas.common import (
     Text,
     omittable,
 )
+from shared.campaigns.abtest import DEFAULT_MIN_SENDS, MAX_MIN_SENDS
 
 BodyText = Text
 
@@ -134,6 +135,13 @@ class AbTest(Strict):
     share: float = Field(gt=0, lt=1, examples=[0.2])
     wait_minutes: int = Field(ge=1, le=60 * 24 * 14)
     metric: Literal["open", "click"] = "click"
+    min_sends: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_MIN_SENDS,
+        description="Sends each variation needs before a winner is picked; below it the rest "
+        f"gets the first active variation. Default {DEFAULT_MIN_SENDS}.",
+    )
 
 
 class BulkSendIn(Strict):
