@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from prometheus_client import Counter
+
 from shared import jobs
 from shared.config import get_settings
 from shared.db import transaction, worker_pool
@@ -13,6 +15,12 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 PRUNE_PROBABILITY = 0.01
+RECORDED = Counter(
+    "tart_events_recorded_total",
+    "Opens, views and clicks recorded, by kind and traffic: human, proxied (a human open through "
+    "a mail provider's image proxy) or machine (Apple Mail prefetch, link scanner).",
+    ["kind", "traffic"],
+)
 
 
 @jobs.actor(jobs.EVENTS_RECORD, max_retries=20)
@@ -28,6 +36,8 @@ async def record(batch_id: str, events: list[list[Any]]) -> None:
             tx.enqueue(message)
         if random.random() < PRUNE_PROBABILITY:
             await service.prune_batch_ids(tx.conn)
+    for (kind, traffic), count in recorded.traffic.items():
+        RECORDED.labels(kind, traffic).inc(count)
     log.info(
         "events recorded",
         batch_id=batch_id,

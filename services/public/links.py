@@ -25,11 +25,11 @@ from urllib.parse import quote
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from services.public.static_links import PROBE_TOKEN, links_are_static
 from shared.db import Row
 from shared.events import repository
 from shared.logging import get_logger
 from shared.rendering import MessageUrls, Rendered, render_variation
+from shared.rendering.static_links import links_are_static, probe_links
 
 log = get_logger(__name__)
 
@@ -154,13 +154,8 @@ def _static_links(variation: Row, base: str) -> tuple[str, ...] | None:
     """The variation's link list when it is the same for every subscriber, else None."""
     if not links_are_static(variation["html_body"]):
         return None
-    probe = {"address": "", "locale": "C", "properties": {}}
-    try:
-        urls = MessageUrls.for_send(base, PROBE_TOKEN)
-        rendered = render_variation(variation, probe, urls, track_clicks=True)
-    except Exception:  # e.g. arithmetic on a missing property: let each send render itself
-        return None
-    return tuple(rendered.links)
+    links = probe_links(variation, base)  # None: let each send render itself
+    return None if links is None else tuple(links)
 
 
 class LinkCache:

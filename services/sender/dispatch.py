@@ -10,6 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from services.sender import metrics
 from shared import jobs
+from shared.campaigns import abtest
 from shared.campaigns import repository as repo
 from shared.campaigns.models import batch_message, batch_messages, split_range
 from shared.config import Settings
@@ -127,37 +128,35 @@ async def _dispatch_chunks(
 async def decide_winner(
     pool: AsyncConnectionPool, campaign_id: int, *, settings: Settings
 ) -> int | None:
-    """Pick the A/B winner by unique click (or open) rate over the test share, record it with
-    the reason, give the held rows the winner and queue them. Idempotent: a campaign that is no
-    longer testing is left alone. Returns the winning variation id."""
+    """Decide the A/B test over the test share (``shared.campaigns.abtest``: a minimum sample,
+    then the leader's margin and its confidence interval), record the decision, give the held
+    rows the chosen variation (the winner, or the default one when the test cannot tell) and
+    queue them. Idempotent: a campaign that is no longer testing is left alone. Returns the
+    variation the rest gets."""
     async with transaction(pool) as tx:
         campaign = await repo.get_campaign_for_update(tx.conn, campaign_id)
         if campaign is None or campaign["state"] != "testing":
             return None
-        results = await repo.variation_results(tx.conn, campaign_id, campaign["email_id"])
-        if not results:
+        ab = await repo.ab_settings(tx.conn, campaign_id)
+        assert ab is not None  # the row is locked above
+        metric = ab["ab_metric"] or "click"
+        arms = await abtest.sample(tx.conn, campaign_id, campaign["email_id"], metric)
+        if not arms:  # every variation was deactivated during the test
+            cancelled = await repo.cancel_held(tx.conn, campaign_id)
             await repo.set_campaign_state(tx.conn, campaign_id, "sending")
+            log.warning("ab test without variations", campaign_id=campaign_id, cancelled=cancelled)
             return None
-        metric = campaign["ab_metric"] or "click"
-        column = "clicked" if metric == "click" else "opened"
-
-        def rate(row: dict[str, int]) -> float:
-            return row[column] / row["sent"] if row["sent"] else 0.0
-
-        # Highest rate wins; a tie goes to the variation created first (stable, explainable).
-        winner = max(results, key=lambda r: (rate(r), -r["variation_id"]))
-        parts = [
-            f"variation {r['variation_id']}: {r[column]}/{r['sent']} = {rate(r):.1%}"
-            for r in results
-        ]
-        reason = f"highest unique {metric} rate over the test share ({'; '.join(parts)})"
-        await repo.record_winner(tx.conn, campaign_id, winner["variation_id"], reason)
-        released = await repo.release_held(tx.conn, campaign_id, winner["variation_id"])
+        decision = abtest.decide(arms, metric=metric, min_sends=ab["ab_min_sends"])
+        await repo.record_winner(
+            tx.conn, campaign_id, decision.variation_id, decision.reason, decision.as_json()
+        )
+        released = await repo.release_held(tx.conn, campaign_id, decision.variation_id)
         ranges = await repo.ready_ranges(tx.conn, campaign_id, settings.send_batch_size)
         for message in batch_messages(campaign["email_id"], ranges):
             tx.enqueue(message)
         log.info(
-            "winner", campaign_id=campaign_id, variation_id=winner["variation_id"],
-            released=released, reason=reason,
+            "ab decision", campaign_id=campaign_id, outcome=decision.outcome,
+            variation_id=decision.variation_id, margin_pp=decision.margin_pp,
+            released=released, reason=decision.reason,
         )  # fmt: skip
-        return int(winner["variation_id"])
+        return decision.variation_id

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
+from shared.campaigns.abtest import MAX_MIN_SENDS
 from shared.errors import Unprocessable
 from shared.jobs import CAMPAIGN_DISPATCH, SEND_BATCH, SEND_TEST, Job, job
 
@@ -13,11 +14,14 @@ from shared.jobs import CAMPAIGN_DISPATCH, SEND_BATCH, SEND_TEST, Job, job
 @dataclass(frozen=True)
 class AbSettings:
     """A/B winner mode: send ``test_share`` of the audience first, split across the variations,
-    wait ``wait``, then send the variation with the best unique ``metric`` rate to the rest."""
+    wait ``wait``, then send the variation with the best unique ``metric`` rate to the rest when
+    the test shows it with every variation at ``min_sends`` sends or more (None: the default of
+    ``shared.campaigns.abtest``), else the default variation (see ``abtest``)."""
 
     test_share: float
     wait: timedelta
     metric: Literal["click", "open"] = "click"
+    min_sends: int | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.test_share < 1:
@@ -26,6 +30,8 @@ class AbSettings:
             raise Unprocessable("ab.wait: must not be negative")
         if self.metric not in ("click", "open"):
             raise Unprocessable("ab.metric: must be click or open")
+        if self.min_sends is not None and not 1 <= self.min_sends <= MAX_MIN_SENDS:
+            raise Unprocessable(f"ab.min_sends: must be between 1 and {MAX_MIN_SENDS}")
 
 
 Message = Job  # what the send path queues: a campaign.dispatch, send.batch or send.test job

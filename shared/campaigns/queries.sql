@@ -52,12 +52,12 @@ ORDER BY id DESC LIMIT 1 FOR UPDATE;
 -- Records one bulk send of an email with its audience, checkpoint start and A/B settings.
 INSERT INTO campaigns (email_id, sender_id, state, locales, contains, filter, max_count,
    
-                       scheduled_at, ab_test_share, ab_wait, ab_metric, planned_count,
-                       started_at)
+                       scheduled_at, ab_test_share, ab_wait, ab_metric, ab_min_sends,
+                       planned_count, started_at)
 VALUES (:email_id, :sender_id, :state::campaign_state, :locales::text[]::locale[],
         :contains::jsonb, :filter::jsonb, :max_count, :scheduled_at, :ab_test_share,
-        make_interval(secs => :ab_wait_seconds::float8), :ab_metric, :planned_count,
-        CASE WHEN :state = 'dispatching' THEN now() END)
+        make_interval(secs => :ab_wait_seconds::float8), :ab_metric, :ab_min_sends,
+        :planned_count, CASE WHEN :state = 'dispatching' THEN now() END)
 RETURNING id, email_id, sender_id, state::text AS state, locales::text[] AS locales, contains, filter, max_count,
     scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, winner_variation_id, winner_reason, winner_at,
     cursor_updated_at, cursor_id, planned_count, queued_count, created_at, started_at, finished_at;
@@ -148,26 +148,48 @@ WHERE campaign_id = :campaign_id AND state = 'queued' AND NOT held
 GROUP BY email_id, id / :batch_size ORDER BY 2;
 
 -- name: variation_results
--- A/B test share results per variation: sent, unique opens and unique clicks.
+-- A/B test share results per active variation: sends that went out and, of those, the sends
+-- opened and clicked, by the definitions every statistic uses (send_engagement, db/0090).
 SELECT v.id AS variation_id, v.name,
-       count(s.id) FILTER (WHERE s.state = 'sent') AS sent,
-       count(s.id) FILTER (WHERE s.opened_at IS NOT NULL) AS opened,
-       count(s.id) FILTER (WHERE s.clicked_at IS NOT NULL) AS clicked
+       count(e.id) FILTER (WHERE e.state = 'sent') AS sent,
+       count(e.id) FILTER (WHERE e.state = 'sent' AND e.opened) AS opened,
+       count(e.id) FILTER (WHERE e.state = 'sent' AND e.clicked) AS clicked
 FROM variations v
-LEFT JOIN sends s ON s.variation_id = v.id AND s.campaign_id = :campaign_id AND NOT s.held
+LEFT JOIN send_engagement e
+       ON e.variation_id = v.id AND e.campaign_id = :campaign_id AND NOT e.held
 WHERE v.email_id = :email_id AND v.state = 'active'
 GROUP BY v.id, v.name ORDER BY v.id;
+
+-- name: ab_settings
+-- A campaign's A/B metric and minimum sample (read apart from the campaign row the dispatcher
+-- locks, which does not carry them).
+SELECT ab_metric, ab_min_sends FROM campaigns WHERE id = :campaign_id;
+
+-- name: last_ab_campaign
+-- The email's latest campaign in A/B winner mode, with its decision if made (statistics).
+SELECT id, state::text AS state, ab_metric, ab_min_sends, ab_result, winner_variation_id,
+       winner_reason, winner_at
+FROM campaigns
+WHERE email_id = :email_id AND sender_id = :sender_id AND ab_test_share IS NOT NULL
+ORDER BY id DESC LIMIT 1;
 
 -- name: release_held!
 -- After the A/B wait: the rest of the audience gets the winning variation.
 UPDATE sends SET variation_id = :variation_id, held = false
 WHERE campaign_id = :campaign_id AND held AND state = 'queued';
 
+-- name: cancel_held!
+-- An A/B test whose email has no active variation left: the held rest has nothing to be sent
+-- with, so it is cancelled (held rows would otherwise stay queued and the campaign never end).
+UPDATE sends SET state = 'cancelled', error = 'no active variation', held = false
+WHERE campaign_id = :campaign_id AND held AND state = 'queued';
+
 -- name: record_winner
--- Keeps which variation won, when and why.
+-- Keeps the A/B decision: the variation the rest gets (the winner, or the default when the test
+-- cannot tell), when, why, and the decision with its sample and margin.
 UPDATE campaigns
 SET winner_variation_id = :variation_id, winner_reason = :reason, winner_at = now(),
-    state = 'sending'
+    ab_result = :result, state = 'sending'
 WHERE id = :campaign_id AND state = 'testing'
 RETURNING id, email_id, sender_id, state::text AS state, locales::text[] AS locales, contains, filter, max_count,
     scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, winner_variation_id, winner_reason, winner_at,

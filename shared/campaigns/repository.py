@@ -157,8 +157,28 @@ async def release_held(conn: Conn, campaign_id: int, variation_id: int) -> int:
     return await execute(conn, Q.release_held, params)
 
 
-async def record_winner(conn: Conn, campaign_id: int, variation_id: int, reason: str) -> Row | None:
-    params = {"campaign_id": campaign_id, "variation_id": variation_id, "reason": reason}
+async def cancel_held(conn: Conn, campaign_id: int) -> int:
+    return await execute(conn, Q.cancel_held, {"campaign_id": campaign_id})
+
+
+async def ab_settings(conn: Conn, campaign_id: int) -> Row | None:
+    return await fetch_one(conn, Q.ab_settings, {"campaign_id": campaign_id})
+
+
+async def last_ab_campaign(conn: Conn, sender_id: int, email_id: int) -> Row | None:
+    params = {"sender_id": sender_id, "email_id": email_id}
+    return await fetch_one(conn, Q.last_ab_campaign, params)
+
+
+async def record_winner(
+    conn: Conn, campaign_id: int, variation_id: int, reason: str, result: dict[str, Any]
+) -> Row | None:
+    params = {
+        "campaign_id": campaign_id,
+        "variation_id": variation_id,
+        "reason": reason,
+        "result": Jsonb(result),
+    }
     return await fetch_one(conn, Q.record_winner, params)
 
 

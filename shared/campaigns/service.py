@@ -102,6 +102,7 @@ async def queue_bulk_send(
         ab_test_share=None if ab is None else ab.test_share,
         ab_wait_seconds=None if ab is None else ab.wait.total_seconds(),
         ab_metric=None if ab is None else ab.metric,
+        ab_min_sends=None if ab is None else ab.min_sends,
         planned_count=planned,
     )
     await repo.set_email_state(conn, sender_id, email_id, "scheduled" if scheduled else "sending")

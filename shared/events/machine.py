@@ -1,8 +1,15 @@
 """Machine-traffic rules: which opens and clicks were not made by a person.
 
 Pure functions over (kind, IP, user agent, seconds since sent), so they are cheap to test and to
-change. Flagged events are recorded all the same (``send_events.machine``); only the first-event
-columns and counts on ``sends`` leave them out, and statistics can do the same.
+change. This is the one definition of "human": an open, view or click is human unless a rule
+here flags it as machine. Flagged events are recorded all the same (``send_events.machine``) and
+counted apart on ``sends`` (``machine_open_count``, ``machine_click_count``); every statistic
+reads the human counts (see ``send_engagement`` in db/0090).
+
+An open fetched by Gmail's or Yahoo's image proxy is a person opening the message: those
+providers fetch images when the reader opens it, through their proxy, so the open is human and
+only flagged ``proxy`` (statistics show "of which proxied"). Apple Mail Privacy Protection
+fetches every image when the message arrives, opened or not, so its opens stay machine.
 """
 
 from __future__ import annotations
@@ -11,7 +18,8 @@ import ipaddress
 from dataclasses import dataclass
 from functools import lru_cache
 
-# Opens fetched by a mail provider's image proxy, not by the reader's own client.
+# Opens fetched by a mail provider's image proxy on the reader's behalf, when they open the
+# message (human, flagged with the proxy's name).
 _PROXY_AGENTS = (
     ("googleimageproxy", "google_image_proxy"),
     ("ggpht.com", "google_image_proxy"),
@@ -52,10 +60,12 @@ _NETWORKS = tuple(
 
 @dataclass(frozen=True)
 class Verdict:
-    """Whether an event is machine traffic, and the rule that said so."""
+    """Whether an event is machine traffic, and the rule that said so; for a human open fetched
+    through a mail provider's image proxy, ``proxy`` names the proxy."""
 
     machine: bool
     reason: str | None = None
+    proxy: str | None = None
 
 
 HUMAN = Verdict(False)
@@ -106,15 +116,18 @@ def classify(
       scanner_click_seconds: a click sooner than this after sending is a scanner's.
 
     Returns:
-      a Verdict; ``reason`` names the rule (``apple_mpp``, ``google_image_proxy``,
-      ``scanner_agent``, ``no_user_agent``, ``too_soon``, or a network's name).
+      a Verdict; ``reason`` names the machine rule (``apple_mpp``, ``scanner_agent``,
+      ``no_user_agent``, ``too_soon``, or a network's name); a human open through Gmail's or
+      Yahoo's image proxy has ``proxy`` set (``google_image_proxy``, ``yahoo_image_proxy``).
     """
     agent = (user_agent or "").strip().lower()
     net = network_reason(ip)
     if kind == "open":
-        for needle, reason in _PROXY_AGENTS:
+        # Before the network rules: Google's proxy fetches from 66.249.64.0/19, which is also
+        # where Google's crawler comes from.
+        for needle, proxy in _PROXY_AGENTS:
             if needle in agent:
-                return Verdict(True, reason)
+                return Verdict(False, proxy=proxy)
         if agent == _APPLE_MPP_AGENT or net == "apple_mpp":
             return Verdict(True, "apple_mpp")
     if not agent:

@@ -95,37 +95,42 @@ FROM sends s JOIN senders se ON se.id = s.sender_id
 WHERE s.id = ANY(:ids::bigint[]);
 
 -- name: record_batch
--- Writes a whole batch set-based: every event into send_events, then folds the human events of
--- attributed sends into sends (first time of each kind kept, repeats counted) and logs the
--- open/click webhooks of first events. Sends are locked in id order so two concurrent batches
--- cannot deadlock on the same rows.
+-- Writes a whole batch set-based: every event into send_events, then folds the batch into the
+-- per-send counters every statistic reads (human opens, of which proxied, views and clicks; the
+-- machine opens and clicks beside them) and, for attached sends only, the first time of each
+-- kind and the open/click webhooks of first events. An anonymous sender's events are inserted
+-- without send, subscriber, IP or user agent, and its sends get the counters only. Sends are
+-- locked in id order so two concurrent batches cannot deadlock on the same rows.
 WITH ev AS (
     SELECT *
     FROM unnest(:send_ids::bigint[], :email_ids::bigint[], :variation_ids::bigint[],
                 :subscriber_ids::bigint[], :kinds::text[], :ats::timestamptz[], :ips::text[],
                 :user_agents::text[], :links::smallint[], :machine::boolean[], :reasons::text[],
-                :attach::boolean[])
+                :proxies::text[], :attach::boolean[])
          AS e(send_id, email_id, variation_id, subscriber_id, kind, at, ip, user_agent,
-              link_index, machine, machine_reason, attach)
+              link_index, machine, machine_reason, proxy, attach)
 ), inserted AS (
     INSERT INTO send_events (send_id, email_id, variation_id, subscriber_id, kind, at, ip,
-                             user_agent, link_index, machine, machine_reason)
+                             user_agent, link_index, machine, machine_reason, proxy)
     SELECT CASE WHEN attach THEN send_id END, email_id, variation_id,
            CASE WHEN attach THEN subscriber_id END, kind::event_kind, at,
            CASE WHEN attach THEN ip::inet END, CASE WHEN attach THEN user_agent END,
-           link_index, machine, machine_reason
+           link_index, machine, machine_reason, proxy
     FROM ev
     RETURNING 1
 ), agg AS (
     SELECT send_id,
-           min(at) FILTER (WHERE kind = 'open') AS first_open,
-           min(at) FILTER (WHERE kind = 'view') AS first_view,
-           min(at) FILTER (WHERE kind = 'click') AS first_click,
-           count(*) FILTER (WHERE kind = 'open') AS opens,
-           count(*) FILTER (WHERE kind = 'view') AS views,
-           count(*) FILTER (WHERE kind = 'click') AS clicks
+           min(at) FILTER (WHERE attach AND kind = 'open' AND NOT machine) AS first_open,
+           min(at) FILTER (WHERE attach AND kind = 'view' AND NOT machine) AS first_view,
+           min(at) FILTER (WHERE attach AND kind = 'click' AND NOT machine) AS first_click,
+           count(*) FILTER (WHERE kind = 'open' AND NOT machine) AS opens,
+           count(*) FILTER (WHERE kind = 'open' AND NOT machine AND proxy IS NOT NULL)
+               AS proxied_opens,
+           count(*) FILTER (WHERE kind = 'view' AND NOT machine) AS views,
+           count(*) FILTER (WHERE kind = 'click' AND NOT machine) AS clicks,
+           count(*) FILTER (WHERE kind = 'open' AND machine) AS machine_opens,
+           count(*) FILTER (WHERE kind = 'click' AND machine) AS machine_clicks
     FROM ev
-    WHERE attach AND NOT machine
     GROUP BY send_id
 ), locked AS (
     SELECT s.id, s.opened_at AS was_opened, s.clicked_at AS was_clicked
@@ -136,16 +141,21 @@ WITH ev AS (
         viewed_at = LEAST(s.viewed_at, agg.first_view),
         clicked_at = LEAST(s.clicked_at, agg.first_click),
         open_count = s.open_count + agg.opens,
+        proxied_open_count = s.proxied_open_count + agg.proxied_opens,
         view_count = s.view_count + agg.views,
-        click_count = s.click_count + agg.clicks
+        click_count = s.click_count + agg.clicks,
+        machine_open_count = s.machine_open_count + agg.machine_opens,
+        machine_click_count = s.machine_click_count + agg.machine_clicks
     FROM agg JOIN locked ON locked.id = agg.send_id
     WHERE s.id = agg.send_id
     RETURNING s.id, s.sender_id, s.email_id, s.subscriber_id,
               CASE WHEN locked.was_opened IS NULL THEN agg.first_open END AS new_open,
               CASE WHEN locked.was_clicked IS NULL THEN agg.first_click END AS new_click
 ), firsts AS (
-    -- The first human open and the first human click of a send are webhook events (only for
-    -- senders that subscribe to them), logged set-based like shared/webhooks create_delivery.
+    -- The first human open and the first human click of an attached send are webhook events
+    -- (only for senders that subscribe to them; an anonymous sender's sends have no first
+    -- times, so no webhook names who opened), logged set-based like shared/webhooks
+    -- create_delivery.
     SELECT u.sender_id, f.event,
            jsonb_build_object('send_id', u.id, 'email_id', u.email_id,
                               'subscriber_id', u.subscriber_id, 'at', f.at) AS payload

@@ -3,11 +3,33 @@ opens, views and clicks.
 
 Services never commit: callers pass a connection inside their transaction and publish the
 returned messages after COMMIT.
+
+Anonymous tracking (``senders.anonymous_events``) means the sender keeps no record of what one
+person did with a message: when, from where, with what, or which link. Concretely:
+
+- an open, view or click is stored in ``send_events`` with no send, no subscriber, no IP address
+  and no user agent: only the email, the variation, the kind, the time, the link index and the
+  machine/proxy flags, which are facts about the message, not about the reader;
+- its send gets no first-open, first-view or first-click time and no open or click webhook is
+  logged (either would name who opened and when);
+- its send does get counters (opens, of which proxied, views, clicks, machine opens and
+  clicks): the least that counting unique openers and clickers per email, variation, locale and
+  day needs, so the statistics and the A/B winner read the same numbers for both kinds of
+  sender. The API does not show these counters per send or per subscriber, only summed
+  (``shared/statistics``), and per link there are clicks but no unique clickers;
+- an unsubscribe still changes the subscriber and ``sends.unsubscribed_at`` (it must, to stop
+  mail), with an event that carries no send, subscriber, IP or user agent either.
+
+It is a promise about what the product stores and shows, not about its operators: every link
+names its send, so the public service sees which send is opened (and a web server log would
+too), and someone reading the database's internals could match a counter update to the events
+written in the same transaction.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -148,7 +170,7 @@ def _columns(
         name: []
         for name in (
             "send_ids", "email_ids", "variation_ids", "subscriber_ids", "kinds", "ats", "ips",
-            "user_agents", "links", "machine", "reasons", "attach",
+            "user_agents", "links", "machine", "reasons", "proxies", "attach",
         )
     }  # fmt: skip
     for send_id, code, at, ip, user_agent, link in events:
@@ -171,17 +193,31 @@ def _columns(
         cols["links"].append(link)
         cols["machine"].append(verdict.machine)
         cols["reasons"].append(verdict.reason)
+        cols["proxies"].append(verdict.proxy)
         cols["attach"].append(not fact["anonymous_events"])
     return cols
 
 
+def traffic(columns: dict[str, list[Any]]) -> Counter[tuple[str, str]]:
+    """Events of a batch by (kind, traffic): ``human``, ``proxied`` (human, through a mail
+    provider's image proxy) or ``machine``, by the same verdicts the batch is recorded with."""
+    return Counter(
+        (kind, "machine" if machine else "proxied" if proxy else "human")
+        for kind, machine, proxy in zip(
+            columns["kinds"], columns["machine"], columns["proxies"], strict=True
+        )
+    )
+
+
 @dataclass(frozen=True)
 class Recorded:
-    """What a batch wrote: events inserted, and the webhook messages to publish after COMMIT
-    (the first human open and click of each send, for senders subscribed to them)."""
+    """What a batch wrote: events inserted, the webhook messages to publish after COMMIT (the
+    first human open and click of each send, for senders subscribed to them), and the events by
+    (kind, traffic) for the worker's metrics."""
 
     events: int
     messages: list[Any] = field(default_factory=list)
+    traffic: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 async def record_events(
@@ -209,7 +245,7 @@ async def record_events(
     from shared.webhooks.service import deliver_message
 
     messages = [deliver_message(delivery_id) for delivery_id in result["delivery_ids"]]
-    return Recorded(int(result["inserted"]), messages)
+    return Recorded(int(result["inserted"]), messages, traffic(columns))
 
 
 async def prune_batch_ids(conn: Conn) -> int:

@@ -1,27 +1,36 @@
 -- name: list_sends
--- Sends of a sender, per email or per subscriber, newest first, keyset on id.
-SELECT id, email_id, subscriber_id, campaign_id, variation_id, state, attempts, smtp_code,
-       smtp_reply, error, queued_at, sent_at, opened_at, viewed_at, clicked_at, unsubscribed_at,
-       bounced_at, complained_at, bounce_type, open_count, view_count, click_count
-FROM sends
-WHERE sender_id = :sender_id
-  AND (:email_id::bigint IS NULL OR email_id = :email_id::bigint)
-  AND (:subscriber_id::bigint IS NULL OR subscriber_id = :subscriber_id::bigint)
-  AND (:state::send_state IS NULL OR state = :state::send_state)
-  AND (:before_id::bigint IS NULL OR id < :before_id::bigint)
-ORDER BY id DESC LIMIT :limit;
+-- Sends of a sender, per email or per subscriber, newest first, keyset on id. A sender with
+-- anonymous tracking gets no per-send open, view or click counts (null): those are summed in the
+-- statistics only (shared/events/service.py says what anonymous means).
+SELECT s.id, s.email_id, s.subscriber_id, s.campaign_id, s.variation_id, s.state, s.attempts,
+       s.smtp_code, s.smtp_reply, s.error, s.queued_at, s.sent_at, s.opened_at, s.viewed_at,
+       s.clicked_at, s.unsubscribed_at, s.bounced_at, s.complained_at, s.bounce_type,
+       CASE WHEN NOT se.anonymous_events THEN s.open_count END AS open_count,
+       CASE WHEN NOT se.anonymous_events THEN s.view_count END AS view_count,
+       CASE WHEN NOT se.anonymous_events THEN s.click_count END AS click_count
+FROM sends s JOIN senders se ON se.id = s.sender_id
+WHERE s.sender_id = :sender_id
+  AND (:email_id::bigint IS NULL OR s.email_id = :email_id::bigint)
+  AND (:subscriber_id::bigint IS NULL OR s.subscriber_id = :subscriber_id::bigint)
+  AND (:state::send_state IS NULL OR s.state = :state::send_state)
+  AND (:before_id::bigint IS NULL OR s.id < :before_id::bigint)
+ORDER BY s.id DESC LIMIT :limit;
 
 -- name: get_send
--- One send of the sender.
-SELECT id, email_id, subscriber_id, campaign_id, variation_id, state, attempts, smtp_code,
-       smtp_reply, error, queued_at, sent_at, opened_at, viewed_at, clicked_at, unsubscribed_at,
-       bounced_at, complained_at, bounce_type, open_count, view_count, click_count
-FROM sends WHERE id = :id AND sender_id = :sender_id;
+-- One send of the sender (per-send counts null with anonymous tracking, as in list_sends).
+SELECT s.id, s.email_id, s.subscriber_id, s.campaign_id, s.variation_id, s.state, s.attempts,
+       s.smtp_code, s.smtp_reply, s.error, s.queued_at, s.sent_at, s.opened_at, s.viewed_at,
+       s.clicked_at, s.unsubscribed_at, s.bounced_at, s.complained_at, s.bounce_type,
+       CASE WHEN NOT se.anonymous_events THEN s.open_count END AS open_count,
+       CASE WHEN NOT se.anonymous_events THEN s.view_count END AS view_count,
+       CASE WHEN NOT se.anonymous_events THEN s.click_count END AS click_count
+FROM sends s JOIN senders se ON se.id = s.sender_id
+WHERE s.id = :id AND s.sender_id = :sender_id;
 
 -- name: send_events
 -- The events of one send (the caller checked the send is the sender's).
 SELECT id, kind::text AS kind, at, host(ip) AS ip, user_agent, link_index, machine,
-       machine_reason
+       machine_reason, proxy
 FROM send_events WHERE send_id = :send_id ORDER BY at, id LIMIT 1000;
 
 -- name: send_reports
@@ -33,44 +42,55 @@ ORDER BY id LIMIT 1000;
 
 -- name: email_statistics
 -- Statistics of one email of the sender in one pass: totals, per variation, per locale and per
--- UTC day (of sending), as GROUPING SETS. Machine events (proxy opens, scanner clicks) count only
--- when :include_machine. An erased subscriber's sends count under locale 'unknown'.
+-- UTC day of sending, as GROUPING SETS over send_engagement (db/0090: the one definition of
+-- opened and clicked, the same for senders with anonymous tracking). Machine opens and clicks
+-- (Apple Mail prefetches, link scanners) are counted beside the human ones; with
+-- :include_machine they are added to them too. An erased subscriber's sends count under locale
+-- 'unknown'.
 WITH s AS (
-    SELECT s.id, s.variation_id, s.state, s.bounced_at, s.complained_at,
-           coalesce(sub.locale::text, 'unknown') AS locale,
-           (s.sent_at AT TIME ZONE 'UTC')::date AS day
-    FROM sends s LEFT JOIN subscribers sub ON sub.id = s.subscriber_id
-    WHERE s.email_id = :email_id AND s.sender_id = :sender_id
-), e AS (
-    SELECT send_id,
-           count(*) FILTER (WHERE kind = 'open') AS opens,
-           count(*) FILTER (WHERE kind = 'click') AS clicks,
-           bool_or(kind = 'view') AS viewed,
-           bool_or(kind = 'unsubscribe') AS unsubscribed,
-           bool_or(kind = 'bounce') AS bounced,
-           bool_or(kind = 'complaint') AS complained
-    FROM send_events
-    WHERE email_id = :email_id AND send_id IS NOT NULL AND (:include_machine OR NOT machine)
-    GROUP BY send_id
+    SELECT e.*, coalesce(sub.locale::text, 'unknown') AS locale
+    FROM send_engagement e LEFT JOIN subscribers sub ON sub.id = e.subscriber_id
+    WHERE e.email_id = :email_id AND e.sender_id = :sender_id
 )
-SELECT GROUPING(s.variation_id, s.locale, s.day) AS grouping,
-       s.variation_id, s.locale, s.day,
+SELECT GROUPING(variation_id, locale, sent_day) AS grouping,
+       variation_id, locale, sent_day AS day,
        count(*) AS total,
-       count(*) FILTER (WHERE s.state = 'queued' OR s.state = 'sending') AS pending,
-       count(*) FILTER (WHERE s.state = 'sent') AS sent,
-       count(*) FILTER (WHERE s.state = 'failed') AS failed,
-       count(*) FILTER (WHERE s.state = 'cancelled') AS cancelled,
-       count(*) FILTER (WHERE e.opens > 0) AS opened,
-       coalesce(sum(e.opens), 0)::bigint AS opens,
-       count(*) FILTER (WHERE e.viewed) AS viewed,
-       count(*) FILTER (WHERE e.clicks > 0) AS clicked,
-       coalesce(sum(e.clicks), 0)::bigint AS clicks,
-       count(*) FILTER (WHERE e.unsubscribed) AS unsubscribed,
-       count(*) FILTER (WHERE e.bounced OR s.bounced_at IS NOT NULL) AS bounced,
-       count(*) FILTER (WHERE e.complained OR s.complained_at IS NOT NULL) AS complained
-FROM s LEFT JOIN e ON e.send_id = s.id
-GROUP BY GROUPING SETS ((), (s.variation_id), (s.locale), (s.day))
-ORDER BY grouping, s.variation_id, s.locale, s.day;
+       count(*) FILTER (WHERE state = 'queued' OR state = 'sending') AS pending,
+       count(*) FILTER (WHERE state = 'sent') AS sent,
+       count(*) FILTER (WHERE state = 'failed') AS failed,
+       count(*) FILTER (WHERE state = 'cancelled') AS cancelled,
+       count(*) FILTER (WHERE opened OR (:include_machine AND machine_opens > 0)) AS opened,
+       coalesce(sum(opens + CASE WHEN :include_machine THEN machine_opens ELSE 0 END), 0)::bigint
+           AS opens,
+       count(*) FILTER (WHERE proxied_opened) AS proxied_opened,
+       coalesce(sum(proxied_opens), 0)::bigint AS proxied_opens,
+       coalesce(sum(machine_opens), 0)::bigint AS machine_opens,
+       count(*) FILTER (WHERE viewed) AS viewed,
+       count(*) FILTER (WHERE clicked OR (:include_machine AND machine_clicks > 0)) AS clicked,
+       coalesce(sum(clicks + CASE WHEN :include_machine THEN machine_clicks ELSE 0 END), 0)::bigint
+           AS clicks,
+       coalesce(sum(machine_clicks), 0)::bigint AS machine_clicks,
+       count(*) FILTER (WHERE unsubscribed) AS unsubscribed,
+       count(*) FILTER (WHERE bounced) AS bounced,
+       count(*) FILTER (WHERE complained) AS complained
+FROM s
+GROUP BY GROUPING SETS ((), (variation_id), (locale), (sent_day))
+ORDER BY grouping, variation_id, locale, sent_day;
+
+-- name: link_clicks
+-- Clicks per variation and link index of one email (the caller checked the email is the
+-- sender's): human clicks, unique clickers (sends with a human click on the link; null when
+-- some of those clicks were recorded anonymously, without a send) and machine clicks (link
+-- scanners), kept apart. A null link index is /c/<token>: the email's redirect_url.
+SELECT variation_id, link_index,
+       count(*) FILTER (WHERE NOT machine) AS clicks,
+       CASE WHEN bool_and(send_id IS NOT NULL) FILTER (WHERE NOT machine) IS NOT FALSE
+            THEN count(DISTINCT send_id) FILTER (WHERE NOT machine) END AS clickers,
+       count(*) FILTER (WHERE machine) AS machine_clicks
+FROM send_events
+WHERE email_id = :email_id AND kind = 'click'
+GROUP BY variation_id, link_index
+ORDER BY variation_id NULLS LAST, link_index NULLS FIRST;
 
 -- name: list_reports
 -- Bounces (kind bounce) or complaints (kind arf) of a sender, newest first, keyset on id.
@@ -107,15 +127,17 @@ SELECT id, host(source_ip) AS source_ip, message_count, disposition, dkim_aligne
 FROM dmarc_aggregate_records WHERE report_id = :report_id ORDER BY id;
 
 -- name: admin_email_counts
--- admin: the email list's counts for one page of a sender's emails (first-event times on sends).
+-- admin: the email list's counts for one page of a sender's emails (send_engagement, the same
+-- definitions as email_statistics).
 SELECT email_id, count(*) AS total,
        count(*) FILTER (WHERE state IN ('queued', 'sending')) AS pending,
        count(*) FILTER (WHERE state = 'sent') AS sent,
        count(*) FILTER (WHERE state = 'failed') AS failed,
-       count(opened_at) AS opened, count(clicked_at) AS clicked,
-       count(unsubscribed_at) AS unsubscribed, count(bounced_at) AS bounced,
-       count(complained_at) AS complained
-FROM sends WHERE sender_id = :sender_id AND email_id = ANY(:email_ids::bigint[])
+       count(*) FILTER (WHERE opened) AS opened, count(*) FILTER (WHERE clicked) AS clicked,
+       count(*) FILTER (WHERE unsubscribed) AS unsubscribed,
+       count(*) FILTER (WHERE bounced) AS bounced,
+       count(*) FILTER (WHERE complained) AS complained
+FROM send_engagement WHERE sender_id = :sender_id AND email_id = ANY(:email_ids::bigint[])
 GROUP BY email_id;
 
 -- name: admin_email_timeline
@@ -131,12 +153,14 @@ GROUP BY 1, 2
 ORDER BY 1, 2;
 
 -- name: admin_sender_days
--- admin: a sender's sends and first opens, clicks, bounces per UTC day over the last :days days
--- (through emails, so the (email_id, sent_at) index serves it).
-SELECT (s.sent_at AT TIME ZONE 'UTC')::date AS day, count(*) AS sent,
-       count(s.opened_at) AS opened, count(s.clicked_at) AS clicked,
-       count(s.unsubscribed_at) AS unsubscribed, count(s.bounced_at) AS bounced,
-       count(s.complained_at) AS complained
-FROM emails e JOIN sends s ON s.email_id = e.id
+-- admin: a sender's sends, opened, clicked, bounced per UTC day of sending over the last :days
+-- days (send_engagement, the same definitions as email_statistics; through emails, so the
+-- (email_id, sent_at) index serves it).
+SELECT s.sent_day AS day, count(*) AS sent,
+       count(*) FILTER (WHERE s.opened) AS opened, count(*) FILTER (WHERE s.clicked) AS clicked,
+       count(*) FILTER (WHERE s.unsubscribed) AS unsubscribed,
+       count(*) FILTER (WHERE s.bounced) AS bounced,
+       count(*) FILTER (WHERE s.complained) AS complained
+FROM emails e JOIN send_engagement s ON s.email_id = e.id
 WHERE e.sender_id = :sender_id AND s.sent_at > now() - make_interval(days => :days)
 GROUP BY 1 ORDER BY 1;

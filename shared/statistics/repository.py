@@ -8,8 +8,9 @@ from shared.db import Conn, Row, fetch_all, fetch_one, load_queries
 
 Q = load_queries(__file__)
 COUNTS = (
-    "total", "pending", "sent", "failed", "cancelled", "opened", "opens", "viewed", "clicked",
-    "clicks", "unsubscribed", "bounced", "complained",
+    "total", "pending", "sent", "failed", "cancelled", "opened", "opens", "proxied_opened",
+    "proxied_opens", "machine_opens", "viewed", "clicked", "clicks", "machine_clicks",
+    "unsubscribed", "bounced", "complained",
 )  # fmt: skip
 
 
@@ -52,7 +53,9 @@ async def get_send(conn: Conn, sender_id: int, send_id: int) -> Row | None:
 async def email_statistics(
     conn: Conn, sender_id: int, email_id: int, *, include_machine: bool
 ) -> dict[str, Any]:
-    """``{"total": {...}, "variations": [...], "locales": [...], "days": [...]}``."""
+    """``{"total": {...}, "variations": [...], "locales": [...], "days": [...]}``: the counts of
+    ``COUNTS`` (see ``email_statistics`` in queries.sql) in total, per variation, per locale and
+    per UTC day of sending."""
     rows = await fetch_all(
         conn,
         Q.email_statistics,
@@ -77,6 +80,12 @@ async def email_statistics(
         elif grouping == 0b110:
             result["days"].append({"day": row["day"], **counts})
     return result
+
+
+async def link_clicks(conn: Conn, email_id: int) -> list[Row]:
+    """Human, unique and machine clicks per (variation_id, link_index) of an email the caller
+    checked is the sender's (see ``shared.statistics.links``)."""
+    return await fetch_all(conn, Q.link_clicks, {"email_id": email_id})
 
 
 async def list_reports(

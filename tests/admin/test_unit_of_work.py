@@ -106,6 +106,7 @@ async def test_admin_pages_read_the_email_once(
         ("GET", base, None, 200),
         ("POST", base, {"name": ""}, 400),
         ("GET", f"{base}/send", None, 200),
+        ("GET", base.replace("/emails/", "/statistics/"), None, 200),
         ("POST", f"{base}/audience", {}, 200),
         ("POST", f"{base}/send/confirm", {}, 200),
         ("POST", f"{base}/test", {"test_address": "bad", "variation_id": "1"}, 400),

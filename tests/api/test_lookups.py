@@ -28,6 +28,7 @@ async def test_api_routes_read_the_email_once(
         ("POST", f"/v1/emails/{eid}/pause", None, 200),
         ("POST", f"/v1/emails/{eid}/resume", None, 200),
         ("GET", f"/v1/emails/{eid}/progress", None, 200),
+        ("GET", f"/v1/emails/{eid}/statistics", None, 200),
     ]  # fmt: skip
     for method, url, body, status in calls:
         lookups.clear()

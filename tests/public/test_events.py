@@ -11,13 +11,16 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from shared.events import service
-from shared.events.machine import classify
+from shared.events.machine import Verdict, classify
 from shared.events.models import wire_event
 from tests.public.conftest import Public, record_queued_events
 from tests.public.world import World
 
 GOOGLE_PROXY = (
     "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
+)
+YAHOO_PROXY = (
+    "Mozilla/5.0 (Windows NT 6.1; WOW64; rv:9.0) Gecko/20100101 Firefox/9.0 YahooMailProxy"
 )
 PERSON = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile"
 
@@ -70,13 +73,7 @@ async def test_a_click_without_an_open_is_a_click(public: Public, world: World) 
         ("open", "17.58.101.2", "Mozilla/5.0", 3600, "apple_mpp"),
         ("open", "203.0.113.9", "Mozilla/5.0", 3600, "apple_mpp"),
         ("open", "17.1.1.1", PERSON, 3600, "apple_mpp"),
-        (
-            "open",
-            "66.102.8.1",
-            GOOGLE_PROXY,
-            3600,
-            "google_image_proxy",
-        ),
+        ("open", "66.249.70.1", "Mozilla/5.0 (compatible; Googlebot/2.1)", 3600, "scanner_agent"),
         (
             "click",
             "203.0.113.9",
@@ -97,6 +94,24 @@ def test_machine_rules_flag(
 ) -> None:
     verdict = classify(kind, ip, agent, since, scanner_click_seconds=10)
     assert verdict.machine and verdict.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("ip", "agent", "proxy"),
+    [
+        ("66.102.8.1", GOOGLE_PROXY, "google_image_proxy"),
+        # Google's proxy fetches from its crawler's range too: the agent decides, not the range.
+        ("66.249.84.20", GOOGLE_PROXY, "google_image_proxy"),
+        ("98.137.11.163", YAHOO_PROXY, "yahoo_image_proxy"),
+    ],
+)
+def test_an_open_through_gmail_or_yahoo_image_proxy_is_human_and_proxied(
+    ip: str, agent: str, proxy: str
+) -> None:
+    """Changed on purpose (issue 18): these proxies fetch images when the reader opens the
+    message, so the open is a person's, flagged with the proxy; they used to be machine."""
+    verdict = classify("open", ip, agent, 3600, scanner_click_seconds=10)
+    assert verdict == Verdict(False, None, proxy)
 
 
 @pytest.mark.parametrize(
@@ -134,6 +149,7 @@ async def test_flagged_events_are_kept_but_not_counted(
     ]
     row = _send(world, fresh)
     assert row["clicked_at"] is None and row["click_count"] == 0 and row["open_count"] == 0
+    assert (row["machine_click_count"], row["machine_open_count"]) == (1, 1)
 
 
 async def test_anonymous_sender_counts_without_tying_events_to_anyone(
@@ -152,8 +168,11 @@ async def test_anonymous_sender_counts_without_tying_events_to_anyone(
         assert event["send_id"] is None and event["subscriber_id"] is None
         assert event["ip"] is None and event["user_agent"] is None
         assert event["variation_id"] == world.variation_id
+    # Changed on purpose (issue 18): the send counts them (statistics and the A/B winner read
+    # the counters), but keeps no time of either and logs no webhook.
     row = _send(world, send)
-    assert row["opened_at"] is None and row["open_count"] == 0 and row["click_count"] == 0
+    assert (row["open_count"], row["click_count"]) == (1, 1)
+    assert row["opened_at"] is None and row["clicked_at"] is None
     await public.client.post(f"/u/{token}")
     unsub = world.row(
         "SELECT * FROM send_events WHERE email_id = %s AND kind = 'unsubscribe'", world.email_id
@@ -185,20 +204,30 @@ async def test_events_of_a_deleted_send_are_dropped(
 def test_the_actor_records_batches_from_the_real_events_queue(world: World) -> None:
     """The production path: the app's queue sink publishes events.record to RabbitMQ and the
     actor (in a dramatiq worker) writes the batch."""
+    from prometheus_client import REGISTRY
+
     from services.public.buffer import queue_sink
 
+    def recorded(kind: str, traffic: str) -> float:
+        labels = {"kind": kind, "traffic": traffic}
+        return REGISTRY.get_sample_value("tart_events_recorded_total", labels) or 0.0
+
+    before = [recorded("open", "human"), recorded("open", "proxied"), recorded("click", "human")]
     sends = [world.send(world.subscriber()) for _ in range(3)]
     now = time.time()
     events = [wire_event(s, "open", now, "198.51.100.4", PERSON, None) for s in sends]
     events.append(wire_event(sends[0], "click", now, "198.51.100.4", PERSON, 1))
+    events.append(wire_event(sends[1], "open", now, "66.249.84.20", GOOGLE_PROXY, None))
     queue_sink(str(uuid.uuid4()), events)
     record_queued_events()
+    after = [recorded("open", "human"), recorded("open", "proxied"), recorded("click", "human")]
+    assert [b - a for a, b in zip(before, after, strict=True)] == [3, 1, 1]
     counts = world.row(
         "SELECT count(*) AS n, sum(open_count) AS opens, sum(click_count) AS clicks "
         "FROM sends WHERE id = ANY(%s) AND opened_at IS NOT NULL",
         sends,
     )
-    assert (counts["n"], counts["opens"], counts["clicks"]) == (3, 3, 1)
+    assert (counts["n"], counts["opens"], counts["clicks"]) == (3, 4, 1)
 
 
 async def test_first_human_open_and_click_log_webhooks(

@@ -11,9 +11,9 @@ import pytest
 
 from services.public.app import create_app
 from services.public.links import LinkCache
-from services.public.static_links import links_are_static
 from shared.config import Settings
 from shared.rendering import MessageUrls, render_variation
+from shared.rendering.static_links import links_are_static
 from tests.fixtures.ports import free_port
 from tests.public.conftest import CollectingSink, Public
 from tests.public.world import World

@@ -16,6 +16,7 @@ from services.admin.routes.emails import load_email
 from services.admin.sessions import SenderId, Tx
 from services.admin.templating import render
 from shared.campaigns import service as campaigns
+from shared.campaigns.abtest import DEFAULT_MIN_SENDS, MAX_MIN_SENDS
 from shared.campaigns.models import AbSettings
 from shared.db import Conn, Transaction
 from shared.errors import AppError
@@ -40,6 +41,7 @@ FIELDS = (
     "ab_share",
     "ab_wait_minutes",
     "ab_metric",
+    "ab_min_sends",
 )
 
 
@@ -90,8 +92,14 @@ def _plan(form: Form) -> SendPlan:
             maximum=AB_WAIT_MINUTES_MAX,
         )
         metric = form.choice("ab_metric", ("click", "open"), default="click")
+        min_sends = form.integer("ab_min_sends", minimum=1, maximum=MAX_MIN_SENDS)
         if share is not None and wait is not None and form.ok:
-            ab = AbSettings(test_share=share / 100, wait=timedelta(minutes=wait), metric=metric)  # type: ignore[arg-type]
+            ab = AbSettings(
+                test_share=share / 100,
+                wait=timedelta(minutes=wait),
+                metric=metric,  # type: ignore[arg-type]
+                min_sends=min_sends,
+            )
     return SendPlan(locales, parsed, max_count, scheduled_at, ab)
 
 
@@ -120,6 +128,7 @@ async def send_page(request: Request, sender_id: SenderId, email_id: int, tx: Tx
         "ab_share": "20",
         "ab_wait_minutes": "60",
         "ab_metric": "click",
+        "ab_min_sends": str(DEFAULT_MIN_SENDS),
     }
     plan = SendPlan(email["locales"] or None, None, None, None, None)
     counts = await _counts(tx.conn, email, plan)

@@ -1,5 +1,7 @@
-"""Statistics: per sender (per day), and per email (over time, rates, variations with the winner,
-per locale, per day), with a toggle that leaves machine events (proxy opens, scanner clicks) out."""
+"""Statistics: per sender (per day), and per email (over time, rates, variations with the A/B
+test's decision, per locale, per day, per link). Opens and clicks are human, with proxied opens
+shown as "of which" and machine ones (Apple Mail prefetches, link scanners) beside them; a toggle
+adds the machine ones in."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from services.admin.sessions import SenderId, Tx
 from services.admin.templating import render
 from shared.emails import repository as emails
 from shared.statistics import repository as statistics
+from shared.statistics import service as report
 
 router = APIRouter(prefix="/senders/{sender_id}/statistics")
 MAX_BUCKETS = 2000
@@ -54,15 +57,6 @@ def timeline_chart(rows: list[dict[str, Any]], bucket: str) -> dict[str, Any]:
         if any(data):
             datasets.append({"label": label, "data": data})
     return {"type": "line", "labels": labels, "datasets": datasets}
-
-
-def pick_winner(variations: list[dict[str, Any]]) -> int | None:
-    """The variation with the best unique click rate (then open rate), among those sent."""
-    sent = [v for v in variations if v["sent"]]
-    if len(sent) < 2:
-        return None
-    best = max(sent, key=lambda v: (v["clicked"] / v["sent"], v["opened"] / v["sent"]))
-    return int(best["variation_id"]) if best["variation_id"] is not None else None
 
 
 @router.get("")
@@ -106,9 +100,7 @@ async def email_statistics(
     conn = tx.conn
     email = await load_email(conn, sender_id, email_id)
     include_machine = request.query_params.get("machine") == "1"
-    stats = await statistics.email_statistics(
-        conn, sender_id, email_id, include_machine=include_machine
-    )
+    stats = await report.email_report(conn, sender_id, email, include_machine=include_machine)
     variations = await emails.list_variations(conn, sender_id, [email_id])
     first = await statistics.admin_email_timeline(
         conn, sender_id, email_id, bucket="day", include_machine=include_machine
@@ -122,7 +114,12 @@ async def email_statistics(
     names = {v["id"]: v["name"] or f"#{v['id']}" for v in variations}
     for v in stats["variations"]:
         v["name"] = names.get(v["variation_id"], "deleted")
-    winner = pick_winner(stats["variations"])
+    for link in stats["links"]:
+        link["name"] = names.get(link["variation_id"], "deleted")
+    ab = stats["ab_test"]
+    if ab is not None:
+        for arm in ab.get("variations", []):
+            arm["name"] = names.get(arm["variation_id"], "deleted")
     total = stats["total"]
     rates = {
         k: _rate(total[k], total["sent"])
@@ -153,7 +150,8 @@ async def email_statistics(
         "email": email,
         "stats": stats,
         "rates": rates,
-        "winner": winner,
+        "ab": ab,
+        "names": names,
         "include_machine": include_machine,
         "timeline": timeline_chart(first, bucket),
         "variation_chart": variation_chart,

@@ -21,6 +21,7 @@ from services.api.schemas.reports import (
 from shared.emails import repository as emails
 from shared.errors import NotFound
 from shared.statistics import repository as stats
+from shared.statistics import service as statistics
 from shared.subscribers import repository as subscribers
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
@@ -96,12 +97,20 @@ async def get_send(send_id: Id, ctx: Ctx) -> Any:
 async def email_statistics(
     email_id: Id, ctx: Ctx, machine_events: Literal["include", "exclude"] = "exclude"
 ) -> Any:
-    """Opens by privacy proxies and clicks by link scanners are flagged as machine events;
-    ``machine_events=include`` counts them too."""
-    if await emails.get_email(ctx.conn, ctx.sender_id, email_id) is None:
+    """Counts of the email's sends in total, per variation, per locale and per UTC day of
+    sending; clicks per link and variation; and the A/B test's decision with its sample and
+    margin (or, while it runs, what it would decide now).
+
+    Opens and clicks are human. An open through Gmail's or Yahoo's image proxy is human and
+    counted in ``proxied_*`` too; Apple Mail Privacy Protection prefetches and link scanners are
+    machine events, counted in ``machine_opens`` / ``machine_clicks`` and, with
+    ``machine_events=include``, added to the others. Senders with anonymous tracking are counted
+    the same way."""
+    email = await emails.get_email(ctx.conn, ctx.sender_id, email_id)
+    if email is None:
         raise NotFound("no such email")
-    result = await stats.email_statistics(
-        ctx.conn, ctx.sender_id, email_id, include_machine=machine_events == "include"
+    result = await statistics.email_report(
+        ctx.conn, ctx.sender_id, email, include_machine=machine_events == "include"
     )
     return {"email_id": email_id, "machine_events": machine_events, **result}
 

@@ -60,6 +60,7 @@ async def bulk_send(email_id: Id, body: BulkSendIn, ctx: Ctx, idem: Idem) -> Any
             test_share=body.ab.share,
             wait=timedelta(minutes=body.ab.wait_minutes),
             metric=body.ab.metric,
+            min_sends=body.ab.min_sends,
         )
     campaign, messages = await campaigns.queue_bulk_send(
         ctx.conn,

@@ -16,6 +16,7 @@ from services.api.schemas.common import (
     Text,
     omittable,
 )
+from shared.campaigns.abtest import DEFAULT_MIN_SENDS, MAX_MIN_SENDS
 from shared.limits import (
     AB_SHARE_MAX,
     AB_SHARE_MIN,
@@ -146,6 +147,13 @@ class AbTest(Strict):
     share: float = Field(ge=AB_SHARE_MIN, le=AB_SHARE_MAX, examples=[0.2])
     wait_minutes: int = Field(ge=AB_WAIT_MINUTES_MIN, le=AB_WAIT_MINUTES_MAX)
     metric: Literal["open", "click"] = "click"
+    min_sends: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_MIN_SENDS,
+        description="Sends each variation needs before a winner is picked; below it the rest "
+        f"gets the first active variation. Default {DEFAULT_MIN_SENDS}.",
+    )
 
 
 class BulkSendIn(Strict):

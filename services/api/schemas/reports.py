@@ -131,6 +131,10 @@ class Event(BaseModel):
     link_index: int | None
     machine: bool
     machine_reason: str | None
+    proxy: str | None = Field(
+        description="A human open fetched through this mail provider's image proxy "
+        "(google_image_proxy, yahoo_image_proxy)."
+    )
 
 
 class Report(BaseModel):
@@ -168,9 +172,12 @@ class Send(BaseModel):
     bounced_at: datetime | None
     complained_at: datetime | None
     bounce_type: str | None
-    open_count: int
-    view_count: int
-    click_count: int
+    open_count: int | None = Field(
+        description="Human opens; null for a sender with anonymous tracking (counted in the "
+        "statistics only)."
+    )
+    view_count: int | None
+    click_count: int | None
 
 
 class SendDetail(Send):
@@ -179,16 +186,25 @@ class SendDetail(Send):
 
 
 class Counts(BaseModel):
+    """Sends and what their recipients did. Opens and clicks are human: machine ones (Apple Mail
+    prefetches, link scanners) are counted apart, unless ``machine_events=include`` adds them."""
+
     total: int
     pending: int
     sent: int
     failed: int
     cancelled: int
-    opened: int = Field(description="Sends opened at least once.")
+    opened: int = Field(description="Sends opened at least once, or clicked (a click proves it).")
     opens: int
+    proxied_opened: int = Field(
+        description="Of the opened sends, those opened through Gmail's or Yahoo's image proxy."
+    )
+    proxied_opens: int = Field(description="Of the opens, those through an image proxy.")
+    machine_opens: int = Field(description="Opens flagged machine (Apple Mail prefetches).")
     viewed: int
-    clicked: int
+    clicked: int = Field(description="Sends with at least one human click (unique clicks).")
     clicks: int
+    machine_clicks: int = Field(description="Clicks flagged machine (link scanners).")
     unsubscribed: int
     bounced: int
     complained: int
@@ -206,6 +222,59 @@ class DayCounts(Counts):
     day: date | None = Field(description="UTC day sent; null for sends not sent yet.")
 
 
+class LinkCounts(BaseModel):
+    variation_id: int | None = Field(description="Null: the variation was deleted.")
+    link_index: int | None = Field(
+        description="n of /c/<token>/<n>; null for /c/<token>, the email's redirect_url."
+    )
+    url: str | None = Field(description="The link's target; null when no longer known.")
+    personalised: bool = Field(
+        description="The target depends on the subscriber; url is the one for a subscriber "
+        "without properties."
+    )
+    clicks: int = Field(description="Human clicks.")
+    clickers: int | None = Field(
+        description="Sends with a human click on this link; null when clicks were recorded "
+        "anonymously."
+    )
+    machine_clicks: int = Field(description="Clicks flagged machine (link scanners).")
+
+
+class AbArm(BaseModel):
+    variation_id: int
+    name: str | None
+    sent: int = Field(description="Test-share sends that went out.")
+    converted: int = Field(description="Of those, sends opened or clicked (by the metric).")
+    rate: float
+
+
+class AbTestResult(BaseModel):
+    """The A/B test of the email's latest A/B campaign (shared/campaigns/abtest.py)."""
+
+    campaign_id: int
+    state: str
+    decided: bool = Field(description="False: the test runs; the decision is what it would be now.")
+    outcome: Literal["winner", "no_clear_winner", "insufficient_sample"]
+    variation_id: int = Field(
+        description="The variation the rest of the audience gets: the winner, or the default."
+    )
+    default_variation_id: int | None = Field(
+        None, description="The first active variation, kept when the test cannot tell."
+    )
+    leader_id: int | None = None
+    runner_up_id: int | None = None
+    metric: Literal["open", "click"] | None = None
+    min_sends: int | None = Field(None, description="Sends each variation needs at least.")
+    confidence: float | None = None
+    margin_pp: float | None = Field(
+        None, description="Leader's rate minus the runner-up's, in percentage points."
+    )
+    ci_low_pp: float | None = None
+    ci_high_pp: float | None = None
+    reason: str
+    variations: list[AbArm] = Field(default_factory=list)
+
+
 class Statistics(BaseModel):
     email_id: int
     machine_events: Literal["include", "exclude"]
@@ -213,6 +282,8 @@ class Statistics(BaseModel):
     variations: list[VariationCounts]
     locales: list[LocaleCounts]
     days: list[DayCounts]
+    links: list[LinkCounts]
+    ab_test: AbTestResult | None
 
 
 class DmarcRecord(BaseModel):

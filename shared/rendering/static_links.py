@@ -1,4 +1,4 @@
-"""Whether a variation's click links are the same for every subscriber.
+"""Whether a variation's click links are the same for every subscriber, and what they are.
 
 Most emails personalise the greeting, not the links. When the HTML template can be shown never
 to change its ``<a>``/``<area>`` links with the subscriber, the link list is a property of the
@@ -18,8 +18,12 @@ renderer never numbers the send's own pages, so those do not change the list eit
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from jinja2 import Environment, TemplateSyntaxError, nodes
+
+from shared.rendering.templates import MessageUrls, render_variation
 
 # Filters whose output is escaped on autoescape (they return plain text, or Markup only of
 # Markup input, which without ``safe`` is itself escaped text).
@@ -85,6 +89,18 @@ def links_are_static(html_body: str | None) -> bool:
     spans = [m.span() for m in _LINK_TAG.finditer(text)]
     spans += [m.span() for m in _HREF.finditer(text)]
     return not any(_MARK in text[start:end] or _OWN in text[start:end] for start, end in spans)
+
+
+def probe_links(variation: Mapping[str, Any], base: str) -> list[str] | None:
+    """The variation's links as rendered for a subscriber with no properties (for a static
+    variation, every subscriber's links), or None when that render fails (e.g. arithmetic on a
+    missing property)."""
+    probe = {"address": "", "locale": "C", "properties": {}}
+    try:
+        urls = MessageUrls.for_send(base, PROBE_TOKEN)
+        return render_variation(variation, probe, urls, track_clicks=True).links
+    except Exception:
+        return None
 
 
 def _blank_own_link(match: re.Match[str]) -> str:
