@@ -81,31 +81,6 @@ WHERE sender_id = :sender_id AND kind = :kind
   AND (:before_id::bigint IS NULL OR id < :before_id::bigint)
 ORDER BY id DESC LIMIT :limit;
 
--- name: list_dmarc_reports
--- Aggregate DMARC reports about the sender's domains (its From domain and its return-path
--- domain): reports carry no sender id, the domain is what ties them to one.
-SELECT r.id, r.org_name, r.org_email, r.report_id, r.domain, r.begin_at, r.end_at, r.policy,
-       r.message_count, r.pass_count, r.created_at
-FROM dmarc_aggregate_reports r, senders s
-WHERE s.id = :sender_id
-  AND lower(r.domain) IN (lower(split_part(s.address, '@', 2)), lower(s.return_path_domain))
-  AND (:before_id::bigint IS NULL OR r.id < :before_id::bigint)
-ORDER BY r.id DESC LIMIT :limit;
-
--- name: get_dmarc_report
--- One aggregate report, if it is about one of the sender's domains.
-SELECT r.id, r.org_name, r.org_email, r.report_id, r.domain, r.begin_at, r.end_at, r.policy,
-       r.errors, r.message_count, r.pass_count, r.created_at
-FROM dmarc_aggregate_reports r, senders s
-WHERE r.id = :id AND s.id = :sender_id
-  AND lower(r.domain) IN (lower(split_part(s.address, '@', 2)), lower(s.return_path_domain));
-
--- name: dmarc_records
--- The rows of one aggregate report (the caller checked the report is the sender's).
-SELECT id, host(source_ip) AS source_ip, message_count, disposition, dkim_aligned, spf_aligned,
-       passed, header_from, envelope_from, envelope_to, dkim_results, spf_results, overrides
-FROM dmarc_aggregate_records WHERE report_id = :report_id ORDER BY id;
-
 -- name: admin_email_counts
 -- admin: the email list's counts for one page of a sender's emails (first-event times on sends).
 SELECT email_id, count(*) AS total,

@@ -41,3 +41,8 @@ async def record_responses(conn: Conn, inbound_id: int, rows: list[dict[str, Any
 
 async def reports_for_inbound(conn: Conn, inbound_id: int) -> list[Row]:
     return await fetch_all(conn, Q.reports_for_inbound, {"inbound_id": inbound_id})
+
+
+async def report_detail(conn: Conn, sender_id: int, report_id: int) -> Row | None:
+    """One bounce or complaint of a sender, with headers and the returned original."""
+    return await fetch_one(conn, Q.report_detail, {"id": report_id, "sender_id": sender_id})

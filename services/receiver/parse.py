@@ -18,7 +18,7 @@ from shared.dmarc import repository as dmarc
 from shared.events import service as events
 from shared.inbound import repository as inbound
 from shared.logging import get_logger
-from shared.reports import repository as reports
+from shared.responses import repository as responses
 from shared.tokens import TokenCodec, codec_from_settings_secrets
 from shared.webhooks import service as webhooks
 
@@ -131,7 +131,7 @@ async def _record_responses(
         single = token_match is not None and len(failed) == 1
         match = token_match if single else by_address.get(rcpt.address.lower())
         rows.append(_report_row(result, match, rcpt, result.type))
-    saved = await reports.record_responses(conn, inbound_id, _strip_nul(rows))
+    saved = await responses.record_responses(conn, inbound_id, _strip_nul(rows))
     messages: list[Any] = []
     for row in saved:
         if not row["inserted"]:
