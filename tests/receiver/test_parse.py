@@ -162,7 +162,7 @@ async def test_recipient_fallback_and_autoreply_changes_nothing(
     await parse.parse_inbound(pool, inbound_id)
     (report,) = reports(sync_conn, inbound_id)
     assert report["matched_by"] == "recipient" and report["send_id"] == world.sends[address]
-    assert (report["hard_or_soft"], report["reason"]) == ("soft", "spam_detected")
+    assert (report["hard_or_soft"], report["reason"]) == ("soft", "spam")
     reply_id = await store(pool, messages.autoreply(f"news@{world.domain}"))
     assert await parse.parse_inbound(pool, reply_id) == "autoreply"
     assert subscriber_state(sync_conn, world.subscribers[address]) == "active"
