@@ -1,5 +1,6 @@
-"""Response reports (bounces, complaints, auto-replies, mailto unsubscribes) and the sender's
-bounce and complaint policy, applied in one set-based statement."""
+"""Response reports: bounces (from the relay's reply at send time or an inbound message),
+complaints, auto-replies and mailto unsubscribes; the matching of an inbound message to its
+send; and the one statement that applies the bounce and complaint policy."""
 
 from __future__ import annotations
 
@@ -22,21 +23,19 @@ async def latest_send_to(conn: Conn, address: str, domains: list[str]) -> Row | 
     )
 
 
-async def record_responses(conn: Conn, inbound_id: int, rows: list[dict[str, Any]]) -> list[Row]:
-    """Upsert the reports of one inbound message and apply the policy to the new ones.
+async def record_responses(conn: Conn, rows: list[dict[str, Any]]) -> list[Row]:
+    """Store reports and apply the policy to the new ones (``record_responses`` in queries.sql).
 
     Parameters:
-      rows: dicts with sender_id, send_id, subscriber_id, kind, recipient, hard_or_soft, status,
-        reason, diagnostic, feedback_type, matched_by, headers, human_text, original.
+      rows: dicts with every field of ``policy.Report``.
 
     Returns:
-      one row per report with its effects (inserted, subscriber_state, subscriber_changed).
+      one row per report with its effects (inserted, subscriber_state, subscriber_changed,
+      delivery_id of its webhook).
     """
     if not rows:
         return []
-    return await fetch_all(
-        conn, Q.record_responses, {"inbound_id": inbound_id, "rows": Jsonb(rows)}
-    )
+    return await fetch_all(conn, Q.record_responses, {"rows": Jsonb(rows)})
 
 
 async def reports_for_inbound(conn: Conn, inbound_id: int) -> list[Row]:

@@ -110,25 +110,35 @@ async def test_soft_bounces_on_n_sends_stop_the_subscriber(
     address = next(iter(world.sends))
     sid = world.subscribers[address]
     first = world.sends[address]
-    sends = [first, first, extra_sent_send(sync_conn, world, address)]
-    sends.append(extra_sent_send(sync_conn, world, address))
-    # Two delay notices for one message count once; the third distinct send reaches the limit.
-    expected = ["active", "active", "active", "bounced"]
-    for n, send_id in enumerate(sends):
+    # A delay notice is not a bounce (the MTA still retries); two final reports about one
+    # message count once; the third distinct send reaches the sender's limit of 3.
+    steps = [
+        (first, "delayed", "4.2.2", "active"),
+        (first, "failed", "5.2.2", "active"),
+        (first, "failed", "5.2.2", "active"),
+        (extra_sent_send(sync_conn, world, address), "failed", "5.2.2", "active"),
+        (extra_sent_send(sync_conn, world, address), "failed", "5.2.2", "bounced"),
+    ]
+    for n, (send_id, action, status, expected) in enumerate(steps):
         raw = messages.dsn(
             address,
-            status="4.2.2",
-            action="delayed",
-            diagnostic=f"smtp; 452 4.2.2 mailbox full (try {n})",
+            status=status,
+            action=action,
+            diagnostic=f"smtp; {status[0]}52 {status} mailbox full (try {n})",
             token=world.codec.encode(send_id),
         )
         inbound_id = await store(pool, raw)
         await parse.parse_inbound(pool, inbound_id)
         (report,) = reports(sync_conn, inbound_id)
         assert (report["hard_or_soft"], report["reason"]) == ("soft", "mailbox_full")
-        assert subscriber_state(sync_conn, sid) == expected[n], n
+        assert report["permanent"] is (action == "failed")
+        assert subscriber_state(sync_conn, sid) == expected, n
     soft = sync_conn.execute("SELECT soft_bounces FROM subscribers WHERE id = %s", (sid,))
     assert soft.fetchone()["soft_bounces"] == 3
+    events = sync_conn.execute(
+        "SELECT count(*) AS n FROM send_events WHERE send_id = %s AND kind = 'bounce'", (first,)
+    ).fetchone()["n"]
+    assert events == 2  # the two final reports; the delay notice left no event
 
 
 async def test_complaint_by_message_id_marks_complained(
