@@ -111,7 +111,7 @@ WITH input AS (
                 SELECT rr.send_id FROM response_reports rr
                 WHERE rr.subscriber_id = sub.id AND rr.kind = 'bounce'
                   AND rr.hard_or_soft = 'soft' AND rr.permanent AND rr.send_id IS NOT NULL
-                  AND rr.created_at > greatest(now() - se.soft_bounce_window,
+                  AND rr.created_at >= greatest(now() - se.soft_bounce_window,
                                                sub.state_changed_at)
                 UNION
                 SELECT f2.send_id FROM fresh f2
