@@ -102,7 +102,8 @@ _SPECIFIC: list[tuple[str, tuple[str, ...]]] = [
         r"sender (address |domain )?(rejected|refused|denied|blocked|"
         r"not (allowed|permitted|valid|found|authori[sz]ed))",
         r"sender verif\w* failed", r"verification failed for", r"sender (address )?verif",
-        r"domain of sender", r"sender domain", r"sender address rejected",
+        r"domain of sender", r"sender domain", r"sender address",
+        r"from:? (domain|address) .{0,20}invalid",
         r"mail from .{0,40}(rejected|not allowed|refused|invalid)", r"\bspf\b", r"\bdkim\b",
         r"\bdmarc\b", r"\bauthenticat", r"unauthenticated", r"\bsenderid\b", r"authrequired",
         r"not authori[sz]ed to send", r"impersonat", r"spoof",
@@ -127,7 +128,7 @@ _SPECIFIC: list[tuple[str, tuple[str, ...]]] = [
     )),
     ("mailbox_full", (
         r"over ?quota", r"quota (exceeded|full|limit)", r"exceed\w* .{0,25}quota",
-        r"mail ?box (is |has |would be |was )?(full|over|exceed)", r"full mail ?box",
+        r"mail ?box (is |has |would be |was |would )?(full|over|exceed)", r"full mail ?box",
         r"(mail ?box|disk|storage|space) .{0,20}(limit|allocation) (exceeded|reached)",
         r"exceeded storage", r"insufficient (disk )?(space|storage)",
         r"out of (disk )?(space|storage)", r"storage (allocation|quota|limit|space)",
@@ -167,11 +168,11 @@ _SPECIFIC: list[tuple[str, tuple[str, ...]]] = [
         r"ipblock", r"block list",
     )),
     ("spam", (
-        r"\bspam(?!haus|cop)", r"junk", r"unsolicited", r"bulk (mail|e-?mail)", r"phish",
+        r"\bspam(?!haus|cop)", r"junk", r"unsolicited", r"bulk (mail|e-?mail)",
         r"(seems|looks) (like|to be) .{0,20}(spam|junk|bulk)", r"\buce\b",
     )),
     ("content", (
-        r"virus", r"malware", r"infected", r"\btrojan",
+        r"virus", r"malware", r"phish", r"infected", r"\btrojan",
         r"content (filter|rejected|restriction|policy|polic)",
         r"(rejected|refused|blocked) (due to|because( of)?|for) .{0,30}content",
         r"(message|mail) content",
@@ -185,12 +186,13 @@ _SPECIFIC: list[tuple[str, tuple[str, ...]]] = [
         r"has moved", r"moved (to|permanently|away)", r"not local.{0,30}(please )?(try|forward)",
         r"user not local", r"(address|recipient) (has )?changed", r"new (e-?mail )?address is",
         r"no longer (with|at|employed|works|working)", r"hasmoved", r"owner (has )?changed",
+        r"has been replaced by",
     )),
     ("no_mail_domain", (
         r"null ?mx",
         r"domain .{0,60}(does not|doesn.t|will not|won.t|do not) (accept|"
         r"receive) (any )?(e-?)?mail",
-        r"accepts? no (e-?)?mail", r"nullmx",
+        r"accepts? no (e-?)?mail", r"nullmx", r"host(/domain)? does not accept (e-?)?mail",
     )),
     ("network", (
         r"not found, try again", r"temporary (failure in name resolution|dns|lookup)",
@@ -210,6 +212,7 @@ _SPECIFIC: list[tuple[str, tuple[str, ...]]] = [
         r"no (valid )?(mx|a|mail exchanger) (record|host)", r"mx (record )?lookup failed",
         r"mx records point to non-?existent", r"domain .{0,30}not (exist|resolv|found)",
         r"(recipient|destination) domain .{0,30}(invalid|unknown|not found)",
+        r"domain must exist",
     )),
     ("user_unknown", (
         r"user ?unknown",
@@ -228,12 +231,19 @@ _SPECIFIC: list[tuple[str, tuple[str, ...]]] = [
         r"recip\w*notfound", r"nosuchuser", r"(?<!host )(?<!domain )not exist",
         r"doesn.t have an? (\S+ )?account", r"(no|not an?) (valid )?account",
         r"recipient address rejected: access denied",
-        r"(recipient|address) rejected: (user|mail ?box|recipient|"
-        r"unknown|undeliverable|invalid|no such)",
+        r"(recipient|address) rejected: (user unknown|unknown|undeliverable|invalid|no such|"
+        r"non-?existent|user does not|userunknown)",
         r"not listed in .{0,40}(directory|address book|recipient|domino|table)",
         r"unknown local[- ]part", r"undeliverable address",
         r"(recipient|user) .{0,20}(unknown|invalid)", r"no (valid )?recipients?\b",
         r"not a valid recipient", r"address (is )?no longer valid",
+        r"not present in (the )?directory", r"(can.t|cannot) accept (this )?user",
+        r"address(es)? (were|was|is) unknown", r"address could not be found",
+        r"not an active address", r"mail ?box not present", r"not a local (address|user)",
+        r"recipient ?not ?found", r"bad ?rcpt ?to", r"bad ?recipient ?to", r"valid ?rcpt ?to",
+        r"(name|user) is not found", r"no one (at|with) this address", r"inconnu",
+        r"unknown virtual user", r"in (the )?name directory",
+        r"non-?existent (user|recipient|mailbox|address)", r"utente", r"no such",
         r"(user|recipient|addressee|address|mailbox) not known", r"invalid (\S+ ){0,3}user ?id",
         r"address is (wrong|invalid|incorrect)", r"(wrong|incorrect) (e-?mail )?address",
         r"no matches? (to|for|found)", r"did not (exactly )?match (an|any) .{0,40}address",
@@ -304,7 +314,9 @@ _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
 _LEADING_REPLY = re.compile(r"^\W*([45])\d\d(?:[ -]|$)")
 _REPLY = re.compile(r"(?<![\d.#])([45])\d\d(?:[ -]|$)")
 _ADDRESS = re.compile(r"\S+@\S+")
-_HOST = re.compile(r"\b(?:[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z]{2,}\b\.?", re.I)
+# Host names as MTAs print them (lower case): "RESOLVER.ADR.RecipNotFound" and
+# "STOREDRV.Deliver.Exception:QuotaExceededException" are Exchange's words, not hosts.
+_HOST = re.compile(r"\b(?:[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}\b\.?")
 _IP = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b|\b[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}\b", re.I)
 
 
