@@ -186,8 +186,8 @@ FROM response_reports WHERE inbound_id = :inbound_id ORDER BY id;
 
 -- name: report_detail
 -- One bounce or complaint of a sender, with the headers and the returned original message.
-SELECT r.id, r.inbound_id, r.send_id, r.subscriber_id, r.kind, r.recipient, r.hard_or_soft,
-       r.status, r.reason, r.diagnostic, r.feedback_type, r.matched_by, r.headers, r.human_text,
+SELECT r.id, r.inbound_id, r.send_id, r.subscriber_id, r.kind, r.source, r.recipient,
+       r.hard_or_soft, r.permanent, r.status, r.reason, r.diagnostic, r.feedback_type, r.matched_by, r.headers, r.human_text,
        r.original, r.created_at, s.email_id
 FROM response_reports r LEFT JOIN sends s ON s.id = r.send_id
 WHERE r.id = :id AND r.sender_id = :sender_id;

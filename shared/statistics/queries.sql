@@ -26,8 +26,8 @@ FROM send_events WHERE send_id = :send_id ORDER BY at, id LIMIT 1000;
 
 -- name: send_reports
 -- Bounces, complaints and other reports tied to one send of the sender.
-SELECT id, kind, recipient, hard_or_soft, status, reason, diagnostic, feedback_type,
-       matched_by, created_at
+SELECT id, kind, source, recipient, hard_or_soft, permanent, status, reason, diagnostic,
+       feedback_type, matched_by, created_at
 FROM response_reports WHERE send_id = :send_id AND sender_id = :sender_id
 ORDER BY id LIMIT 1000;
 
@@ -74,8 +74,8 @@ ORDER BY grouping, s.variation_id, s.locale, s.day;
 
 -- name: list_reports
 -- Bounces (kind bounce) or complaints (kind arf) of a sender, newest first, keyset on id.
-SELECT id, send_id, subscriber_id, kind, recipient, hard_or_soft, status, reason, diagnostic,
-       feedback_type, matched_by, created_at
+SELECT id, send_id, subscriber_id, kind, source, recipient, hard_or_soft, permanent, status,
+       reason, diagnostic, feedback_type, matched_by, created_at
 FROM response_reports
 WHERE sender_id = :sender_id AND kind = :kind
   AND (:before_id::bigint IS NULL OR id < :before_id::bigint)
