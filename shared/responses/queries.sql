@@ -92,6 +92,14 @@ WITH input AS (
                               'feedback_type', f.feedback_type)
     FROM fresh f JOIN sends s ON s.id = f.send_id
     RETURNING id
+), locked AS (
+    -- The subscribers this call may stop, locked in id order (two calls about one subscriber
+    -- wait for each other, and cannot deadlock), so the state decided below is the current one.
+    SELECT sub.id, sub.sender_id, sub.state, sub.state_changed_at
+    FROM subscribers sub
+    WHERE sub.id IN (SELECT subscriber_id FROM fresh)
+    ORDER BY sub.id
+    FOR UPDATE
 ), verdict AS (
     -- Soft bounces count once per send (a message's 4-hour and 24-hour notices are one), in
     -- the sender's window and only since the subscriber last became active (a resubscribed
@@ -120,7 +128,7 @@ WITH input AS (
            ) AS soft_in_window,
            se.soft_bounce_limit AS soft_limit
     FROM fresh f
-    JOIN subscribers sub ON sub.id = f.subscriber_id AND sub.sender_id = f.sender_id
+    JOIN locked sub ON sub.id = f.subscriber_id AND sub.sender_id = f.sender_id
     JOIN senders se ON se.id = sub.sender_id
     GROUP BY sub.id, sub.state, sub.state_changed_at, se.soft_bounce_window, se.soft_bounce_limit
 ), stopped AS (

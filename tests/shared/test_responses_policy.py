@@ -3,6 +3,7 @@ real database: each call its own transaction, as the sender worker and the recei
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, replace
 from typing import Any
@@ -237,3 +238,19 @@ async def test_a_complaint_stops_even_an_unsubscribed_address(
     ).fetchone()
     assert hook["event"] == "complaint" and hook["payload"]["feedback_type"] == "abuse"
     assert hook["payload"]["subscriber_state"] == "complained"
+
+
+async def test_a_concurrent_soft_bounce_never_undoes_a_hard_one(
+    pool: AsyncConnectionPool, sync_conn: psycopg.Connection[dict], mailbox: Mailbox
+) -> None:
+    """Two calls about one subscriber: the second waits for the first and decides on the
+    state the first left, instead of writing back the state it read before."""
+    hard = smtp(mailbox, 0, "550 5.1.1 <ann@example.org>: User unknown")
+    soft = smtp(mailbox, 1, "552 5.2.2 Mailbox full")
+    async with transaction(pool) as first:
+        await policy.apply(first.conn, [hard])
+        second = asyncio.create_task(apply(pool, soft))
+        await asyncio.sleep(0.5)  # let the second call reach the subscriber's row lock
+        assert not second.done()
+    await second
+    assert state(sync_conn, mailbox)["state"] == "bounced"
