@@ -244,6 +244,7 @@ _SPECIFIC: list[tuple[str, tuple[str, ...]]] = [
         r"(name|user) is not found", r"no one (at|with) this address", r"inconnu",
         r"unknown virtual user", r"in (the )?name directory",
         r"non-?existent (user|recipient|mailbox|address)", r"utente", r"no such",
+        r"^\W*(\d{3}\W+)?(#?\d\.\d\.\d+\W+)?address rejected\W*$",
         r"(user|recipient|addressee|address|mailbox) not known", r"invalid (\S+ ){0,3}user ?id",
         r"address is (wrong|invalid|incorrect)", r"(wrong|incorrect) (e-?mail )?address",
         r"no matches? (to|for|found)", r"did not (exactly )?match (an|any) .{0,40}address",
@@ -368,6 +369,11 @@ def reason_from_text(text: str | None) -> tuple[str | None, bool]:
     return None, False
 
 
+def _vague(code: str) -> bool:
+    detail = code.split(".", 1)[1]
+    return detail in _VAGUE_CODES or detail not in _BY_CODE
+
+
 def explain(
     status: str | None,
     diagnostic: str | None,
@@ -390,6 +396,9 @@ def explain(
     text = diagnostic or ""
     status = normalise_status(status) or find_status(text)
     code = status if status and _STATUS.fullmatch(status) else None
+    quoted = find_status(text)
+    if code and quoted and _vague(code) and not _vague(quoted) and quoted[0] == code[0]:
+        code = quoted  # Status: 5.0.0, Diagnostic-Code: 550 5.1.1 ...: the remote server's code
     cls = code[0] if code else reply_class(text)
     act = (action or "").strip().lower()
     if act in ("delayed", "delay", "relayed", "expanded"):

@@ -100,6 +100,10 @@ HARD = [
      "Google tried to deliver your message, but it was rejected by the recipient domain. The "
      "error that the other server returned was: 550 550 Address unknown (state 14).", "failed",
      "user_unknown"),
+    ("a silent status, the remote server's code", "5.0.0", "550 5.1.1 <ann@example.org>",
+     "failed", "user_unknown"),
+    ("address rejected, and nothing else", None, "550 #5.1.0 Address rejected.", "failed",
+     "user_unknown"),
     ("host names are not read as words", "5.1.1",
      "host spam-filter.example.net[192.0.2.7] said: 550 5.1.1 <ann@example.org>: Recipient "
      "address rejected: User unknown", "failed", "user_unknown"),
@@ -232,6 +236,9 @@ SOFT = [
      "later.", "delayed", "rate_limited"),
     ("too many connections, no code", None, "421 Too many connections from your IP", None,
      "rate_limited"),
+    ("recipient address rejected for a policy", "5.7.1",
+     "554 5.7.1 <ann@example.org>: Recipient address rejected: Policy Rejection- Abuse",
+     "failed", "policy"),
     ("too many recipients", "4.5.3", "452 4.5.3 Too many recipients", "delayed",
      "rate_limited"),
     ("spoofing policy", None, "550 Rejected by header based Anti-Spoofing policy", "failed",
