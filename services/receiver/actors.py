@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dramatiq
 
-from services.receiver import service
+from services.receiver.parse import parse_inbound
 from shared.broker import broker  # noqa: F401 - binds every actor below to the configured broker
 from shared.config import get_settings
 from shared.db import worker_pool
-from shared.inbound.service import PARSE_ACTOR
+from shared.inbound.reprocess import PARSE_ACTOR
 from shared.queues import INBOUND_QUEUE
 
 
@@ -23,4 +23,4 @@ from shared.queues import INBOUND_QUEUE
 )
 async def parse(inbound_id: int) -> None:
     """Classify stored message ``inbound_id``, tie it to its send and apply the policy."""
-    await service.parse_inbound(await worker_pool(), inbound_id)
+    await parse_inbound(await worker_pool(), inbound_id)

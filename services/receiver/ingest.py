@@ -19,7 +19,7 @@ from shared.broker import message, publish
 from shared.config import Settings
 from shared.db import create_pool
 from shared.inbound import repository as inbound
-from shared.inbound.service import PARSE_ACTOR
+from shared.inbound.reprocess import PARSE_ACTOR
 from shared.queues import INBOUND_QUEUE
 
 EX_TEMPFAIL = 75

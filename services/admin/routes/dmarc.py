@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from services.admin.sessions import MAX_ID, OwnerAdmin, SenderId, pool_of
 from services.admin.templating import render
-from shared.admins import reporting
+from shared.dmarc import repository as dmarc
 from shared.errors import NotFound
 from shared.senders import repository as senders
 
@@ -44,7 +44,7 @@ async def _page(
     request: Request, domains: list[str] | None, base: str, sender_id: int | None
 ) -> Response:
     async with pool_of(request).connection() as conn:
-        data = await reporting.dmarc_overview(conn, domains)
+        data = await dmarc.overview(conn, domains)
     data["chart"] = pass_fail_chart(data["daily"])
     data["domains"] = domains
     data["base"] = base
@@ -57,7 +57,7 @@ async def _report(
     if not 0 < report_id < MAX_ID:
         raise NotFound("no such report")
     async with pool_of(request).connection() as conn:
-        row = await reporting.dmarc_report(conn, report_id, domains)
+        row = await dmarc.report(conn, report_id, domains)
     if row is None:
         raise NotFound("no such report")
     return await render(request, "dmarc/report.html", {"report": row}, sender_id=sender_id)

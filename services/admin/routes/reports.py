@@ -7,8 +7,8 @@ from fastapi.responses import Response
 
 from services.admin.sessions import MAX_ID, SenderId, pool_of
 from services.admin.templating import render
-from shared.admins import reporting
 from shared.errors import NotFound
+from shared.responses import repository as responses
 from shared.statistics import repository as statistics
 
 router = APIRouter(prefix="/senders/{sender_id}")
@@ -46,7 +46,7 @@ async def report(request: Request, sender_id: SenderId, report_id: int) -> Respo
     if not 0 < report_id < MAX_ID:
         raise NotFound("no such report")
     async with pool_of(request).connection() as conn:
-        row = await reporting.report_detail(conn, sender_id, report_id)
+        row = await responses.report_detail(conn, sender_id, report_id)
     if row is None:
         raise NotFound("no such report")
     return await render(request, "reports/detail.html", {"report": row}, sender_id=sender_id)

@@ -16,8 +16,10 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from services.admin.forms import Form, read_form
 from services.admin.sessions import SenderId, pool_of
 from services.admin.templating import render
+from shared import broker
 from shared.db import transaction
 from shared.errors import NotFound, Unprocessable
+from shared.events import service as events
 from shared.filters import parse_filter
 from shared.subscribers import repository as subscribers
 from shared.subscribers.listing import SubscriberQuery, list_page
@@ -228,8 +230,12 @@ async def save_subscriber(request: Request, sender_id: SenderId, subscriber_id: 
     properties = _properties(form)
     if form.ok:
         changes = {"locale": locale, "state": state, "properties": properties}
-        async with transaction(pool_of(request)) as tx:
-            await subscribers.update(tx.conn, sender_id, subscriber_id, changes)
+        async with transaction(pool_of(request), broker.publish) as tx:
+            _, messages = await events.update_subscriber(
+                tx.conn, sender_id, subscriber_id, changes, source="admin"
+            )
+            for message in messages:
+                tx.enqueue(message)
         url = f"/senders/{sender_id}/subscribers/{subscriber_id}?notice=saved"
         return RedirectResponse(url, status_code=303)
     return await render(
