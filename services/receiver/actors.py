@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.receiver import service
+from services.receiver.parse import parse_inbound
 from shared import jobs
 from shared.config import get_settings
 from shared.db import worker_pool
@@ -18,4 +18,4 @@ from shared.db import worker_pool
 )
 async def parse(inbound_id: int) -> None:
     """Classify stored message ``inbound_id``, tie it to its send and apply the policy."""
-    await service.parse_inbound(await worker_pool(), inbound_id)
+    await parse_inbound(await worker_pool(), inbound_id)

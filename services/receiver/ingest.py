@@ -17,7 +17,7 @@ from services.receiver import metrics
 from shared.config import Settings
 from shared.db import create_pool, transaction
 from shared.inbound import repository as inbound
-from shared.inbound.service import parse_message
+from shared.inbound.reprocess import parse_message
 
 EX_TEMPFAIL = 75
 

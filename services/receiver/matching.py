@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from services.receiver.classify import Classification
 from shared.db import Conn, Row
-from shared.reports import repository
+from shared.responses import repository
 from shared.tokens import TokenCodec
 
 _TOKEN = r"([A-Za-z2-7]{32})"  # noqa: S105 - a pattern, not a secret

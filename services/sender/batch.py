@@ -27,6 +27,7 @@ from shared.config import Settings
 from shared.db import Conn, transaction
 from shared.errors import AppError
 from shared.logging import get_logger
+from shared.responses import policy as responses
 from shared.sends import repository as sends
 from shared.tokens import TokenCodec
 
@@ -80,19 +81,13 @@ def _choose(row: Mapping[str, Any], variations: Sequence[Mapping[str, Any]]) -> 
     return pick_variation(row["id"], active) if active else None
 
 
-def _bounce_kind(result: SmtpResult) -> tuple[str, str]:
-    status = result.enhanced_status or (f"{result.code // 100}.0.0" if result.code else "5.0.0")
-    # 5.1.x: the address itself is bad (user unknown, bad domain): stop the subscriber now.
-    return ("hard" if status.startswith("5.1.") else "soft"), status
-
-
 async def _record_with_retry(
     pool: AsyncConnectionPool,
     settings: Settings,
     outcomes: Any,
-    bounces: Any,
+    bounces: list[responses.Report],
     webhooks: Callable[[Any], Awaitable[list[Any]]],
-) -> tuple[Any, list[Any]]:
+) -> tuple[list[int], list[Any]]:
     """Write a batch's outcomes, retrying through a short database outage.
 
     The messages have already been handed to the relay; if this write gave up, the rows would
@@ -106,9 +101,9 @@ async def _record_with_retry(
         try:
             async with transaction(pool) as tx:
                 await sends.record_outcomes(tx.conn, outcomes)
-                stopped = await sends.record_smtp_bounces(tx.conn, *bounces)
-                messages = await webhooks(tx.conn)
-            return stopped, messages
+                applied = await responses.apply(tx.conn, bounces)  # the one bounce policy
+                messages = applied.messages + await webhooks(tx.conn)
+            return applied.stopped, messages
         except (psycopg.OperationalError, PoolTimeout) as error:
             if time.monotonic() + delay > deadline:
                 raise
@@ -153,7 +148,7 @@ async def run_batch(
         metrics.SENDS.labels("cancelled").inc(report.cancelled)
 
     outcomes = sends.Outcomes()
-    bounces: tuple[list[int], list[str], list[str], list[str]] = ([], [], [], [])
+    bounces: list[responses.Report] = []
     failures: list[dict[str, Any]] = []
     relay = relays.for_sender(ctx["relay"])
     tasks: list[tuple[Mapping[str, Any], Any, asyncio.Task[SmtpResult]]] = []
@@ -190,11 +185,9 @@ async def run_batch(
             {"send_id": sent_row["id"], "smtp_code": result.code, "reply": result.reply}
         )
         if result.kind == "permanent":
-            kind, status = _bounce_kind(result)
-            for column, value in zip(
-                bounces, (sent_row["id"], kind, status, result.reply), strict=True
-            ):
-                column.append(value)  # type: ignore[attr-defined]
+            bounces.append(
+                responses.smtp_bounce(ctx["sender_id"], sent_row, result.code, result.reply)
+            )
 
     stopped, webhook_messages = await _record_with_retry(
         pool, settings, outcomes, bounces, lambda conn: _webhooks(conn, ctx, email_id, failures)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shared.db import Conn, Row, fetch_all, load_queries
+from shared.dmarc import repository as dmarc
 
 Q = load_queries(__file__, "dashboard.sql")
 
@@ -14,7 +15,7 @@ async def overview(conn: Conn, user_id: int, is_owner: bool) -> dict[str, list[R
         "senders": await fetch_all(conn, Q.sender_overview, params),
         "campaigns": await fetch_all(conn, Q.running_campaigns, params),
         "reports": await fetch_all(conn, Q.recent_reports, params),
-        "dmarc": await fetch_all(conn, Q.dmarc_pass_rates, params),
+        "dmarc": await dmarc.pass_rates(conn, user_id, is_owner),
     }
 
 

@@ -44,19 +44,3 @@ WHERE r.kind IN ('bounce', 'arf')
   AND (:is_owner::boolean OR EXISTS (SELECT 1 FROM admin_user_senders us
                                     WHERE us.user_id = :user_id AND us.sender_id = r.sender_id))
 ORDER BY r.id DESC LIMIT 10;
-
--- name: dmarc_pass_rates
--- DMARC pass rate per domain of the visible senders over the last 30 days of reports.
-WITH domains AS (
-    SELECT DISTINCT lower(d) AS domain
-    FROM senders s, LATERAL (VALUES (split_part(s.address, '@', 2)), (s.return_path_domain)) v(d)
-    WHERE :is_owner::boolean OR EXISTS (SELECT 1 FROM admin_user_senders us
-                                       WHERE us.user_id = :user_id AND us.sender_id = s.id)
-)
-SELECT d.domain, count(r.id) AS reports,
-       coalesce(sum(r.message_count), 0)::bigint AS messages,
-       coalesce(sum(r.pass_count), 0)::bigint AS passed
-FROM domains d
-JOIN dmarc_aggregate_reports r ON lower(r.domain) = d.domain
-                               AND r.begin_at > now() - interval '30 days'
-GROUP BY d.domain ORDER BY d.domain;

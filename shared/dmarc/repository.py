@@ -1,4 +1,9 @@
-"""DMARC aggregate and failure reports and SMTP TLS reports, as the receiver stores them."""
+"""DMARC aggregate and failure reports and SMTP TLS reports: what the receiver stores, and every
+read of them (the admin's overview and dashboard, the API's per-sender list).
+
+The admin's reads take ``domains`` (a sender's From and return-path domains), or ``None`` for an
+owner's view of every domain.
+"""
 
 from __future__ import annotations
 
@@ -96,3 +101,52 @@ async def store_tls(conn: Conn, inbound_id: int | None, report: dict[str, Any]) 
 
 async def aggregate_for_inbound(conn: Conn, inbound_id: int) -> list[Row]:
     return await fetch_all(conn, Q.aggregate_for_inbound, {"inbound_id": inbound_id})
+
+
+def _scope(domains: list[str] | None) -> dict[str, Any]:
+    return {"all": domains is None, "domains": [d.lower() for d in domains or []]}
+
+
+async def overview(conn: Conn, domains: list[str] | None, days: int = 30) -> dict[str, Any]:
+    """``daily``, ``sources``, ``reporters``, ``reports``, ``failures`` and ``tls``."""
+    params = {**_scope(domains), "days": days}
+    return {
+        "daily": await fetch_all(conn, Q.dmarc_daily, params),
+        "sources": await fetch_all(conn, Q.dmarc_sources, params),
+        "reporters": await fetch_all(conn, Q.dmarc_reporters, params),
+        "reports": await fetch_all(conn, Q.dmarc_reports, params),
+        "failures": await fetch_all(conn, Q.dmarc_failures, params),
+        "tls": await fetch_all(conn, Q.tls_reports, params),
+    }
+
+
+async def report(conn: Conn, report_id: int, domains: list[str] | None) -> Row | None:
+    """One aggregate report with its records, if its domain is in scope."""
+    row = await fetch_one(conn, Q.dmarc_report, {"id": report_id, **_scope(domains)})
+    if row is not None:
+        row["records"] = await fetch_all(conn, Q.dmarc_report_records, {"report_id": report_id})
+    return row
+
+
+async def pass_rates(conn: Conn, user_id: int, is_owner: bool) -> list[Row]:
+    """The dashboard's DMARC pass rate per domain of the senders the admin may see."""
+    return await fetch_all(conn, Q.dmarc_pass_rates, {"user_id": user_id, "is_owner": is_owner})
+
+
+async def sender_reports(
+    conn: Conn, sender_id: int, *, before_id: int | None, limit: int
+) -> list[Row]:
+    """Aggregate reports about the sender's domains, newest first (the API's list)."""
+    return await fetch_all(
+        conn,
+        Q.sender_dmarc_reports,
+        {"sender_id": sender_id, "before_id": before_id, "limit": limit},
+    )
+
+
+async def sender_report(conn: Conn, sender_id: int, report_id: int) -> Row | None:
+    """One aggregate report about one of the sender's domains, with its records."""
+    row = await fetch_one(conn, Q.sender_dmarc_report, {"id": report_id, "sender_id": sender_id})
+    if row is not None:
+        row["records"] = await fetch_all(conn, Q.sender_dmarc_records, {"report_id": report_id})
+    return row

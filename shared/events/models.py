@@ -37,7 +37,7 @@ class UnsubscribeResult:
     already: bool
     sender_id: int
     subscriber_id: int | None
-    email_id: int
+    email_id: int | None  # None for an unsubscribe from the API or the admin (no send)
     cancelled: int = 0
     messages: list[Any] = field(default_factory=list)
 

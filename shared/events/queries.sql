@@ -44,6 +44,12 @@ FROM sends s JOIN senders se ON se.id = s.sender_id
 WHERE s.id = :id
 FOR UPDATE OF s;
 
+-- name: lock_subscriber
+-- Locks one subscriber of a sender for an unsubscribe by the API or the admin, so it is
+-- serialised with a concurrent one from a link.
+SELECT id, state FROM subscribers WHERE id = :subscriber_id AND sender_id = :sender_id
+FOR UPDATE;
+
 -- name: unsubscribe_subscriber
 -- Stops an active subscriber; returns nothing when it was not active (already unsubscribed,
 -- bounced or complained), which is what makes a repeated unsubscribe a no-op.

@@ -39,6 +39,12 @@ async def lock_send(conn: Conn, send_id: int) -> Row | None:
     return await fetch_one(conn, Q.lock_send, {"id": send_id})
 
 
+async def lock_subscriber(conn: Conn, sender_id: int, subscriber_id: int) -> Row | None:
+    return await fetch_one(
+        conn, Q.lock_subscriber, {"sender_id": sender_id, "subscriber_id": subscriber_id}
+    )
+
+
 async def unsubscribe_subscriber(conn: Conn, sender_id: int, subscriber_id: int) -> Row | None:
     """The subscriber row when it went from active to unsubscribed, else None."""
     return await fetch_one(

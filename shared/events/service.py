@@ -1,5 +1,5 @@
-"""Event rules: durable unsubscribes and resubscribes, and set-based recording of batched
-opens, views and clicks.
+"""Event rules: durable unsubscribes (from a link, a mailto, the API or the admin: one path) and
+resubscribes, and set-based recording of batched opens, views and clicks.
 
 Services never commit: callers pass a connection inside their transaction and publish the
 returned messages after COMMIT.
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.db import Conn
+from shared.db import Conn, Row
 from shared.events import repository
 from shared.events.machine import classify, clean_ip
 from shared.events.models import (
@@ -46,6 +46,7 @@ from shared.events.models import (
     WireEvent,
 )
 from shared.logging import get_logger
+from shared.subscribers import repository as subscribers
 
 log = get_logger(__name__)
 UNSUBSCRIBE_SOURCES = ("page", "one_click", "mailto", "api", "admin")
@@ -76,11 +77,7 @@ async def unsubscribe(
     if send is None:
         return None
     sender_id, subscriber_id = send["sender_id"], send["subscriber_id"]
-    changed = None
-    cancelled = 0
-    if subscriber_id is not None:
-        changed = await repository.unsubscribe_subscriber(conn, sender_id, subscriber_id)
-        cancelled = await repository.cancel_queued_sends(conn, sender_id, subscriber_id)
+    changed, cancelled = await _stop(conn, sender_id, subscriber_id)
     await repository.mark_send_unsubscribed(conn, send_id)
     messages: list[Any] = []
     if changed is not None:
@@ -96,7 +93,9 @@ async def unsubscribe(
             user_agent=None if anonymous else _clean_text(user_agent),
             detail={"source": source},
         )
-        messages = await _emit_unsubscribe(conn, send, changed["address"], source)
+        messages = await _emit_unsubscribe(
+            conn, sender_id, subscriber_id, changed["address"], source, send=send
+        )
     log.info(
         "unsubscribe",
         send_id=send_id,
@@ -115,21 +114,103 @@ async def unsubscribe(
     )
 
 
+async def unsubscribe_subscriber(
+    conn: Conn, sender_id: int, subscriber_id: int, *, source: str
+) -> UnsubscribeResult | None:
+    """Unsubscribe a subscriber the API or the admin names, with no send behind it: the same
+    state change (with ``state_changed_at``), cancelled queued sends and ``unsubscribe`` webhook
+    as ``unsubscribe``. There is no send event, since no email was answered.
+
+    Returns:
+      the result (``messages`` to publish after COMMIT), or None when the sender has no such
+      subscriber.
+    """
+    if source not in UNSUBSCRIBE_SOURCES:
+        raise ValueError(f"unknown unsubscribe source {source!r}")
+    subscriber = await repository.lock_subscriber(conn, sender_id, subscriber_id)
+    if subscriber is None:
+        return None
+    changed, cancelled = await _stop(conn, sender_id, subscriber_id)
+    messages: list[Any] = []
+    if changed is not None:
+        messages = await _emit_unsubscribe(
+            conn, sender_id, subscriber_id, changed["address"], source, send=None
+        )
+    log.info(
+        "unsubscribe",
+        subscriber_id=subscriber_id,
+        sender_id=sender_id,
+        already=changed is None,
+        source=source,
+        cancelled=cancelled,
+    )
+    return UnsubscribeResult(
+        already=changed is None,
+        sender_id=sender_id,
+        subscriber_id=subscriber_id,
+        email_id=None,
+        cancelled=cancelled,
+        messages=messages,
+    )
+
+
+async def update_subscriber(
+    conn: Conn, sender_id: int, subscriber_id: int, changes: dict[str, Any], *, source: str
+) -> tuple[Row | None, list[Any]]:
+    """A change to a subscriber by the API or the admin (``source``). A change of state to
+    ``unsubscribed`` goes through ``unsubscribe_subscriber``, like an unsubscribe from a link;
+    the other fields (and other states) are written as given.
+
+    Returns:
+      the subscriber after the change (None when the sender has no such subscriber) and the
+      messages to publish after COMMIT.
+    """
+    changes = dict(changes)
+    messages: list[Any] = []
+    if changes.get("state") == "unsubscribed":
+        del changes["state"]
+        result = await unsubscribe_subscriber(conn, sender_id, subscriber_id, source=source)
+        if result is None:
+            return None, []
+        messages = result.messages
+    row = await subscribers.update(conn, sender_id, subscriber_id, changes)
+    return row, messages
+
+
+async def _stop(
+    conn: Conn, sender_id: int, subscriber_id: int | None
+) -> tuple[dict[str, Any] | None, int]:
+    """The subscriber's side of every unsubscribe: active -> unsubscribed (state_changed_at
+    set), and every queued send cancelled. Returns the changed row (None when it was not active
+    or was erased) and how many sends were cancelled."""
+    if subscriber_id is None:
+        return None, 0
+    changed = await repository.unsubscribe_subscriber(conn, sender_id, subscriber_id)
+    cancelled = await repository.cancel_queued_sends(conn, sender_id, subscriber_id)
+    return changed, cancelled
+
+
 async def _emit_unsubscribe(
-    conn: Conn, send: dict[str, Any], address: str, source: str
+    conn: Conn,
+    sender_id: int,
+    subscriber_id: int | None,
+    address: str,
+    source: str,
+    *,
+    send: dict[str, Any] | None,
 ) -> list[Any]:
     # Imported here: the webhooks module pulls in the broker, which the pure parts of this
     # package (and the receiver's classifiers) do not need.
     from shared.webhooks.service import emit
 
     payload = {
-        "send_id": send["id"],
-        "email_id": send["email_id"],
-        "subscriber_id": send["subscriber_id"],
+        "send_id": send["id"] if send else None,
+        "email_id": send["email_id"] if send else None,
+        "subscriber_id": subscriber_id,
         "address": address,
         "source": source,
     }
-    return await emit(conn, send["sender_id"], "unsubscribe", payload)
+    return await emit(conn, sender_id, "unsubscribe", payload)
 
 
 async def resubscribe(

@@ -75,3 +75,18 @@ UNION ALL
 SELECT m.id, m.sha256, m.state, false
 FROM inbound_messages m JOIN input i ON i.sha256 = m.sha256
 WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.sha256 = m.sha256);
+
+-- name: inbound_review
+-- Inbound messages an operator should look at: not understood, failed or quarantined.
+SELECT id, state::text AS state, kind, size, source, envelope_to, attempts, error, received_at,
+       parsed_at
+FROM inbound_messages
+WHERE (kind IN ('unknown', 'invalid') OR state IN ('failed', 'quarantined', 'oversize'))
+  AND (:before_id::bigint IS NULL OR id < :before_id::bigint)
+ORDER BY id DESC LIMIT :limit;
+
+-- name: inbound_message
+-- One inbound message with the first bytes of its raw text, for review.
+SELECT id, state::text AS state, kind, size, source, envelope_to, attempts, error, received_at,
+       parsed_at, substring(raw FROM 1 FOR :max_bytes) AS raw
+FROM inbound_messages WHERE id = :id;

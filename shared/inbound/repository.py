@@ -8,6 +8,7 @@ from datetime import datetime
 from shared.db import Conn, Row, execute, fetch_all, fetch_one, load_queries
 
 Q = load_queries(__file__)
+RAW_PREVIEW_BYTES = 256 * 1024
 
 
 async def store_raw(
@@ -109,3 +110,15 @@ async def unfinished(conn: Conn, older_than_s: float = 300, limit: int = 1000) -
 
 async def get_inbound(conn: Conn, inbound_id: int) -> Row | None:
     return await fetch_one(conn, Q.get_inbound, {"id": inbound_id})
+
+
+async def review(conn: Conn, *, before_id: int | None, limit: int = 50) -> list[Row]:
+    """Messages an operator should look at (not understood, failed, quarantined), newest first."""
+    return await fetch_all(conn, Q.inbound_review, {"before_id": before_id, "limit": limit})
+
+
+async def preview(conn: Conn, inbound_id: int) -> Row | None:
+    """One message with the first ``RAW_PREVIEW_BYTES`` of its raw text."""
+    return await fetch_one(
+        conn, Q.inbound_message, {"id": inbound_id, "max_bytes": RAW_PREVIEW_BYTES}
+    )

@@ -49,34 +49,6 @@ FROM unnest(:ids::bigint[], :states::text[], :variation_ids::bigint[], :codes::s
      AS o(id, state, variation_id, code, reply, error, delay)
 WHERE s.id = o.id AND s.state = 'sending';
 
--- name: record_smtp_bounces
--- A 5xx reply is a bounce: mark the sends, keep an event each, and stop hard-bounced subscribers
--- (soft ones count towards the sender's soft_bounce_limit), in one statement.
-WITH b AS (
-    SELECT * FROM unnest(:ids::bigint[], :kinds::text[], :statuses::text[], :replies::text[])
-        AS b(id, kind, status, reply)
-), marked AS (
-    UPDATE sends s SET bounced_at = coalesce(s.bounced_at, now()), bounce_type = b.kind
-    FROM b WHERE s.id = b.id
-    RETURNING s.id, s.email_id, s.variation_id, s.subscriber_id, s.sender_id, b.kind, b.status, b.reply
-), events AS (
-    INSERT INTO send_events (send_id, email_id, variation_id, subscriber_id, kind, detail)
-    SELECT m.id, m.email_id, m.variation_id, m.subscriber_id, 'bounce',
-           jsonb_build_object('type', m.kind, 'status', m.status, 'reply', m.reply,
-                              'source', 'smtp')
-    FROM marked m
-)
-UPDATE subscribers sub
-SET soft_bounces = sub.soft_bounces + CASE WHEN m.kind = 'soft' THEN 1 ELSE 0 END,
-    state = CASE WHEN m.kind = 'hard'
-                   OR sub.soft_bounces + 1 >= (SELECT soft_bounce_limit FROM senders
-                                               WHERE id = m.sender_id)
-                 THEN 'bounced' ELSE sub.state END,
-    state_changed_at = CASE WHEN m.kind = 'hard' THEN now() ELSE sub.state_changed_at END
-FROM marked m
-WHERE sub.id = m.subscriber_id AND sub.state = 'active'
-RETURNING sub.id, sub.address::text AS address, sub.state::text AS state;
-
 -- name: take_rate
 -- Counts :n sends against a sender's window (second or hour) shared by every worker; returns
 -- the new count so the caller can keep only what fits under the limit.

@@ -70,16 +70,6 @@ async def record_outcomes(conn: Conn, outcomes: Outcomes) -> int:
     return await execute(conn, Q.record_outcomes, params)
 
 
-async def record_smtp_bounces(
-    conn: Conn, ids: list[int], kinds: list[str], statuses: list[str], replies: list[str]
-) -> list[Row]:
-    """Returns the subscribers whose state changed (stopped by a hard bounce or soft limit)."""
-    if not ids:
-        return []
-    params = {"ids": ids, "kinds": kinds, "statuses": statuses, "replies": replies}
-    return await fetch_all(conn, Q.record_smtp_bounces, params)
-
-
 async def take_rate(conn: Conn, key: str, unit: str, n: int) -> tuple[int, datetime]:
     row = await fetch_one(conn, Q.take_rate, {"key": key, "unit": unit, "n": n})
     assert row is not None

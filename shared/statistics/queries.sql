@@ -35,8 +35,8 @@ FROM send_events WHERE send_id = :send_id ORDER BY at, id LIMIT 1000;
 
 -- name: send_reports
 -- Bounces, complaints and other reports tied to one send of the sender.
-SELECT id, kind, recipient, hard_or_soft, status, reason, diagnostic, feedback_type,
-       matched_by, created_at
+SELECT id, kind, source, recipient, hard_or_soft, permanent, status, reason, diagnostic,
+       feedback_type, matched_by, created_at
 FROM response_reports WHERE send_id = :send_id AND sender_id = :sender_id
 ORDER BY id LIMIT 1000;
 
@@ -94,37 +94,12 @@ ORDER BY variation_id NULLS LAST, link_index NULLS FIRST;
 
 -- name: list_reports
 -- Bounces (kind bounce) or complaints (kind arf) of a sender, newest first, keyset on id.
-SELECT id, send_id, subscriber_id, kind, recipient, hard_or_soft, status, reason, diagnostic,
-       feedback_type, matched_by, created_at
+SELECT id, send_id, subscriber_id, kind, source, recipient, hard_or_soft, permanent, status,
+       reason, diagnostic, feedback_type, matched_by, created_at
 FROM response_reports
 WHERE sender_id = :sender_id AND kind = :kind
   AND (:before_id::bigint IS NULL OR id < :before_id::bigint)
 ORDER BY id DESC LIMIT :limit;
-
--- name: list_dmarc_reports
--- Aggregate DMARC reports about the sender's domains (its From domain and its return-path
--- domain): reports carry no sender id, the domain is what ties them to one.
-SELECT r.id, r.org_name, r.org_email, r.report_id, r.domain, r.begin_at, r.end_at, r.policy,
-       r.message_count, r.pass_count, r.created_at
-FROM dmarc_aggregate_reports r, senders s
-WHERE s.id = :sender_id
-  AND lower(r.domain) IN (lower(split_part(s.address, '@', 2)), lower(s.return_path_domain))
-  AND (:before_id::bigint IS NULL OR r.id < :before_id::bigint)
-ORDER BY r.id DESC LIMIT :limit;
-
--- name: get_dmarc_report
--- One aggregate report, if it is about one of the sender's domains.
-SELECT r.id, r.org_name, r.org_email, r.report_id, r.domain, r.begin_at, r.end_at, r.policy,
-       r.errors, r.message_count, r.pass_count, r.created_at
-FROM dmarc_aggregate_reports r, senders s
-WHERE r.id = :id AND s.id = :sender_id
-  AND lower(r.domain) IN (lower(split_part(s.address, '@', 2)), lower(s.return_path_domain));
-
--- name: dmarc_records
--- The rows of one aggregate report (the caller checked the report is the sender's).
-SELECT id, host(source_ip) AS source_ip, message_count, disposition, dkim_aligned, spf_aligned,
-       passed, header_from, envelope_from, envelope_to, dkim_results, spf_results, overrides
-FROM dmarc_aggregate_records WHERE report_id = :report_id ORDER BY id;
 
 -- name: admin_email_counts
 -- admin: the email list's counts for one page of a sender's emails (send_engagement, the same

@@ -98,21 +98,6 @@ async def list_reports(
     )
 
 
-async def list_dmarc_reports(
-    conn: Conn, sender_id: int, *, before_id: int | None, limit: int
-) -> list[Row]:
-    return await fetch_all(
-        conn, Q.list_dmarc_reports, {"sender_id": sender_id, "before_id": before_id, "limit": limit}
-    )
-
-
-async def get_dmarc_report(conn: Conn, sender_id: int, report_id: int) -> Row | None:
-    row = await fetch_one(conn, Q.get_dmarc_report, {"id": report_id, "sender_id": sender_id})
-    if row is not None:
-        row["records"] = await fetch_all(conn, Q.dmarc_records, {"report_id": report_id})
-    return row
-
-
 # admin: reads of the admin's email list and statistics pages.
 
 

@@ -7,7 +7,7 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from services.receiver import service
+from services.receiver import parse
 from services.receiver.ingest import store_and_queue
 from shared.config import Settings
 from shared.inbound import repository as inbound
@@ -42,7 +42,7 @@ async def test_hard_bounce_by_verp_stops_subscriber_and_cancels_queued(
     address = next(iter(world.sends))
     verp = f"bounces+{world.token(address).upper()}@{world.domain}"  # case folded by an MTA
     inbound_id = await store(pool, messages.dsn(address, envelope_to=verp))
-    assert await service.parse_inbound(pool, inbound_id) == "bounce"
+    assert await parse.parse_inbound(pool, inbound_id) == "bounce"
 
     (report,) = reports(sync_conn, inbound_id)
     assert report["matched_by"] == "verp"
@@ -77,12 +77,12 @@ async def test_reprocess_changes_nothing_twice(
 ) -> None:
     address = next(iter(world.sends))
     inbound_id = await store(pool, messages.dsn(address, token=world.token(address)))
-    await service.parse_inbound(pool, inbound_id)
-    assert await service.parse_inbound(pool, inbound_id) is None  # already parsed: no-op
+    await parse.parse_inbound(pool, inbound_id)
+    assert await parse.parse_inbound(pool, inbound_id) is None  # already parsed: no-op
     async with pool.connection() as conn:
         assert await inbound.reset_for_reprocess(conn, ids=[inbound_id]) == [inbound_id]
         await conn.commit()
-    assert await service.parse_inbound(pool, inbound_id) == "bounce"
+    assert await parse.parse_inbound(pool, inbound_id) == "bounce"
     assert len(reports(sync_conn, inbound_id)) == 1
     assert reports(sync_conn, inbound_id)[0]["matched_by"] == "token_header"
     count = sync_conn.execute(
@@ -110,25 +110,35 @@ async def test_soft_bounces_on_n_sends_stop_the_subscriber(
     address = next(iter(world.sends))
     sid = world.subscribers[address]
     first = world.sends[address]
-    sends = [first, first, extra_sent_send(sync_conn, world, address)]
-    sends.append(extra_sent_send(sync_conn, world, address))
-    # Two delay notices for one message count once; the third distinct send reaches the limit.
-    expected = ["active", "active", "active", "bounced"]
-    for n, send_id in enumerate(sends):
+    # A delay notice is not a bounce (the MTA still retries); two final reports about one
+    # message count once; the third distinct send reaches the sender's limit of 3.
+    steps = [
+        (first, "delayed", "4.2.2", "active"),
+        (first, "failed", "5.2.2", "active"),
+        (first, "failed", "5.2.2", "active"),
+        (extra_sent_send(sync_conn, world, address), "failed", "5.2.2", "active"),
+        (extra_sent_send(sync_conn, world, address), "failed", "5.2.2", "bounced"),
+    ]
+    for n, (send_id, action, status, expected) in enumerate(steps):
         raw = messages.dsn(
             address,
-            status="4.2.2",
-            action="delayed",
-            diagnostic=f"smtp; 452 4.2.2 mailbox full (try {n})",
+            status=status,
+            action=action,
+            diagnostic=f"smtp; {status[0]}52 {status} mailbox full (try {n})",
             token=world.codec.encode(send_id),
         )
         inbound_id = await store(pool, raw)
-        await service.parse_inbound(pool, inbound_id)
+        await parse.parse_inbound(pool, inbound_id)
         (report,) = reports(sync_conn, inbound_id)
         assert (report["hard_or_soft"], report["reason"]) == ("soft", "mailbox_full")
-        assert subscriber_state(sync_conn, sid) == expected[n], n
+        assert report["permanent"] is (action == "failed")
+        assert subscriber_state(sync_conn, sid) == expected, n
     soft = sync_conn.execute("SELECT soft_bounces FROM subscribers WHERE id = %s", (sid,))
     assert soft.fetchone()["soft_bounces"] == 3
+    events = sync_conn.execute(
+        "SELECT count(*) AS n FROM send_events WHERE send_id = %s AND kind = 'bounce'", (first,)
+    ).fetchone()["n"]
+    assert events == 2  # the two final reports; the delay notice left no event
 
 
 async def test_complaint_by_message_id_marks_complained(
@@ -141,7 +151,7 @@ async def test_complaint_by_message_id_marks_complained(
         2,
     )
     inbound_id = await store(pool, raw)
-    assert await service.parse_inbound(pool, inbound_id) == "arf"
+    assert await parse.parse_inbound(pool, inbound_id) == "arf"
     (report,) = reports(sync_conn, inbound_id)
     assert report["feedback_type"] == "abuse" and report["matched_by"] == "message_id"
     assert subscriber_state(sync_conn, world.subscribers[address]) == "complained"
@@ -159,12 +169,12 @@ async def test_recipient_fallback_and_autoreply_changes_nothing(
         pool,
         messages.dsn(address, status="5.7.1", diagnostic="smtp; 550 5.7.1 message looks like spam"),
     )
-    await service.parse_inbound(pool, inbound_id)
+    await parse.parse_inbound(pool, inbound_id)
     (report,) = reports(sync_conn, inbound_id)
     assert report["matched_by"] == "recipient" and report["send_id"] == world.sends[address]
-    assert (report["hard_or_soft"], report["reason"]) == ("soft", "spam_detected")
+    assert (report["hard_or_soft"], report["reason"]) == ("soft", "spam")
     reply_id = await store(pool, messages.autoreply(f"news@{world.domain}"))
-    assert await service.parse_inbound(pool, reply_id) == "autoreply"
+    assert await parse.parse_inbound(pool, reply_id) == "autoreply"
     assert subscriber_state(sync_conn, world.subscribers[address]) == "active"
 
 
@@ -177,8 +187,8 @@ async def test_dmarc_zip_stored_once_with_its_records(
     second = await store(
         pool, messages.report_mail(messages.gzipped(xml), "r.xml.gz", "application/gzip")
     )
-    assert await service.parse_inbound(pool, first) == "dmarc_aggregate"
-    assert await service.parse_inbound(pool, second) == "dmarc_aggregate"
+    assert await parse.parse_inbound(pool, first) == "dmarc_aggregate"
+    assert await parse.parse_inbound(pool, second) == "dmarc_aggregate"
     rows = sync_conn.execute(
         "SELECT r.id, r.message_count, count(d.id) AS records FROM dmarc_aggregate_reports r"
         " JOIN dmarc_aggregate_records d ON d.report_id = r.id"
@@ -194,12 +204,12 @@ async def test_poison_message_is_retried_then_quarantined(
     def explode(raw: bytes, envelope_to: str | None = None) -> object:
         raise ValueError("classifier bug")
 
-    monkeypatch.setattr(service, "classify", explode)
+    monkeypatch.setattr(parse, "classify", explode)
     inbound_id = await store(pool, messages.autoreply("x@example.com") + b"poison")
     for _ in range(settings.inbound_max_attempts - 1):
-        with pytest.raises(service.PoisonMessage):
-            await service.parse_inbound(pool, inbound_id)
-    assert await service.parse_inbound(pool, inbound_id) is None
+        with pytest.raises(parse.PoisonMessage):
+            await parse.parse_inbound(pool, inbound_id)
+    assert await parse.parse_inbound(pool, inbound_id) is None
     async with pool.connection() as conn:
         row = await inbound.get_inbound(conn, inbound_id)
     assert row is not None and row["state"] == "quarantined" and "classifier bug" in row["error"]
@@ -214,7 +224,7 @@ async def test_oversize_message_is_kept_truncated_and_not_queued(
     async with pool.connection() as conn:
         row = await inbound.get_inbound(conn, inbound_id)
     assert row is not None and row["state"] == "oversize" and row["size"] == len(raw)
-    assert await service.parse_inbound(pool, inbound_id) is None
+    assert await parse.parse_inbound(pool, inbound_id) is None
 
 
 async def test_bounce_logs_a_webhook_delivery(
@@ -226,7 +236,7 @@ async def test_bounce_logs_a_webhook_delivery(
     )
     address = next(iter(world.sends))
     inbound_id = await store(pool, messages.dsn(address, token=world.token(address)))
-    await service.parse_inbound(pool, inbound_id)
+    await parse.parse_inbound(pool, inbound_id)
     rows = sync_conn.execute(
         "SELECT event, payload FROM webhook_deliveries WHERE sender_id = %s", (world.sender_id,)
     ).fetchall()
@@ -242,7 +252,7 @@ async def test_mailto_unsubscribe_is_tied_to_its_send(
     to = f"unsubscribe+{world.token(address)}@{world.domain}"
     raw = f"From: {address}\r\nTo: {to}\r\nSubject: unsubscribe\r\n\r\nplease\r\n".encode()
     inbound_id = await store(pool, raw)
-    assert await service.parse_inbound(pool, inbound_id) == "unsubscribe"
+    assert await parse.parse_inbound(pool, inbound_id) == "unsubscribe"
     (report,) = reports(sync_conn, inbound_id)
     assert report["kind"] == "unsubscribe" and report["send_id"] == world.sends[address]
     assert report["matched_by"] == "verp"

@@ -86,11 +86,21 @@ async def test_550_511_fails_and_stops_the_subscriber(
         "SELECT kind::text, detail FROM send_events WHERE send_id = %s", (send["id"],)
     ).fetchone()
     assert event["kind"] == "bounce" and event["detail"]["status"] == "5.1.1"
-    hook = sync_conn.execute(
-        "SELECT event, payload FROM webhook_deliveries WHERE sender_id = %s", (sender["id"],)
-    ).fetchone()
-    assert hook["event"] == "send_failed"
-    assert hook["payload"]["send_id"] == send["id"] and hook["payload"]["smtp_code"] == 550
+    hooks = {
+        r["event"]: r["payload"]
+        for r in sync_conn.execute(
+            "SELECT event, payload FROM webhook_deliveries WHERE sender_id = %s", (sender["id"],)
+        ).fetchall()
+    }
+    # The send failed (send_failed), and the reply is a bounce, told as the receiver tells one.
+    assert set(hooks) == {"send_failed", "bounce"}
+    assert hooks["send_failed"]["send_id"] == send["id"]
+    assert hooks["send_failed"]["smtp_code"] == 550
+    assert hooks["bounce"]["send_id"] == send["id"] and hooks["bounce"]["source"] == "smtp"
+    assert (hooks["bounce"]["hard_or_soft"], hooks["bounce"]["subscriber_state"]) == (
+        "hard",
+        "bounced",
+    )
     assert smtp_peer.received == []
 
     # A 5.7.1 policy refusal is a soft bounce: the send fails, the subscriber stays active.

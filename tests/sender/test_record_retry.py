@@ -32,7 +32,7 @@ async def test_outcomes_are_recorded_after_a_short_database_outage(settings: Set
 
         restart = asyncio.create_task(back_after_a_while())
         stopped, messages = await asyncio.wait_for(
-            _record_with_retry(pool, proxied, Outcomes(), ([], [], [], []), _no_webhooks),
+            _record_with_retry(pool, proxied, Outcomes(), [], _no_webhooks),
             timeout=25,
         )
         await restart

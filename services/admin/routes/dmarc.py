@@ -11,8 +11,8 @@ from fastapi.responses import Response
 
 from services.admin.sessions import OwnerAdmin, SenderId, Tx
 from services.admin.templating import render
-from shared.admins import reporting
 from shared.db import Conn
+from shared.dmarc import repository as dmarc
 from shared.errors import NotFound
 from shared.limits import valid_id
 from shared.senders import repository as senders
@@ -44,7 +44,7 @@ async def _domains(conn: Conn, sender_id: int) -> list[str]:
 async def _page(
     request: Request, conn: Conn, domains: list[str] | None, base: str, sender_id: int | None
 ) -> Response:
-    data = await reporting.dmarc_overview(conn, domains)
+    data = await dmarc.overview(conn, domains)
     data["chart"] = pass_fail_chart(data["daily"])
     data["domains"] = domains
     data["base"] = base
@@ -60,7 +60,7 @@ async def _report(
 ) -> Response:
     if not valid_id(report_id):
         raise NotFound("no such report")
-    row = await reporting.dmarc_report(conn, report_id, domains)
+    row = await dmarc.report(conn, report_id, domains)
     if row is None:
         raise NotFound("no such report")
     return await render(request, "dmarc/report.html", {"report": row}, sender_id=sender_id)

@@ -8,9 +8,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from services.admin.sessions import OwnerAdmin, Tx
 from services.admin.templating import render
-from shared.admins import reporting
 from shared.errors import NotFound
-from shared.inbound import service as inbound
+from shared.inbound import repository as inbound
+from shared.inbound.reprocess import reprocess as reprocess_inbound
 from shared.limits import valid_id
 
 router = APIRouter(prefix="/inbound")
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/inbound")
 async def review(request: Request, admin: OwnerAdmin, tx: Tx) -> Response:
     before = request.query_params.get("before", "")
     before_id = int(before) if before.isdigit() and valid_id(int(before)) else None
-    rows = await reporting.inbound_review(tx.conn, before_id=before_id)
+    rows = await inbound.review(tx.conn, before_id=before_id)
     context = {"rows": rows, "next_before": rows[-1]["id"] if len(rows) == 50 else None}
     return await render(request, "inbound/list.html", context)
 
@@ -29,7 +29,7 @@ async def review(request: Request, admin: OwnerAdmin, tx: Tx) -> Response:
 async def message(request: Request, admin: OwnerAdmin, inbound_id: int, tx: Tx) -> Response:
     if not valid_id(inbound_id):
         raise NotFound("no such message")
-    row = await reporting.inbound_message(tx.conn, inbound_id)
+    row = await inbound.preview(tx.conn, inbound_id)
     if row is None:
         raise NotFound("no such message")
     row["text"] = bytes(row["raw"]).decode("utf-8", errors="replace")
@@ -40,5 +40,5 @@ async def message(request: Request, admin: OwnerAdmin, inbound_id: int, tx: Tx) 
 async def reprocess(request: Request, admin: OwnerAdmin, inbound_id: int, tx: Tx) -> Response:
     if not valid_id(inbound_id):
         raise NotFound("no such message")
-    tx.enqueue(*await inbound.reprocess(tx.conn, ids=[inbound_id]))
+    tx.enqueue(*await reprocess_inbound(tx.conn, ids=[inbound_id]))
     return RedirectResponse(f"/inbound/{inbound_id}?notice=reprocess", status_code=303)

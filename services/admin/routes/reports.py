@@ -7,10 +7,10 @@ from fastapi.responses import Response
 
 from services.admin.sessions import SenderId, Tx
 from services.admin.templating import render
-from shared.admins import reporting
 from shared.db import Conn
 from shared.errors import NotFound
 from shared.limits import valid_id
+from shared.responses import repository as responses
 from shared.statistics import repository as statistics
 
 router = APIRouter(prefix="/senders/{sender_id}")
@@ -46,7 +46,7 @@ async def complaints(request: Request, sender_id: SenderId, tx: Tx) -> Response:
 async def report(request: Request, sender_id: SenderId, report_id: int, tx: Tx) -> Response:
     if not valid_id(report_id):
         raise NotFound("no such report")
-    row = await reporting.report_detail(tx.conn, sender_id, report_id)
+    row = await responses.report_detail(tx.conn, sender_id, report_id)
     if row is None:
         raise NotFound("no such report")
     return await render(request, "reports/detail.html", {"report": row}, sender_id=sender_id)

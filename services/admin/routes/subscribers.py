@@ -18,6 +18,7 @@ from services.admin.sessions import SenderId, Tx, pool_of
 from services.admin.templating import render
 from shared.db import Conn
 from shared.errors import NotFound, Unprocessable
+from shared.events import service as events
 from shared.filters import parse_filter
 from shared.limits import valid_id
 from shared.subscribers import repository as subscribers
@@ -232,7 +233,10 @@ async def save_subscriber(
     properties = _properties(form)
     if form.ok:
         changes = {"locale": locale, "state": state, "properties": properties}
-        await subscribers.update(tx.conn, sender_id, subscriber_id, changes)
+        _, messages = await events.update_subscriber(
+            tx.conn, sender_id, subscriber_id, changes, source="admin"
+        )
+        tx.enqueue(*messages)
         url = f"/senders/{sender_id}/subscribers/{subscriber_id}?notice=saved"
         return RedirectResponse(url, status_code=303)
     return await render(

@@ -18,6 +18,7 @@ from services.api.schemas.reports import (
     SendDetail,
     Statistics,
 )
+from shared.dmarc import repository as dmarc
 from shared.emails import repository as emails
 from shared.errors import NotFound
 from shared.statistics import repository as stats
@@ -138,7 +139,7 @@ async def list_complaints(ctx: Ctx, limit: Limit = 100, cursor: Cursor = None) -
     summary="DMARC aggregate reports about the sender's domains",
 )
 async def list_dmarc(ctx: Ctx, limit: Limit = 100, cursor: Cursor = None) -> Any:
-    rows = await stats.list_dmarc_reports(
+    rows = await dmarc.sender_reports(
         ctx.conn, ctx.sender_id, before_id=before_id(cursor), limit=limit + 1
     )
     return id_page(rows, limit)
@@ -151,7 +152,7 @@ async def list_dmarc(ctx: Ctx, limit: Limit = 100, cursor: Cursor = None) -> Any
     summary="One DMARC aggregate report with its records",
 )
 async def get_dmarc(report_id: Id, ctx: Ctx) -> Any:
-    row = await stats.get_dmarc_report(ctx.conn, ctx.sender_id, report_id)
+    row = await dmarc.sender_report(ctx.conn, ctx.sender_id, report_id)
     if row is None:
         raise NotFound("no such report")
     return row

@@ -24,6 +24,7 @@ from services.api.schemas.subscribers import (
 )
 from shared.db import transaction
 from shared.errors import NotFound, Unprocessable
+from shared.events import service as events
 from shared.filters import parse_filter
 from shared.imports import csv_import
 from shared.imports import repository as imports
@@ -220,9 +221,12 @@ async def update_subscriber(subscriber_id: Id, body: SubscriberPatch, ctx: Ctx) 
             changes[name] = getattr(body, name)
     if body.merge_properties is not None:
         changes["merge"] = body.merge_properties
-    row = await subscribers.update(ctx.conn, ctx.sender_id, subscriber_id, changes)
+    row, messages = await events.update_subscriber(
+        ctx.conn, ctx.sender_id, subscriber_id, changes, source="api"
+    )
     if row is None:
         raise NotFound("no such subscriber")
+    ctx.enqueue(messages)
     return row
 
 

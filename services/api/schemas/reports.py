@@ -142,8 +142,16 @@ class Report(BaseModel):
     send_id: int | None = None
     subscriber_id: int | None = None
     kind: str
+    source: Literal["inbound", "smtp"] = Field(
+        description="smtp: the relay's reply while sending; inbound: a report that came back."
+    )
     recipient: str | None
-    hard_or_soft: str | None
+    hard_or_soft: str | None = Field(
+        description="hard: the address itself can never take mail; soft: anything else."
+    )
+    permanent: bool | None = Field(
+        description="The failure is final (5xx, Action: failed); false for a delay notice."
+    )
     status: str | None
     reason: str | None
     diagnostic: str | None

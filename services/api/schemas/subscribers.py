@@ -66,7 +66,10 @@ class Subscriber(BaseModel):
     locale: str
     properties: dict[str, Any]
     state: Literal["active", "unsubscribed", "bounced", "complained"]
-    soft_bounces: int
+    soft_bounces: int = Field(
+        description="Sends that soft-bounced for good since the subscriber last became active; "
+        "the sender's soft_bounce_limit of them within soft_bounce_window stops it."
+    )
     created_at: datetime
     updated_at: datetime
     state_changed_at: datetime

@@ -100,7 +100,7 @@ def _classify_mail(raw: bytes, msg: Message, envelope_to: str | None) -> Classif
             result.recipients.append(Recipient(match.group(0)))
         return result
 
-    parsed_dsn = dsn.parse_dsn(msg)
+    parsed_dsn = dsn.parse_dsn(msg, body)
     if parsed_dsn is not None and parsed_dsn[0]:
         recipients, failing = parsed_dsn
         result.recipients = [r for r in recipients if r.reason] if failing else recipients

@@ -11,8 +11,8 @@ from email.message import Message
 from flufl.bounce import all_failures
 
 from services.receiver.classify import mime
-from services.receiver.classify.reasons import explain, find_status, normalise_status
 from services.receiver.classify.result import Recipient
+from shared.responses.reasons import Verdict, explain, find_status, normalise_status
 
 logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
 
@@ -63,9 +63,11 @@ def _address(value: str | None) -> str | None:
     return match.group(0).strip(".") if match else None
 
 
-def parse_dsn(msg: Message) -> tuple[list[Recipient], bool] | None:
+def parse_dsn(msg: Message, body: str = "") -> tuple[list[Recipient], bool] | None:
     """Recipients of an RFC 3464 report (or None when there is no delivery-status part).
-    The flag says whether any recipient failed or was delayed."""
+    The flag says whether any recipient failed or was delayed. ``body`` is the report's
+    human-readable text: what it says about a recipient explains a failure whose fields do not
+    (many MTAs send Status: 5.0.0 and no Diagnostic-Code)."""
     blocks: list[dict[str, str]] = []
     found = False
     for part in mime.walk(msg):
@@ -100,6 +102,8 @@ def parse_dsn(msg: Message) -> tuple[list[Recipient], bool] | None:
         if diagnostic:
             diagnostic = re.sub(r"^\s*(smtp|x-[a-z-]+|unix)\s*;\s*", "", diagnostic, flags=re.I)
         status = normalise_status(block.get("status")) or find_status(diagnostic or "")
+        # "Status: 5.0.0 (recipient reached disk quota)": the comment is the only explanation.
+        comment = re.sub(r"^\s*[\d.]+\s*", "", block.get("status") or "").strip(" ()")
         if action in ("delivered", "relayed", "expanded"):
             recipients.append(Recipient(addr, alias, status, action, diagnostic))
             continue
@@ -107,11 +111,17 @@ def parse_dsn(msg: Message) -> tuple[list[Recipient], bool] | None:
             recipients.append(Recipient(addr, alias, status, "delivered", diagnostic))
             continue
         failing = True
-        reason, kind = explain(status, diagnostic, action)
+        words = " ".join(w for w in (diagnostic, comment) if w) or None
+        context = " ".join(_context(a, body) for a in {addr, original} if a) if body else None
+        verdict = explain(status, words, action, context=context)
         recipients.append(
-            Recipient(addr, alias, status, action or "failed", diagnostic, reason, kind)
+            Recipient(addr, alias, status, action or "failed", diagnostic, *_facts(verdict))
         )
     return recipients, failing
+
+
+def _facts(verdict: Verdict) -> tuple[str, str, bool]:
+    return verdict.reason, verdict.hard_or_soft, verdict.permanent
 
 
 def parse_free_text(msg: Message, body: str) -> list[Recipient]:
@@ -137,13 +147,25 @@ def parse_free_text(msg: Message, body: str) -> list[Recipient]:
     return recipients
 
 
+# Where a bounce's own words end and the returned message (or its headers) begins.
+_RETURNED = re.compile(
+    r"(?im)^[ \t>]*(-{2,}.*(original|below this line|copy of|returned|header|rfc ?822|message"
+    r" follows)|(received|return-path|message-id|dkim-signature|x-[\w-]+):|"
+    r"original message follows|your message reads|here is a copy|this is a copy)"
+)
+
+
 def _context(addr: str, body: str) -> str:
-    """The lines about one address: its line and the few after it."""
+    """The words about one address: its line and the few after it, up to where the returned
+    message starts (whose subject or headers must not explain the failure)."""
     index = body.lower().find(addr.lower())
     if index < 0:
-        return body[:2000]
+        end = _RETURNED.search(body)
+        return body[: min(end.start() if end else 2000, 2000)]
     start = body.rfind("\n", 0, index) + 1
-    return body[start : start + 600]
+    text = body[start : start + 600]
+    end = _RETURNED.search(text, pos=body.find("\n", index) - start + 1 if "\n" in text else 0)
+    return text[: end.start()] if end and end.start() > 0 else text
 
 
 def _from_context(addr: str, body: str, temporary: bool | None) -> Recipient:
@@ -156,8 +178,9 @@ def _from_context(addr: str, body: str, temporary: bool | None) -> Recipient:
         status = status if status and status.startswith("4") else None
     action = "delayed" if temporary else "failed"
     diagnostic = re.sub(r"\s+", " ", context).strip()[:500] or None
-    reason, kind = explain(status, diagnostic, action)
-    return Recipient(addr, None, status, action, diagnostic, reason, kind)
+    return Recipient(
+        addr, None, status, action, diagnostic, *_facts(explain(status, diagnostic, action))
+    )
 
 
 _ERROR_WORDS = re.compile(

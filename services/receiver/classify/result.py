@@ -21,8 +21,9 @@ class Recipient:
     status: str | None = None  # enhanced status code, 5.1.1
     action: str | None = None  # failed, delayed, delivered, ...
     diagnostic: str | None = None
-    reason: str | None = None
-    hard_or_soft: str | None = None
+    reason: str | None = None  # shared/responses/reasons.py
+    hard_or_soft: str | None = None  # what it says about the address
+    permanent: bool | None = None  # final (nobody retries) or still being retried
 
 
 @dataclass
@@ -62,6 +63,12 @@ class Classification:
         kinds = {r.hard_or_soft for r in self.recipients}
         return "hard" if "hard" in kinds else ("soft" if "soft" in kinds else None)
 
+    @property
+    def permanent(self) -> bool | None:
+        """True when any recipient failed for good, False when every failure is still retried."""
+        flags = {r.permanent for r in self.recipients if r.permanent is not None}
+        return (True in flags) if flags else None
+
     def first(self, name: str) -> str | None:
         for r in self.recipients:
             value = getattr(r, name)
@@ -85,6 +92,7 @@ class Classification:
             "recipients": [r.address for r in self.recipients],
             "original_recipients": [r.original for r in self.recipients if r.original],
             "hard_or_soft": self.hard_or_soft,
+            "permanent": self.permanent,
             "status": self.first("status"),
             "reason": self.first("reason"),
             "feedback_type": self.feedback_type,

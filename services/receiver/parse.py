@@ -9,7 +9,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from services.receiver import metrics
-from services.receiver.classify import Classification, classify
+from services.receiver.classify import Classification, Recipient, classify
 from services.receiver.matching import Match, match_sends
 from shared.config import get_settings
 from shared.db import Conn, transaction
@@ -17,13 +17,12 @@ from shared.dmarc import repository as dmarc
 from shared.events import service as events
 from shared.inbound import repository as inbound
 from shared.logging import get_logger
-from shared.reports import repository as reports
+from shared.responses import policy
+from shared.responses.policy import Report
 from shared.tokens import TokenCodec, codec_from_settings_secrets
-from shared.webhooks import service as webhooks
 
 log = get_logger(__name__)
 REPORT_KINDS = ("bounce", "dsn_success", "arf", "autoreply", "unsubscribe")
-MAX_STORED_TEXT = 64 * 1024
 
 
 class PoisonMessage(Exception):
@@ -95,85 +94,57 @@ async def _apply(
     return result.type
 
 
-def _report_row(
-    result: Classification, match: Match | None, recipient: Any, inbound_kind: str
-) -> dict[str, Any]:
+def _report(
+    inbound_id: int, result: Classification, match: Match | None, recipient: Recipient | None
+) -> Report:
     send = match.send if match else {}
-    return {
-        "sender_id": send.get("sender_id"),
-        "send_id": send.get("id"),
-        "subscriber_id": send.get("subscriber_id"),
-        "kind": inbound_kind,
-        "recipient": recipient.address.lower() if recipient else None,
-        "hard_or_soft": recipient.hard_or_soft if recipient else None,
-        "status": recipient.status if recipient else None,
-        "reason": recipient.reason if recipient else None,
-        "diagnostic": (recipient.diagnostic or "")[:2000] or None if recipient else None,
-        "feedback_type": result.feedback_type,
-        "matched_by": match.matched_by if match else None,
-        "headers": result.headers,
-        "human_text": (result.human_text or "")[:MAX_STORED_TEXT] or None,
-        "original": (result.original or "")[:MAX_STORED_TEXT] or None,
-    }
+    return Report(
+        kind=result.type,
+        inbound_id=inbound_id,
+        sender_id=send.get("sender_id"),
+        send_id=send.get("id"),
+        subscriber_id=send.get("subscriber_id"),
+        recipient=recipient.address.lower() if recipient else None,
+        hard_or_soft=recipient.hard_or_soft if recipient else None,
+        permanent=recipient.permanent if recipient else None,
+        status=recipient.status if recipient else None,
+        reason=recipient.reason if recipient else None,
+        diagnostic=recipient.diagnostic if recipient else None,
+        feedback_type=result.feedback_type,
+        matched_by=match.matched_by if match else None,
+        headers=result.headers,
+        human_text=result.human_text,
+        original=result.original,
+    )
 
 
 async def _record_responses(
     conn: Conn, inbound_id: int, result: Classification, codec: TokenCodec
 ) -> list[Any]:
+    """Tie the message to its sends and apply the one bounce and complaint policy
+    (shared/responses/policy.py); returns the messages to publish after COMMIT."""
     token_match, by_address = await match_sends(conn, result, codec)
     failed = [r for r in result.recipients if result.type != "bounce" or r.reason]
-    rows: list[dict[str, Any]] = []
+    reports: list[Report] = []
     if not failed:
-        rows.append(_report_row(result, token_match, None, result.type))
+        reports.append(_report(inbound_id, result, token_match, None))
     for rcpt in failed:
         # A token names one send: it answers for a lone recipient; several are matched by address.
         single = token_match is not None and len(failed) == 1
         match = token_match if single else by_address.get(rcpt.address.lower())
-        rows.append(_report_row(result, match, rcpt, result.type))
-    saved = await reports.record_responses(conn, inbound_id, _strip_nul(rows))
-    messages: list[Any] = []
-    for row in saved:
+        reports.append(_report(inbound_id, result, match, rcpt))
+    applied = await policy.apply(conn, reports)
+    messages: list[Any] = list(applied.messages)
+    for row in applied.rows:
         if not row["inserted"]:
             continue
         if row["kind"] == "bounce":
             metrics.BOUNCES.labels(row["hard_or_soft"] or "unknown").inc()
         elif row["kind"] == "arf":
             metrics.COMPLAINTS.inc()
-        if row["sender_id"] is None:
-            continue
-        if row["kind"] in ("bounce", "arf"):
-            messages += await _webhook(conn, row)
-        elif row["kind"] == "unsubscribe" and row["send_id"] is not None:
+        if row["kind"] == "unsubscribe" and row["send_id"] is not None:
             messages += await _unsubscribe(conn, row["send_id"])
     return messages
-
-
-def _strip_nul(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """PostgreSQL text refuses NUL; some MTAs put one in a diagnostic."""
-
-    def clean(value: Any) -> Any:
-        if isinstance(value, str):
-            return value.replace("\x00", "")
-        if isinstance(value, list):
-            return [clean(v) for v in value]
-        return value
-
-    return [{k: clean(v) for k, v in row.items()} for row in rows]
-
-
-async def _webhook(conn: Conn, row: dict[str, Any]) -> list[Any]:
-    """The sender's bounce or complaint webhook."""
-    event = "bounce" if row["kind"] == "bounce" else "complaint"
-    payload = {
-        "send_id": row["send_id"],
-        "subscriber_id": row["subscriber_id"],
-        "address": row["recipient"],
-        "hard_or_soft": row["hard_or_soft"],
-        "reason": row["reason"],
-        "status": row["status"],
-        "subscriber_state": row["subscriber_state"],
-    }
-    return await webhooks.emit(conn, row["sender_id"], event, payload)
 
 
 async def _unsubscribe(conn: Conn, send_id: int) -> list[Any]:

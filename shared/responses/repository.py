@@ -1,0 +1,47 @@
+"""Response reports: bounces (from the relay's reply at send time or an inbound message),
+complaints, auto-replies and mailto unsubscribes; the matching of an inbound message to its
+send; and the one statement that applies the bounce and complaint policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from shared.db import Conn, Row, fetch_all, fetch_one, load_queries
+
+Q = load_queries(__file__)
+
+
+async def sends_by_ids(conn: Conn, send_ids: list[int]) -> list[Row]:
+    return await fetch_all(conn, Q.sends_by_ids, {"ids": send_ids})
+
+
+async def latest_send_to(conn: Conn, address: str, domains: list[str]) -> Row | None:
+    return await fetch_one(
+        conn, Q.latest_send_to, {"address": address, "domains": [d.lower() for d in domains]}
+    )
+
+
+async def record_responses(conn: Conn, rows: list[dict[str, Any]]) -> list[Row]:
+    """Store reports and apply the policy to the new ones (``record_responses`` in queries.sql).
+
+    Parameters:
+      rows: dicts with every field of ``policy.Report``.
+
+    Returns:
+      one row per report with its effects (inserted, subscriber_state, subscriber_changed,
+      delivery_id of its webhook).
+    """
+    if not rows:
+        return []
+    return await fetch_all(conn, Q.record_responses, {"rows": Jsonb(rows)})
+
+
+async def reports_for_inbound(conn: Conn, inbound_id: int) -> list[Row]:
+    return await fetch_all(conn, Q.reports_for_inbound, {"inbound_id": inbound_id})
+
+
+async def report_detail(conn: Conn, sender_id: int, report_id: int) -> Row | None:
+    """One bounce or complaint of a sender, with headers and the returned original."""
+    return await fetch_one(conn, Q.report_detail, {"id": report_id, "sender_id": sender_id})
