@@ -108,7 +108,7 @@ def test_importing_the_services_builds_no_broker() -> None:
     or the publishing code must not build one (only get_broker() or an actor module does)."""
     code = (
         "import dramatiq.broker, shared.broker, shared.jobs, shared.db, shared.web, "
-        "shared.campaigns.service, shared.events.service, shared.inbound.service, "
+        "shared.campaigns.service, shared.events.service, shared.inbound.reprocess, "
         "services.api.app, services.admin.app, services.public.app, services.sender.dispatch, "
         "services.sender.scheduler, services.receiver.ingest, services.api.maintenance; "
         "assert shared.broker._broker is None and dramatiq.broker.global_broker is None"
