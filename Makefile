@@ -25,12 +25,14 @@ migrate: install servers
 admin: migrate
 	@$(BIN)/tart create-admin --if-none
 
+# Logs for humans here; the image and the compose file keep JSON lines.
+run: export TART_LOG_FORMAT ?= console
 run: migrate admin
 	@mkdir -p .run
 	@echo "tart-mailer starting:"
-	@echo "  API      http://127.0.0.1:8000/docs"
-	@echo "  public   http://127.0.0.1:8001"
-	@echo "  admin    http://127.0.0.1:8002"
+	@echo "  API      http://127.0.0.1:$${TART_API_PORT:-8000}/docs"
+	@echo "  public   http://127.0.0.1:$${TART_PUBLIC_PORT:-8001}"
+	@echo "  admin    http://127.0.0.1:$${TART_ADMIN_PORT:-8002}"
 	@echo "  metrics  workers on :9101-9106; caught mail in .run/mail/new"
 	@echo "  Ctrl-C stops everything."
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/honcho start -f Procfile
