@@ -136,8 +136,8 @@ def _health(container: dict[str, Any]) -> str:
 
 
 def wait_healthy(stack: Stack, checked: set[str], timeout: float) -> None:
-    """Until every container is running and healthy (those with a healthcheck), one-shots
-    exited 0. A container that exits with an error fails at once."""
+    """Until every container runs, those of the ``checked`` services healthy, and the migrate
+    one-shot exited 0 (exiting with an error fails at once)."""
     deadline = time.monotonic() + timeout
     while True:
         pending = []
