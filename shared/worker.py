@@ -49,7 +49,8 @@ def run_dramatiq(
         }
     )
     argv = [
-        sys.executable, "-m", "dramatiq", *modules,
+        # dramatiq's CLI after structlog is configured: its own lines follow TART_LOG_FORMAT.
+        sys.executable, "-m", "shared.dramatiq_cli", *modules, "--skip-logging",
         "--processes", str(processes), "--threads", str(threads),
         "--queues", *queues,
         # SIGTERM: finish in-flight messages for this long, then close, which requeues the rest.
