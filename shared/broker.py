@@ -10,7 +10,10 @@ broker opens no connection either: pika connects on the first publish or consume
 
 from __future__ import annotations
 
+import contextvars
 import os
+import signal
+import socket
 import threading
 import time
 from typing import Any
@@ -20,8 +23,9 @@ import pika
 import structlog
 from dramatiq.broker import Broker, MessageProxy
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.middleware import AsyncIO, Middleware
+from dramatiq.middleware import AsyncIO, Middleware, prometheus
 from dramatiq.middleware.prometheus import Prometheus
+from dramatiq.worker import Worker
 
 from shared.config import get_settings
 from shared.logging import correlation_id, new_correlation_id
@@ -86,8 +90,79 @@ class QueueLag(Middleware):
         QUEUE_LAG.labels(message.queue_name.removesuffix(".DQ")).observe(lag)
 
 
+class MetricsWatchdog(Middleware):
+    """Stops a worker whose ``/metrics`` server died, so the container exits and is restarted.
+
+    dramatiq's Prometheus middleware serves ``/metrics`` from a process that the dramatiq master
+    forks beside the worker processes, and the master supervises only the worker processes: when
+    the exposition process dies (the OOM killer, a crash), the workers go on consuming while the
+    healthcheck on ``/metrics`` fails for good, and Docker does not restart an unhealthy
+    container. So each worker process started by ``shared.worker.run_dramatiq`` (which sets
+    ``TART_WORKER_NAME`` and the exposition port) connects to the port every ``INTERVAL_S``.
+    Once it has answered, ``MISSES`` refusals in a row stop the process the way SIGTERM does
+    (in-flight messages drain, the rest go back to RabbitMQ) and it exits with ``EXIT_CODE``; the
+    master sees a worker exit unexpectedly, stops the others and exits with that code. It is
+    added first, so its ``after_worker_shutdown`` runs after every other middleware's.
+    """
+
+    EXIT_CODE = 69  # EX_UNAVAILABLE: the service this process needs is gone
+    INTERVAL_S = 5.0
+    MISSES = 3
+    BOOT_GRACE_S = 30.0
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+        self.tripped = False
+
+    def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
+        if "TART_WORKER_NAME" not in os.environ:
+            return  # not under run_dramatiq: no exposition process to watch
+        host, port = prometheus.HTTP_HOST, prometheus.HTTP_PORT
+        if host in ("", "0.0.0.0"):  # noqa: S104 - the wildcard it listens on, not a bind
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        # In a copy of this context, so its log line carries the service name like the others.
+        context = contextvars.copy_context()
+        threading.Thread(
+            target=context.run, args=(self._watch, host, port), name="metrics-watchdog", daemon=True
+        ).start()
+
+    def _watch(self, host: str, port: int) -> None:
+        booted = time.monotonic()
+        answered, misses = False, 0
+        while not self.stopping.wait(self.INTERVAL_S):
+            try:
+                socket.create_connection((host, port), timeout=self.INTERVAL_S).close()
+            except OSError:
+                misses += 1
+            else:
+                answered, misses = True, 0
+                continue
+            # Before its first answer the exposition process may still be starting (the master
+            # forks it once every worker process booted): give it BOOT_GRACE_S.
+            if misses >= self.MISSES and (
+                answered or time.monotonic() - booted >= self.BOOT_GRACE_S
+            ):
+                log = structlog.get_logger(__name__)
+                log.error("metrics server gone: stopping the worker", host=host, port=port)
+                self.tripped = True
+                os.kill(os.getpid(), signal.SIGTERM)  # dramatiq's graceful stop
+                return
+
+    def before_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
+        self.stopping.set()
+
+    def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
+        if self.tripped:
+            # SystemExit passes through dramatiq's hook runner (it catches Exception) and
+            # becomes the worker process's exit code.
+            raise SystemExit(self.EXIT_CODE)
+
+
 def build_broker(url: str) -> RabbitmqBroker:
     rabbit = RabbitmqBroker(url=url, confirm_delivery=True)
+    rabbit.add_middleware(MetricsWatchdog(), before=type(rabbit.middleware[0]))
     rabbit.add_middleware(AsyncIO())
     rabbit.add_middleware(CorrelationId())
     rabbit.add_middleware(Prometheus())

@@ -98,6 +98,41 @@ def test_compose_grace_period_outlasts_the_worker_drain() -> None:
         assert _seconds(services[name]["stop_grace_period"]) >= drain + 10, name
 
 
+def test_compose_grace_periods_are_the_ones_the_docs_promise() -> None:
+    """docs/deploy.md, Graceful shutdown: 30 s for web and loops, 45 s for dramatiq workers."""
+    services = _compose()["services"]
+    table = (ROOT / "docs/deploy.md").read_text().split("## Graceful shutdown", 1)[1]
+    promised = {"web (uvicorn)": 30, "dramatiq workers": 45, "scheduler, poller": 30}
+    for row, seconds in promised.items():
+        assert re.search(rf"^\| {re.escape(row)}.*\| {seconds} s", table, re.M), row
+    expected = {
+        **dict.fromkeys(("api", "public", "admin", "scheduler", "poller", "api-maintenance"), 30),
+        **dict.fromkeys(("sender", "receiver", "events", "webhooks"), 45),
+    }
+    for name, seconds in expected.items():
+        assert _seconds(services[name].get("stop_grace_period", "0s")) == seconds, name
+
+
+def test_compose_healthchecks_work_on_docker_and_podman() -> None:
+    """Podman's API splits exec-form healthcheck arguments on spaces (containers/podman#26519):
+    one word per argument keeps a check the same under both engines."""
+    for name, service in _compose("dev")["services"].items():
+        test = service.get("healthcheck", {}).get("test")
+        if test and test[0] == "CMD":
+            assert all(" " not in arg for arg in test), f"{name}: {test}"
+
+
+def test_dockerfile_exposes_every_port_a_process_listens_on() -> None:
+    exposed = re.search(r"^EXPOSE (.+)$", (ROOT / "Dockerfile").read_text(), re.M)
+    assert exposed
+    ports = {
+        int(field.default)
+        for name, field in Settings.model_fields.items()
+        if name.endswith("_port")
+    }
+    assert ports <= {int(p) for p in exposed.group(1).split()}
+
+
 def test_env_example_documents_every_setting() -> None:
     text = (ROOT / ".env.example").read_text()
     missing = [

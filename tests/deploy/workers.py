@@ -41,11 +41,14 @@ def wait_for(path: Path, timeout: float) -> None:
 class Worker:
     """A worker subprocess in its own session, always cleaned up."""
 
-    def __init__(self, markers: Path, drain_seconds: int) -> None:
+    def __init__(
+        self, markers: Path, drain_seconds: int, env: dict[str, str] | None = None
+    ) -> None:
         env = {
             **os.environ,
             "TART_DEPLOYTEST_DIR": str(markers),
             "TART_WORKER_SHUTDOWN_SECONDS": str(drain_seconds),
+            **(env or {}),
         }
         self.drain_seconds = drain_seconds
         self.metrics_port = free_port()
@@ -62,6 +65,18 @@ class Worker:
     def metrics(self) -> str:
         """The worker's /metrics text (dramatiq's exposition server, all processes merged)."""
         return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+
+    def wait_until_serving(self, timeout: float = 60) -> None:
+        """Until /metrics answers, which means the worker processes booted."""
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self.process.poll() is None, self.log.read_text()[-3000:]
+            try:
+                self.metrics()
+                return
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, self.log.read_text()[-3000:]
+                time.sleep(0.2)
 
     def sigterm(self) -> tuple[int, float]:
         """SIGTERM to the main process only, as the kubelet does; returns (exit code, seconds)."""
