@@ -228,10 +228,10 @@ async def queue_million(n: int, pem: str) -> float:
     """Time campaign.dispatch creating ``n`` send rows (chunked, checkpointed) and publishing
     their send.batch messages, as a worker does."""
     from services.sender.dispatch import dispatch
-    from shared.broker import publish
     from shared.campaigns import service
     from shared.config import get_settings
     from shared.db import create_pool, transaction
+    from shared.jobs import publish
 
     settings = get_settings()
     with psycopg.connect(settings.database_url, autocommit=True, row_factory=dict_row) as conn:
@@ -246,10 +246,10 @@ async def queue_million(n: int, pem: str) -> float:
     await pool.open(wait=True)
     published = 0
 
-    def counting_publish(messages: list) -> None:
+    async def counting_publish(messages: list) -> None:
         nonlocal published
         published += len(messages)
-        publish(messages)
+        await publish(messages)
 
     started = time.perf_counter()
     async with transaction(pool) as tx:

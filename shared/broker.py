@@ -1,8 +1,11 @@
-"""The dramatiq broker, configured once, before any actor module is imported.
+"""The dramatiq broker of this process: RabbitMQ with publisher confirms, AsyncIO middleware for
+async actors, correlation ids, metrics and queue lag.
 
-Actor modules start with ``from shared.broker import broker`` so that every ``@dramatiq.actor``
-binds to this RabbitMQ broker (publisher confirms on, AsyncIO middleware for async actors).
-Constructing the broker opens no connection: pika connects on first use.
+Importing this module builds nothing. ``get_broker()`` builds the broker on first use from the
+settings and makes it dramatiq's global broker. dramatiq wants the broker configured before any
+actor exists: actors are declared with ``shared.jobs.actor``, which calls ``get_broker()`` first,
+and the worker launcher names ``shared.broker:get_broker`` as dramatiq's broker. Building the
+broker opens no connection either: pika connects on the first publish or consume.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import dramatiq
@@ -169,14 +171,21 @@ def build_broker(url: str) -> RabbitmqBroker:
     return rabbit
 
 
-broker = build_broker(get_settings().amqp_url)
-dramatiq.set_broker(broker)
+_broker: RabbitmqBroker | None = None
+_broker_lock = threading.Lock()
 
 
-def publish(messages: Sequence[dramatiq.Message[Any]]) -> None:
-    """Publish messages with publisher confirms. Blocking: call it from a thread in async code."""
-    for message in messages:
-        broker.enqueue(message)
+def get_broker() -> RabbitmqBroker:
+    """The process's broker, built on first use (from any thread) and set as dramatiq's global
+    broker, so the dramatiq CLI and every actor declared afterwards use it."""
+    global _broker
+    if _broker is None:
+        with _broker_lock:
+            if _broker is None:
+                built = build_broker(get_settings().amqp_url)
+                dramatiq.set_broker(built)
+                _broker = built
+    return _broker
 
 
 def ping(url: str, timeout: float = 2.0) -> None:
@@ -188,11 +197,3 @@ def ping(url: str, timeout: float = 2.0) -> None:
     params.stack_timeout = timeout
     connection = pika.BlockingConnection(params)
     connection.close()
-
-
-def message(actor_name: str, queue_name: str, *args: Any, **kwargs: Any) -> dramatiq.Message[Any]:
-    """A message for an actor named by string, so the web tier and other services can queue work
-    without importing a worker's module (and its dependencies)."""
-    return dramatiq.Message(
-        queue_name=queue_name, actor_name=actor_name, args=args, kwargs=kwargs, options={}
-    )

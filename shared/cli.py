@@ -14,6 +14,7 @@ from psycopg.rows import dict_row
 
 from shared.admins import repository as admins
 from shared.config import get_settings
+from shared.limits import API_KEY_RATE_DEFAULT, API_KEY_RATE_MAX, API_KEY_RATE_MIN
 from shared.migrate import ensure_database, migrate
 from shared.senders import repository as senders
 
@@ -60,9 +61,26 @@ async def cmd_create_api_key(args: argparse.Namespace) -> int:
         if await senders.get_sender(conn, args.sender_id) is None:
             print(f"tart: no sender {args.sender_id}", file=sys.stderr)
             return 1
-        key, row = await senders.create_api_key(conn, args.sender_id, name=args.name)
-    print(f"API key {row['id']} for sender {args.sender_id} (shown once): {key}")
+        key, row = await senders.create_api_key(
+            conn,
+            args.sender_id,
+            name=args.name,
+            rate_per_minute=args.rate_per_minute,
+            can_manage_keys=args.can_manage_keys,
+        )
+    rights = ", may manage keys" if row["can_manage_keys"] else ""
+    print(
+        f"API key {row['id']} for sender {args.sender_id} "
+        f"({row['rate_per_minute']} requests a minute{rights}; shown once): {key}"
+    )
     return 0
+
+
+def _key_rate(value: str) -> int:
+    rate = int(value)
+    if not API_KEY_RATE_MIN <= rate <= API_KEY_RATE_MAX:
+        raise argparse.ArgumentTypeError(f"must be {API_KEY_RATE_MIN} to {API_KEY_RATE_MAX}")
+    return rate
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,6 +99,18 @@ def _parser() -> argparse.ArgumentParser:
     key = sub.add_parser("create-api-key", help="create an API key for a sender")
     key.add_argument("--sender-id", type=int, required=True)
     key.add_argument("--name", default="")
+    key.add_argument(
+        "--rate-per-minute",
+        type=_key_rate,
+        default=API_KEY_RATE_DEFAULT,
+        help=f"requests a minute ({API_KEY_RATE_MIN} to {API_KEY_RATE_MAX}; "
+        f"default {API_KEY_RATE_DEFAULT})",
+    )
+    key.add_argument(
+        "--can-manage-keys",
+        action="store_true",
+        help="the key may create the sender's other keys through the API (POST /v1/sender/keys)",
+    )
     return parser
 
 

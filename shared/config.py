@@ -10,7 +10,14 @@ import sys
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_PREFIX = "dev-insecure-"
@@ -57,6 +64,12 @@ class Settings(BaseSettings):
     public_port: int = Field(8001, description="Port of the public link service.")
     admin_port: int = Field(8002, description="Port of the admin UI.")
     bind_host: str = Field("127.0.0.1", description="Address the web services listen on.")
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated addresses or CIDR ranges of the reverse proxies (ingress) "
+        "whose X-Forwarded-For names the client: login throttling and recorded events use that "
+        "address. Empty: no proxy is trusted and the connecting address is the client's.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Lowest log level written."
     )
@@ -225,7 +238,7 @@ class Settings(BaseSettings):
         "", description="Link to the API's docs in the admin menu. Empty: the local API's /docs."
     )
 
-    @field_validator("token_secrets", "smtp_relays", "imap_urls", mode="before")
+    @field_validator("token_secrets", "smtp_relays", "imap_urls", "trusted_proxies", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)

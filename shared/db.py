@@ -1,5 +1,5 @@
-"""PostgreSQL access: async psycopg 3 pools, named SQL loaded from ``queries.sql`` files, and a
-transaction that publishes queued messages only after it commits.
+"""PostgreSQL access: async psycopg 3 pools, named SQL loaded from ``queries.sql`` files, and the
+unit of work: a transaction that publishes its queued jobs only after it commits.
 
 Every domain keeps its SQL in ``shared/<domain>/queries.sql`` as ``-- name:`` blocks (aiosql's
 format). Repositories run them through the typed helpers below, which return dict rows.
@@ -18,7 +18,9 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from shared import jobs
 from shared.config import Settings
+from shared.jobs import Job
 
 Row = dict[str, Any]
 Params = Mapping[str, Any] | Sequence[Any] | None
@@ -76,40 +78,59 @@ async def execute(conn: Conn, query: SQL, params: Params = None) -> int:
     return cur.rowcount
 
 
-class Publisher(Protocol):
-    def __call__(self, messages: Sequence[Any]) -> None: ...
-
-
 class Transaction:
-    """One unit of work: a connection in a transaction plus messages to publish after COMMIT.
+    """One unit of work: a connection in a transaction plus the jobs to publish after COMMIT.
 
-    Messages are held until the commit succeeds, so a worker never sees an id that the
-    database does not have yet; a crash between commit and publish is repaired by the sweeper
-    that re-enqueues work left in a queued state.
+    Jobs are held until the commit succeeds, so a worker never sees an id that the database
+    does not have yet; a crash between commit and publish is repaired by the sweeps that queue
+    work left in a queued state again. Services never commit: they run on ``conn`` and queue
+    their jobs here.
     """
 
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
-        self.after_commit: list[Any] = []
+        self.after_commit: list[Job] = []
 
-    def enqueue(self, message: Any) -> None:
-        self.after_commit.append(message)
+    def enqueue(self, *items: Job) -> None:
+        """Publish these jobs once the transaction has committed (dropped if it rolls back)."""
+        self.after_commit.extend(items)
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A step that may fail while the unit of work goes on (a refused action whose page is
+        shown again): on an exception, its statements and the jobs it queued are undone."""
+        mark = len(self.after_commit)
+        try:
+            async with self.conn.transaction():
+                yield
+        except BaseException:
+            del self.after_commit[mark:]
+            raise
+
+    async def publish_queued(self) -> None:
+        """Publish the queued jobs (after COMMIT), off the event loop, each confirmed."""
+        queued, self.after_commit = self.after_commit, []
+        await jobs.publish(queued)
 
 
 @asynccontextmanager
-async def transaction(
-    pool: AsyncConnectionPool, publish: Publisher | None = None
-) -> AsyncIterator[Transaction]:
-    """Open a transaction; commit on success, then hand queued messages to ``publish``."""
+async def unit_of_work(conn: Conn) -> AsyncIterator[Transaction]:
+    """A transaction on ``conn``: commit on success, roll back on an exception, then publish
+    the queued jobs (only after a COMMIT)."""
+    tx = Transaction(conn)
+    async with conn.transaction():
+        yield tx
+    await tx.publish_queued()
+
+
+@asynccontextmanager
+async def transaction(pool: AsyncConnectionPool) -> AsyncIterator[Transaction]:
+    """A unit of work on a connection of ``pool``, given back before the jobs are published."""
     async with pool.connection() as conn:
         tx = Transaction(conn)
         async with conn.transaction():
             yield tx
-        if tx.after_commit:
-            if publish is None:
-                raise RuntimeError("messages were queued in a transaction with no publisher")
-            # pika is blocking; keep the event loop free while the broker confirms.
-            await asyncio.to_thread(publish, tx.after_commit)
+    await tx.publish_queued()
 
 
 _worker_pool: AsyncConnectionPool | None = None

@@ -68,5 +68,13 @@ class ServiceUnavailable(AppError):
     status_code, error_type = 503, "ServiceUnavailable"
 
 
+class BrokerUnavailable(ServiceUnavailable):
+    """RabbitMQ did not confirm a publish (``shared.jobs``). Raised after COMMIT: what the
+    request recorded stays, and the sweeps queue its work again."""
+
+    def __init__(self, detail: str = "the message broker is unavailable: retry shortly") -> None:
+        super().__init__(detail, headers={"Retry-After": "5"})
+
+
 class HeaderInjection(BadRequest):
     """A header value held CR or LF: refused so nobody can add headers to a message."""

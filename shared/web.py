@@ -1,5 +1,5 @@
-"""What the three web services share: health and readiness, metrics, error rendering and the
-correlation id of each request."""
+"""What the three web services share: health and readiness, metrics, error rendering, the
+correlation id of each request, and the client's address behind trusted proxies."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from psycopg_pool import AsyncConnectionPool
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared import broker as broker_module
 from shared import db
@@ -92,6 +93,21 @@ def install_common(
         return response
 
 
+def trust_proxies(app: FastAPI, settings: Settings) -> None:
+    """Make the client's address (``request.client``, the ASGI scope's ``client``) the one the
+    trusted proxies name in X-Forwarded-For, and the scheme the one in X-Forwarded-Proto, when
+    the connection comes from one of ``TART_TRUSTED_PROXIES``. The header is read from the right:
+    the first address that is not a trusted proxy is the client, so what a client wrote at the
+    left of it is never believed. From any other peer the headers are ignored.
+
+    Call it last when building an app, so it is the outermost middleware and everything inside
+    (routes, the public service's fast paths) sees the real client. uvicorn's own proxy-header
+    handling is off (``serve``), so this is the one place."""
+    if settings.trusted_proxies:
+        trusted = [str(network) for network in settings.trusted_proxies]
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
+
+
 def create_service_app(service: str, settings: Settings, **fastapi_kwargs: object) -> FastAPI:
     """A FastAPI app with a PostgreSQL pool (``app.state.pool``) opened in the lifespan.
 
@@ -128,7 +144,7 @@ def serve(factory: str, *, service: str, port: int, workers: int = 1) -> None:
         workers=workers,
         log_config=None,
         access_log=False,
-        proxy_headers=True,
+        proxy_headers=False,  # trust_proxies() in the app reads them, from trusted peers only
         server_header=False,
         timeout_graceful_shutdown=20,
     )

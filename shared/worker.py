@@ -49,8 +49,10 @@ def run_dramatiq(
         }
     )
     argv = [
-        # dramatiq's CLI after structlog is configured: its own lines follow TART_LOG_FORMAT.
-        sys.executable, "-m", "shared.dramatiq_cli", *modules, "--skip-logging",
+        # dramatiq's CLI after structlog is configured: its own lines follow TART_LOG_FORMAT. Its
+        # broker first (built from the settings), then the actor modules.
+        sys.executable, "-m", "shared.dramatiq_cli", "shared.broker:get_broker", *modules,
+        "--skip-logging",
         "--processes", str(processes), "--threads", str(threads),
         "--queues", *queues,
         # SIGTERM: finish in-flight messages for this long, then close, which requeues the rest.

@@ -1,7 +1,7 @@
 """Session-wide real servers: a fresh PostgreSQL database and a RabbitMQ vhost per run.
 
-The environment is set here, before any ``shared`` module is imported, because the broker is
-configured at import time (dramatiq's rule: broker first, actors after).
+The environment is set here, before any ``shared`` module is imported, because the settings (and
+the broker built from them on first use) are read once per process.
 """
 
 from __future__ import annotations

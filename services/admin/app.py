@@ -17,7 +17,7 @@ from services.admin.templating import render
 from shared.config import Settings, get_settings
 from shared.errors import AppError
 from shared.metrics import APP_ERRORS
-from shared.web import create_service_app
+from shared.web import create_service_app, trust_proxies
 
 STATIC_DIR = Path(__file__).with_name("static")
 
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
+    trust_proxies(app, settings)  # outermost: login throttling sees the real client
     return app
 
 

@@ -1,4 +1,9 @@
-"""Admin sessions and CSRF: who is logged in, and whether a POST came from one of our forms.
+"""Admin requests: the unit of work, sessions and CSRF.
+
+Each request runs in ONE unit of work (``Tx``): one pooled connection, one transaction that
+commits when the route returns (before the response is sent, so a failed commit is an error page,
+not a false "saved"), and the jobs it queued published after that COMMIT. The session check, the
+sender scope, the route and the page's navigation all read through it.
 
 The session cookie holds a random id; the database holds its SHA-256 (``admin_sessions``). Every
 POST must carry the session's CSRF token, as the ``csrf_token`` form field or the
@@ -9,6 +14,7 @@ double-submit cookie instead.
 from __future__ import annotations
 
 import hmac
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote
@@ -16,13 +22,15 @@ from urllib.parse import quote
 from fastapi import Depends, Request, Response
 from psycopg_pool import AsyncConnectionPool
 
+from shared import db
 from shared.admins import repository as admins
 from shared.config import Settings
+from shared.db import Transaction
 from shared.errors import AppError, NotFound
+from shared.limits import valid_id
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
-MAX_ID = 2**63  # bigint: a larger id in a URL is a 404, not a database error
 
 
 class LoginRequired(Exception):
@@ -138,14 +146,36 @@ def login_url(request: Request) -> str:
     return "/login?next=" + quote(safe_next(path), safe="")
 
 
-async def current_admin(request: Request) -> Admin:
-    """The session's user; a POST must also carry the session's CSRF token (403 otherwise)."""
-    settings = settings_of(request)
-    session_id = request.cookies.get(session_cookie_name(settings))
+async def unit_of_work(request: Request) -> AsyncIterator[Transaction]:
+    """The request's one connection and transaction (see the module docstring). Kept on
+    ``request.state.tx`` while the route runs, so the page renderer reads through it too."""
+    async with pool_of(request).connection() as conn, db.unit_of_work(conn) as tx:
+        request.state.tx = tx
+        try:
+            yield tx
+        finally:
+            request.state.tx = None
+
+
+# scope="function": the transaction commits when the route returns, before the response is sent.
+Tx = Annotated[Transaction, Depends(unit_of_work, scope="function")]
+
+
+def session_cookie(request: Request) -> str:
+    """The session id from its cookie; none is a redirect to the login page before any
+    connection is taken (dependencies run in the order they are declared)."""
+    session_id = request.cookies.get(session_cookie_name(settings_of(request)))
     if not session_id or len(session_id) > 128:
         raise LoginRequired()
-    async with pool_of(request).connection() as conn:
-        row = await admins.touch_session(conn, session_id, session_ttl_s(settings))
+    return session_id
+
+
+async def current_admin(
+    request: Request, session_id: Annotated[str, Depends(session_cookie)], tx: Tx
+) -> Admin:
+    """The session's user; a POST must also carry the session's CSRF token (403 otherwise)."""
+    settings = settings_of(request)
+    row = await admins.touch_session(tx.conn, session_id, session_ttl_s(settings))
     if row is None:
         raise LoginRequired()
     admin = Admin(
@@ -179,14 +209,13 @@ async def require_owner(admin: CurrentAdmin) -> Admin:
 OwnerAdmin = Annotated[Admin, Depends(require_owner)]
 
 
-async def sender_scope(sender_id: int, request: Request, admin: CurrentAdmin) -> int:
+async def sender_scope(sender_id: int, admin: CurrentAdmin, tx: Tx) -> int:
     """The sender of a ``/senders/{sender_id}/...`` page, if this admin may see it (404 if not:
     a member cannot even learn that another sender exists)."""
-    if not 0 < sender_id < MAX_ID:
+    if not valid_id(sender_id):  # a larger id in a URL is a 404, not a database error
         raise NotFound("no such sender")
-    async with pool_of(request).connection() as conn:
-        if not await admins.can_see_sender(conn, admin.id, admin.is_owner, sender_id):
-            raise NotFound("no such sender")
+    if not await admins.can_see_sender(tx.conn, admin.id, admin.is_owner, sender_id):
+        raise NotFound("no such sender")
     return sender_id
 
 

@@ -15,6 +15,7 @@ from markupsafe import Markup
 
 from services.admin.sessions import Admin, pool_of, settings_of
 from shared.admins import repository as admins
+from shared.db import Transaction
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
@@ -83,7 +84,11 @@ async def render(
     notice = request.query_params.get("notice")
     ctx["notice"] = NOTICES.get(notice or "")
     if admin is not None and not Path(name).name.startswith("_"):
-        async with pool_of(request).connection() as conn:
-            ctx["nav_senders"] = await admins.visible_senders(conn, admin.id, admin.is_owner)
+        tx: Transaction | None = getattr(request.state, "tx", None)
+        if tx is not None:  # the request's unit of work
+            ctx["nav_senders"] = await admins.visible_senders(tx.conn, admin.id, admin.is_owner)
+        else:  # an error page, shown after the request's unit of work rolled back
+            async with pool_of(request).connection() as conn:
+                ctx["nav_senders"] = await admins.visible_senders(conn, admin.id, admin.is_owner)
         ctx["current_sender"] = next((s for s in ctx["nav_senders"] if s["id"] == sender_id), None)
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)

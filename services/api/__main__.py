@@ -5,7 +5,7 @@ the webhook delivery worker; ``python -m services.api maintenance``: run the hou
 import sys
 
 from shared.config import get_settings
-from shared.queues import WEBHOOK_QUEUE
+from shared.jobs import WEBHOOK_QUEUE
 from shared.web import serve
 from shared.worker import run_dramatiq, run_loop
 

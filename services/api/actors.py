@@ -7,23 +7,19 @@ A failure re-enqueues the message with exponential backoff (capped) until
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
 
-import dramatiq
 import httpx
 
-from shared.broker import broker  # configured before the actor below binds to it
+from shared import jobs
 from shared.config import get_settings
 from shared.db import worker_pool
 from shared.logging import get_logger
-from shared.queues import WEBHOOK_QUEUE
 from shared.webhooks import repository
 from shared.webhooks.guard import RefusedTarget, allow_private_targets, resolve_target
 from shared.webhooks.service import (
-    DELIVER_ACTOR,
     DELIVERY_HEADER,
     EVENT_HEADER,
     SIGNATURE_HEADER,
@@ -96,7 +92,7 @@ async def _post(url: str, secret: str, delivery: dict[str, Any]) -> tuple[int | 
     return response.status_code, f"HTTP {response.status_code}"
 
 
-@dramatiq.actor(actor_name=DELIVER_ACTOR, queue_name=WEBHOOK_QUEUE, max_retries=0)
+@jobs.actor(jobs.WEBHOOK_DELIVER, max_retries=0)
 async def deliver(delivery_id: int) -> None:
     """Post one delivery; on failure record it and queue the next attempt with a delay."""
     settings = get_settings()
@@ -130,7 +126,4 @@ async def deliver(delivery_id: int) -> None:
         )
         log.info("webhook attempt", delivery_id=delivery_id, state=state, status=status)
     if retry_in is not None:
-        # pika blocks while RabbitMQ confirms: keep the actor loop free
-        await asyncio.to_thread(
-            broker.enqueue, deliver_message(delivery_id), delay=int(retry_in * 1000)
-        )
+        await jobs.publish([deliver_message(delivery_id).after(int(retry_in * 1000))])

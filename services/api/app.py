@@ -13,14 +13,17 @@ from services.api.middleware import BodyGuard, RequestContext
 from services.api.ratelimit import RateLimiter
 from services.api.routes import emails, reports, sender, sending, subscribers
 from shared.config import Settings, get_settings
-from shared.web import create_service_app
+from shared.web import create_service_app, trust_proxies
 
 DESCRIPTION = """
 REST API for integrators. Authenticate with `Authorization: Bearer <key>`, or HTTP Basic with the
 sender address as user name and the key as password. Every object belongs to the key's sender;
 another sender's object is a 404. Errors are `{"error": "<Type>", "detail": "..."}`.
 Lists use cursor pagination: pass `next_cursor` back as `cursor`.
-POSTs that create or send accept an `Idempotency-Key` header.
+POSTs that create or send accept an `Idempotency-Key` header (not key creation: a key is shown
+once and never stored). Each key has its own limit of requests a minute (429 with Retry-After
+beyond it); a key that may manage keys creates the sender's other keys, never with more than its
+own limit.
 Webhook deliveries carry `X-Tart-Timestamp` and `X-Tart-Signature: v1=<hex HMAC-SHA256 of
 "<timestamp>.<body>" with the webhook secret>`.
 """
@@ -45,7 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.api_max_body_bytes,
         stream_paths={subscribers.IMPORT_PATH: settings.api_max_import_bytes},
     )
-    app.add_middleware(RequestContext, service="api")  # outermost: times the body guard too
+    app.add_middleware(RequestContext, service="api")  # times the body guard too
+    trust_proxies(app, settings)  # outermost: the client's address for everything inside
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -7,24 +7,23 @@ publishes the queued messages after the commit. Authentication runs in that same
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from psycopg_pool import AsyncConnectionPool
 
 from services.api.ratelimit import RateLimiter
-from shared import broker
 from shared.config import Settings
-from shared.db import Conn, Transaction
+from shared.db import Conn, Transaction, unit_of_work
 from shared.errors import RateLimited, Unauthorized
+from shared.jobs import Job
+from shared.limits import MAX_ID
 from shared.senders import repository as senders
 
-MAX_ID = 2**63 - 1
 Id = Annotated[int, Path(ge=1, le=MAX_ID, description="Object id.")]
 
 
@@ -40,10 +39,12 @@ def get_settings(request: Request) -> Settings:
 
 @dataclass(frozen=True)
 class ApiKey:
-    """The authenticated key: who is calling and on whose behalf."""
+    """The authenticated key: who is calling, on whose behalf, and what it may grant."""
 
     key_id: int
     sender_id: int
+    rate_per_minute: int
+    can_manage_keys: bool
 
 
 def _credentials(request: Request) -> tuple[str | None, str] | None:
@@ -87,7 +88,12 @@ async def _resolve(request: Request, conn: Conn) -> ApiKey:
         raise RateLimited(
             f"over {row['rate_per_minute']} requests a minute for this key", decision.retry_after
         )
-    return ApiKey(key_id=row["id"], sender_id=row["sender_id"])
+    return ApiKey(
+        key_id=row["id"],
+        sender_id=row["sender_id"],
+        rate_per_minute=row["rate_per_minute"],
+        can_manage_keys=row["can_manage_keys"],
+    )
 
 
 async def authenticate(request: Request) -> ApiKey:
@@ -111,14 +117,14 @@ class Context:
     key_id: int
     tx: Transaction
     request: Request
+    key: ApiKey
 
     @property
     def conn(self) -> Conn:
         return self.tx.conn
 
-    def enqueue(self, messages: list[Any]) -> None:
-        for message in messages:
-            self.tx.enqueue(message)
+    def enqueue(self, jobs: list[Job]) -> None:
+        self.tx.enqueue(*jobs)
 
 
 async def context(request: Request) -> AsyncIterator[Context]:
@@ -133,14 +139,14 @@ async def context(request: Request) -> AsyncIterator[Context]:
             api_key = await _resolve(request, conn)
         finally:
             await conn.set_autocommit(False)
-        tx = Transaction(conn)
-        async with conn.transaction():
+        async with unit_of_work(conn) as tx:
             yield Context(
-                sender_id=api_key.sender_id, key_id=api_key.key_id, tx=tx, request=request
+                sender_id=api_key.sender_id,
+                key_id=api_key.key_id,
+                tx=tx,
+                request=request,
+                key=api_key,
             )
-        if tx.after_commit:
-            # pika is blocking; keep the event loop free while the broker confirms.
-            await asyncio.to_thread(broker.publish, tx.after_commit)
 
 
 async def statement_context(request: Request) -> AsyncIterator[Context]:
@@ -154,12 +160,15 @@ async def statement_context(request: Request) -> AsyncIterator[Context]:
         try:
             api_key = await _resolve(request, conn)
             yield Context(
-                sender_id=api_key.sender_id, key_id=api_key.key_id, tx=tx, request=request
+                sender_id=api_key.sender_id,
+                key_id=api_key.key_id,
+                tx=tx,
+                request=request,
+                key=api_key,
             )
         finally:
             await conn.set_autocommit(False)
-        if tx.after_commit:  # each statement committed already
-            await asyncio.to_thread(broker.publish, tx.after_commit)
+        await tx.publish_queued()  # each statement committed already
 
 
 Ctx = Annotated[Context, Depends(context, scope="function")]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import dramatiq.errors
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from shared.errors import BrokerUnavailable
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -123,11 +123,11 @@ def install_error_handlers(app: FastAPI) -> None:
             return _error(500, "InternalError", "internal error")
         return _error(*mapped)
 
-    @app.exception_handler(dramatiq.errors.BrokerConnectionError)
-    async def broker_unavailable(_r: Request, exc: dramatiq.errors.BrokerConnectionError) -> Any:
+    @app.exception_handler(BrokerUnavailable)
+    async def broker_unavailable(_r: Request, exc: BrokerUnavailable) -> Any:
         # Raised after COMMIT, while publishing: what the request recorded stays, and the
         # scheduler's sweep queues it again. A test send records nothing: the retry sends it.
-        log.error("broker unavailable", error=repr(exc))
+        log.error("broker unavailable", error=repr(exc.__cause__))
         detail = (
             "the message broker is unavailable: retry shortly; a retry with the same "
             "Idempotency-Key never queues twice"

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from psycopg_pool import AsyncConnectionPool
 
-from shared import broker
 from shared.config import Settings, get_settings
 from shared.db import create_pool, transaction
 from shared.idempotency import repository as idempotency
@@ -45,7 +44,7 @@ async def run_once(pool: AsyncConnectionPool, settings: Settings) -> TickResult:
         windows = await senders.purge_api_rate_counters(tx.conn)
     async with transaction(pool) as tx:
         keys = await idempotency.purge(tx.conn, settings.idempotency_ttl_hours)
-    async with transaction(pool, broker.publish) as tx:
+    async with transaction(pool) as tx:
         due = await webhooks.due_deliveries(
             tx.conn, grace_s=settings.webhook_sweep_grace_s, limit=SWEEP_BATCH
         )

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import Query
 
 from shared.errors import BadRequest
+from shared.limits import valid_id
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
 Cursor = Annotated[
@@ -33,7 +34,7 @@ def decode_cursor(cursor: str | None, *, timestamp: bool = False) -> tuple[Any, 
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value, row_id = json.loads(raw)
-        if not isinstance(row_id, int) or not 0 < row_id < 2**63:
+        if not isinstance(row_id, int) or not valid_id(row_id):
             raise ValueError("bad id")
         if timestamp:
             value = datetime.fromisoformat(value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from shared.config import get_settings
-from shared.queues import EVENTS_QUEUE
+from shared.jobs import EVENTS_QUEUE
 from shared.web import serve
 from shared.worker import run_dramatiq
 

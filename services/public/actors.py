@@ -5,15 +5,13 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import dramatiq
 from prometheus_client import Counter
 
-from shared.broker import broker, publish  # noqa: F401 - broker configured before the actor
+from shared import jobs
 from shared.config import get_settings
 from shared.db import transaction, worker_pool
 from shared.events import service
 from shared.logging import get_logger
-from shared.queues import EVENTS_QUEUE
 
 log = get_logger(__name__)
 PRUNE_PROBABILITY = 0.01
@@ -25,12 +23,12 @@ RECORDED = Counter(
 )
 
 
-@dramatiq.actor(actor_name="events.record", queue_name=EVENTS_QUEUE, max_retries=20)
+@jobs.actor(jobs.EVENTS_RECORD, max_retries=20)
 async def record(batch_id: str, events: list[list[Any]]) -> None:
     """Record one batch set-based, in one transaction. Idempotent: the batch id is stored with
     the events, so a redelivered message writes nothing."""
     pool = await worker_pool()
-    async with transaction(pool, publish) as tx:
+    async with transaction(pool) as tx:
         recorded = await service.record_events(
             tx.conn, batch_id, events, scanner_click_seconds=get_settings().scanner_click_seconds
         )

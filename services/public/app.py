@@ -13,7 +13,7 @@ from services.public.links import DATABASE_DOWN, LinkCache
 from services.public.routes import database_down, router
 from services.public.state import PublicState
 from shared.config import Settings, get_settings
-from shared.web import create_service_app
+from shared.web import create_service_app, trust_proxies
 
 
 def create_app(settings: Settings | None = None, *, event_sink: Sink | None = None) -> FastAPI:
@@ -31,8 +31,10 @@ def create_app(settings: Settings | None = None, *, event_sink: Sink | None = No
     app.include_router(router)
     for error in DATABASE_DOWN:
         app.add_exception_handler(error, database_down)
-    # Outermost user middleware: the pixel and click paths skip the generic layers.
+    # The pixel and click paths skip the generic layers; only the trusted proxies' client
+    # address (outermost) comes before them, so opens and clicks record the real client.
     app.add_middleware(FastLinks, state=state)
+    trust_proxies(app, settings)
     common_lifespan = app.router.lifespan_context
 
     @asynccontextmanager

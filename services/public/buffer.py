@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client import Counter, Gauge
 
+from shared import jobs
 from shared.events.models import WireEvent
 from shared.logging import get_logger
 
@@ -121,11 +122,6 @@ class EventBuffer:
 
 
 def queue_sink(batch_id: str, events: Sequence[WireEvent]) -> None:
-    """The production sink: one ``events.record`` message per batch, publisher-confirmed."""
-    from shared.broker import broker, message
-    from shared.queues import EVENTS_QUEUE
-
-    broker.enqueue(message(RECORD_ACTOR, EVENTS_QUEUE, batch_id, list(events)))
-
-
-RECORD_ACTOR = "events.record"
+    """The production sink: one ``events.record`` job per batch, publisher-confirmed (no
+    transaction here: the batch exists only in this process until RabbitMQ confirms it)."""
+    jobs.publish_blocking([jobs.job(jobs.EVENTS_RECORD, batch_id, list(events))])

@@ -8,7 +8,6 @@ POST changes anything; a GET (a scanner following the link) never unsubscribes.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,6 +17,7 @@ from services.public import pages
 from services.public.links import Targets, render_send
 from services.public.state import PublicState
 from shared.db import Row, transaction
+from shared.errors import BrokerUnavailable
 from shared.events import repository, service
 from shared.events.models import wire_event
 from shared.logging import get_logger
@@ -79,17 +79,6 @@ def _client(request: Request) -> tuple[str | None, str | None]:
     return ip, request.headers.get("user-agent")
 
 
-def _publish_quietly(messages: Sequence[Any]) -> None:
-    """Publish webhook messages after the unsubscribe committed. A broker failure must not turn
-    a stored unsubscribe into an error page: the delivery row is already in the database."""
-    from shared.broker import publish
-
-    try:
-        publish(messages)
-    except Exception:
-        log.exception("webhook publish failed after unsubscribe", count=len(messages))
-
-
 @router.get("/v/{token}", include_in_schema=False)
 async def view(request: Request, token: str) -> Response:
     """The personalised message exactly as sent (HTML, or the plain body as a page)."""
@@ -146,11 +135,17 @@ async def unsubscribe(request: Request, token: str) -> Response:
     # List-Unsubscribe=One-Click, may come urlencoded or as multipart/form-data).
     source = "page" if PAGE_MARKER in body else "one_click"
     ip, ua = _client(request)
-    async with transaction(request.app.state.pool, _publish_quietly) as tx:
-        result = await service.unsubscribe(tx.conn, send_id, source=source, ip=ip, user_agent=ua)
-        if result is not None:
-            for message in result.messages:
-                tx.enqueue(message)
+    try:
+        async with transaction(request.app.state.pool) as tx:
+            result = await service.unsubscribe(
+                tx.conn, send_id, source=source, ip=ip, user_agent=ua
+            )
+            if result is not None:
+                tx.enqueue(*result.messages)
+    except BrokerUnavailable:
+        # Raised after COMMIT: the unsubscribe and its webhook delivery rows are stored (the
+        # webhook sweep queues them again), so the subscriber still sees the confirmation.
+        log.exception("webhook publish failed after unsubscribe")
     if result is None:
         return not_found(request)
     return page(

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from shared.config import get_settings
-from shared.queues import INBOUND_QUEUE
+from shared.jobs import INBOUND_QUEUE
 from shared.worker import run_dramatiq, run_loop
 
 
@@ -40,17 +40,15 @@ def _classify(files: list[str]) -> int:
 async def _reprocess(
     kind: str | None, since: datetime | None, ids: list[int] | None, stuck: bool
 ) -> int:
-    from shared.broker import publish
     from shared.db import create_pool, transaction
     from shared.inbound.reprocess import reprocess
 
     pool = create_pool(get_settings(), name="reprocess", max_size=1)
     await pool.open(wait=True, timeout=10)
     try:
-        async with transaction(pool, publish) as tx:
+        async with transaction(pool) as tx:
             queued = await reprocess(tx.conn, kind=kind, since=since, ids=ids, stuck_only=stuck)
-            for item in queued:
-                tx.enqueue(item)
+            tx.enqueue(*queued)
     finally:
         await pool.close()
     print(json.dumps({"requeued": len(queued)}))

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import dramatiq
-
 from services.receiver.parse import parse_inbound
-from shared.broker import broker  # noqa: F401 - binds every actor below to the configured broker
+from shared import jobs
 from shared.config import get_settings
 from shared.db import worker_pool
-from shared.inbound.reprocess import PARSE_ACTOR
-from shared.queues import INBOUND_QUEUE
 
 
-@dramatiq.actor(
-    actor_name=PARSE_ACTOR,
-    queue_name=INBOUND_QUEUE,
+@jobs.actor(
+    jobs.INBOUND_PARSE,
     # One more than the attempts the service counts, so dramatiq never drops a message that the
     # service has not yet quarantined.
     max_retries=get_settings().inbound_max_attempts + 1,

@@ -9,18 +9,15 @@ inbound.parse ignores a message that is already parsed, so nothing is processed 
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 from psycopg_pool import AsyncConnectionPool
 
 from services.receiver import metrics
-from shared.broker import message, publish
 from shared.config import Settings
-from shared.db import create_pool
+from shared.db import create_pool, transaction
 from shared.inbound import repository as inbound
-from shared.inbound.reprocess import PARSE_ACTOR
-from shared.queues import INBOUND_QUEUE
+from shared.inbound.reprocess import parse_message
 
 EX_TEMPFAIL = 75
 
@@ -38,17 +35,20 @@ async def store_and_queue(
     A duplicate is published again (its first publish may have been lost in a crash); an
     oversize message is stored and never queued. Raises if the database or the broker fails.
     """
-    async with pool.connection() as conn:
+    async with transaction(pool) as tx:  # stored, then inbound.parse published after COMMIT
         row = await inbound.store_raw(
-            conn, raw, source=source, envelope_to=envelope_to, max_bytes=settings.max_inbound_bytes
+            tx.conn,
+            raw,
+            source=source,
+            envelope_to=envelope_to,
+            max_bytes=settings.max_inbound_bytes,
         )
-        await conn.commit()
+        if row["state"] in ("stored", "failed"):
+            tx.enqueue(parse_message(row["id"]))
     outcome = (
         "oversize" if row["state"] == "oversize" else ("new" if row["inserted"] else "duplicate")
     )
     metrics.STORED.labels(outcome).inc()
-    if row["state"] in ("stored", "failed"):
-        await asyncio.to_thread(publish, [message(PARSE_ACTOR, INBOUND_QUEUE, row["id"])])
     return int(row["id"])
 
 
@@ -57,11 +57,11 @@ async def store_and_queue_many(
 ) -> list[int]:
     """store_and_queue for a batch from one mailbox: one statement, one commit, then every
     inbound.parse published (each confirmed) in one thread hop. Returns the inbound ids."""
-    async with pool.connection() as conn:
+    async with transaction(pool) as tx:
         rows = await inbound.store_many(
-            conn, raws, source=source, max_bytes=settings.max_inbound_bytes
+            tx.conn, raws, source=source, max_bytes=settings.max_inbound_bytes
         )
-        await conn.commit()
+        tx.enqueue(*(parse_message(r["id"]) for r in rows if r["state"] in ("stored", "failed")))
     for row in rows:
         outcome = (
             "oversize"
@@ -69,13 +69,6 @@ async def store_and_queue_many(
             else ("new" if row["inserted"] else "duplicate")
         )
         metrics.STORED.labels(outcome).inc()
-    queued = [
-        message(PARSE_ACTOR, INBOUND_QUEUE, r["id"])
-        for r in rows
-        if r["state"] in ("stored", "failed")
-    ]
-    if queued:
-        await asyncio.to_thread(publish, queued)
     return [int(r["id"]) for r in rows]
 
 

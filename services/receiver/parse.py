@@ -11,7 +11,6 @@ from psycopg_pool import AsyncConnectionPool
 from services.receiver import metrics
 from services.receiver.classify import Classification, Recipient, classify
 from services.receiver.matching import Match, match_sends
-from shared.broker import publish
 from shared.config import get_settings
 from shared.db import Conn, transaction
 from shared.dmarc import repository as dmarc
@@ -77,7 +76,7 @@ async def _fail(
 async def _apply(
     pool: AsyncConnectionPool, inbound_id: int, result: Classification, codec: TokenCodec
 ) -> str:
-    async with transaction(pool, publish) as tx:
+    async with transaction(pool) as tx:
         locked = await inbound.lock_for_apply(tx.conn, inbound_id)
         if locked is None or locked["state"] == "parsed":
             return result.type

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from shared.config import get_settings
-from shared.queues import CAMPAIGN_QUEUE, SEND_QUEUE
+from shared.jobs import CAMPAIGN_QUEUE, SEND_QUEUE
 from shared.worker import run_dramatiq, run_loop
 
 

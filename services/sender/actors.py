@@ -1,6 +1,6 @@
-"""dramatiq actors of the sender: campaign.dispatch, campaign.decide_winner, send.batch and
-send.test. Each opens its own transactions and is idempotent, so a redelivered message does no
-harm (see services/sender/batch.py for the duplicate bound when a worker is killed)."""
+"""dramatiq actors of the sender: campaign.dispatch, send.batch and send.test. Each opens its
+own transactions and is idempotent, so a redelivered message does no harm (see
+services/sender/batch.py for the duplicate bound when a worker is killed)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,13 @@ from dramatiq.asyncio import get_event_loop_thread
 
 from services.sender import runtime
 from services.sender.batch import follow_ups, run_batch
-from services.sender.dispatch import decide_winner, dispatch
+from services.sender.dispatch import dispatch
 from services.sender.testsend import send_test
-from shared.broker import broker  # binds every actor below to the configured broker
-from shared.campaigns.models import BATCH_ACTOR, DISPATCH_ACTOR, TEST_ACTOR, WINNER_ACTOR
+from shared import jobs
+from shared.broker import get_broker
 from shared.config import get_settings
 from shared.db import worker_pool
 from shared.logging import get_logger
-from shared.queues import CAMPAIGN_QUEUE, SEND_QUEUE
 
 log = get_logger(__name__)
 
@@ -41,16 +40,15 @@ class WarmUp(dramatiq.Middleware):
             asyncio.run_coroutine_threadsafe(_warm_up(), thread.loop)
 
 
-broker.add_middleware(WarmUp())
+get_broker().add_middleware(WarmUp())
 
 # Retries are for infrastructure trouble (database or broker briefly away); the work itself is
 # checkpointed, so a retried message resumes rather than repeats.
 MAX_RETRIES, MIN_BACKOFF, MAX_BACKOFF = 20, 1000, 60_000
 
 
-@dramatiq.actor(
-    actor_name=DISPATCH_ACTOR,
-    queue_name=CAMPAIGN_QUEUE,
+@jobs.actor(
+    jobs.CAMPAIGN_DISPATCH,
     max_retries=MAX_RETRIES,
     min_backoff=MIN_BACKOFF,
     max_backoff=MAX_BACKOFF,
@@ -58,25 +56,11 @@ MAX_RETRIES, MIN_BACKOFF, MAX_BACKOFF = 20, 1000, 60_000
 async def campaign_dispatch(campaign_id: int) -> None:
     """Create a campaign's send rows from its checkpoint and queue send.batch messages."""
     pool = await worker_pool()
-    await dispatch(pool, campaign_id, settings=get_settings(), publish=runtime.publish)
+    await dispatch(pool, campaign_id, settings=get_settings())
 
 
-@dramatiq.actor(
-    actor_name=WINNER_ACTOR,
-    queue_name=CAMPAIGN_QUEUE,
-    max_retries=MAX_RETRIES,
-    min_backoff=MIN_BACKOFF,
-    max_backoff=MAX_BACKOFF,
-)
-async def campaign_decide_winner(campaign_id: int) -> None:
-    """Pick the A/B winner of a campaign in its testing state and send it to the rest."""
-    pool = await worker_pool()
-    await decide_winner(pool, campaign_id, settings=get_settings(), publish=runtime.publish)
-
-
-@dramatiq.actor(
-    actor_name=BATCH_ACTOR,
-    queue_name=SEND_QUEUE,
+@jobs.actor(
+    jobs.SEND_BATCH,
     max_retries=MAX_RETRIES,
     min_backoff=MIN_BACKOFF,
     max_backoff=MAX_BACKOFF,
@@ -88,12 +72,12 @@ async def send_batch(email_id: int, first_id: int, last_id: int) -> None:
         pool, email_id, first_id, last_id,
         settings=get_settings(), relays=runtime.relays(), codec=runtime.codec(),
     )  # fmt: skip
-    await runtime.publish_async(report.messages)
-    for message, delay in follow_ups(email_id, first_id, last_id, report):
-        await runtime.publish_async([message], delay)
+    await jobs.publish(report.messages)
+    later = follow_ups(email_id, first_id, last_id, report)
+    await jobs.publish([job.after(delay_ms) for job, delay_ms in later])
 
 
-@dramatiq.actor(actor_name=TEST_ACTOR, queue_name=SEND_QUEUE, max_retries=3)
+@jobs.actor(jobs.SEND_TEST, max_retries=3)
 async def send_test_message(
     sender_id: int, variation_id: int, address: str, properties: dict[str, Any]
 ) -> None:

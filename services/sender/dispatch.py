@@ -3,26 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
 from services.sender import metrics
+from shared import jobs
 from shared.campaigns import abtest
 from shared.campaigns import repository as repo
 from shared.campaigns.models import batch_message, batch_messages, split_range
 from shared.config import Settings
-from shared.db import Publisher, transaction
+from shared.db import transaction
 from shared.filters import parse_filter
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 FIRST_CHUNK = 1000  # small, so the first messages go out within a second or two
+Publish = Callable[[Sequence[jobs.Job]], Coroutine[Any, Any, None]]
 
 
 async def dispatch(
-    pool: AsyncConnectionPool, campaign_id: int, *, settings: Settings, publish: Publisher
+    pool: AsyncConnectionPool,
+    campaign_id: int,
+    *,
+    settings: Settings,
+    publish: Publish = jobs.publish,
 ) -> int:
     """Create the campaign's send rows chunk by chunk, each chunk in its own transaction with
     the checkpoint, and publish that chunk's send.batch messages after it commits (while the
@@ -42,7 +48,7 @@ async def dispatch(
             await publishing
             publishing = None
         if messages:
-            publishing = asyncio.create_task(asyncio.to_thread(publish, list(messages)))
+            publishing = asyncio.create_task(publish(list(messages)))
 
     try:
         total = await _dispatch_chunks(pool, campaign_id, settings, hand_over)
@@ -53,7 +59,7 @@ async def dispatch(
 
 
 async def _queue_created_again(
-    pool: AsyncConnectionPool, campaign_id: int, settings: Settings, publish: Publisher
+    pool: AsyncConnectionPool, campaign_id: int, settings: Settings, publish: Publish
 ) -> None:
     """A retried or redelivered dispatch: the broker may have gone away while the previous
     attempt published, after its chunks (and maybe the final state) were committed, and the
@@ -65,7 +71,7 @@ async def _queue_created_again(
         ranges = await repo.ready_ranges(conn, campaign_id, settings.send_batch_size)
     if ranges:
         messages = [batch_message(r["email_id"], r["first_id"], r["last_id"]) for r in ranges]
-        await asyncio.to_thread(publish, messages)
+        await publish(messages)
         log.info("dispatch queued created rows again", campaign_id=campaign_id, ranges=len(ranges))
 
 
@@ -120,14 +126,14 @@ async def _dispatch_chunks(
 
 
 async def decide_winner(
-    pool: AsyncConnectionPool, campaign_id: int, *, settings: Settings, publish: Publisher
+    pool: AsyncConnectionPool, campaign_id: int, *, settings: Settings
 ) -> int | None:
     """Decide the A/B test over the test share (``shared.campaigns.abtest``: a minimum sample,
     then the leader's margin and its confidence interval), record the decision, give the held
     rows the chosen variation (the winner, or the default one when the test cannot tell) and
     queue them. Idempotent: a campaign that is no longer testing is left alone. Returns the
     variation the rest gets."""
-    async with transaction(pool, publish) as tx:
+    async with transaction(pool) as tx:
         campaign = await repo.get_campaign_for_update(tx.conn, campaign_id)
         if campaign is None or campaign["state"] != "testing":
             return None

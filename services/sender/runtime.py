@@ -1,13 +1,10 @@
-"""Per-process state of a sender worker: the SMTP relays, the token codec, publishing."""
+"""Per-process state of a sender worker: the SMTP relays and the token codec."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
 from functools import lru_cache
 
 from services.sender.smtp import Relays
-from shared.campaigns.models import Message
 from shared.config import get_settings
 from shared.tokens import TokenCodec, codec_from_settings_secrets
 
@@ -26,23 +23,3 @@ def relays() -> Relays:
 @lru_cache(maxsize=1)
 def codec() -> TokenCodec:
     return codec_from_settings_secrets([s.get_secret_value() for s in get_settings().token_secrets])
-
-
-def publish(messages: Sequence[Message]) -> None:
-    """Publish with confirms (blocking; call from a thread)."""
-    from shared.broker import publish as broker_publish
-
-    broker_publish(messages)
-
-
-async def publish_async(messages: Sequence[Message], delay_ms: int = 0) -> None:
-    """Publish after a commit without blocking the event loop; ``delay_ms`` defers delivery."""
-    if not messages:
-        return
-    from shared.broker import broker
-
-    def run() -> None:
-        for message in messages:
-            broker.enqueue(message, delay=delay_ms or None)
-
-    await asyncio.to_thread(run)

@@ -15,7 +15,6 @@ import time
 
 from psycopg_pool import AsyncConnectionPool
 
-from services.sender import runtime
 from services.sender.dispatch import decide_winner
 from shared.campaigns import repository as campaigns
 from shared.campaigns.models import Message, batch_message, dispatch_message
@@ -34,7 +33,7 @@ STALLED_DISPATCH_SECONDS = 60.0
 async def tick(pool: AsyncConnectionPool, settings: Settings) -> list[Message]:
     """One pass of the frequent duties; returns (and publishes) the messages it queued."""
     queued: list[Message] = []
-    async with transaction(pool, runtime.publish) as tx:
+    async with transaction(pool) as tx:
         for row in await campaigns.due_campaigns(tx.conn):
             await campaigns.set_campaign_state(tx.conn, row["id"], "dispatching")
             await campaigns.set_email_state(tx.conn, row["sender_id"], row["email_id"], "sending")
@@ -49,14 +48,14 @@ async def tick(pool: AsyncConnectionPool, settings: Settings) -> list[Message]:
         due = await campaigns.testing_due(conn)
         await conn.rollback()
     for row in due:
-        await decide_winner(pool, row["id"], settings=settings, publish=runtime.publish)
+        await decide_winner(pool, row["id"], settings=settings)
     return queued
 
 
 async def sweep(pool: AsyncConnectionPool, settings: Settings) -> list[Message]:
     """Re-queue what nobody is working on: queued rows untouched for a while and dispatches
     that made no progress. Extra messages are harmless (claims skip what is not due)."""
-    async with transaction(pool, runtime.publish) as tx:
+    async with transaction(pool) as tx:
         for r in await sends.stale_queued_ranges(
             tx.conn, STALE_QUEUED_SECONDS, settings.send_batch_size
         ):

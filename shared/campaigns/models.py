@@ -1,4 +1,4 @@
-"""Values the campaign service takes and the names of the messages it queues."""
+"""Values the campaign service takes and the jobs it queues."""
 
 from __future__ import annotations
 
@@ -6,17 +6,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-import dramatiq
-
-from shared.broker import message
 from shared.campaigns.abtest import MAX_MIN_SENDS
 from shared.errors import Unprocessable
-from shared.queues import CAMPAIGN_QUEUE, SEND_QUEUE
-
-DISPATCH_ACTOR = "campaign.dispatch"
-WINNER_ACTOR = "campaign.decide_winner"
-BATCH_ACTOR = "send.batch"
-TEST_ACTOR = "send.test"
+from shared.jobs import CAMPAIGN_DISPATCH, SEND_BATCH, SEND_TEST, Job, job
 
 
 @dataclass(frozen=True)
@@ -42,19 +34,15 @@ class AbSettings:
             raise Unprocessable(f"ab.min_sends: must be between 1 and {MAX_MIN_SENDS}")
 
 
-Message = dramatiq.Message[Any]
+Message = Job  # what the send path queues: a campaign.dispatch, send.batch or send.test job
 
 
 def dispatch_message(campaign_id: int) -> Message:
-    return message(DISPATCH_ACTOR, CAMPAIGN_QUEUE, campaign_id)
-
-
-def winner_message(campaign_id: int) -> Message:
-    return message(WINNER_ACTOR, CAMPAIGN_QUEUE, campaign_id)
+    return job(CAMPAIGN_DISPATCH, campaign_id)
 
 
 def batch_message(email_id: int, first_id: int, last_id: int) -> Message:
-    return message(BATCH_ACTOR, SEND_QUEUE, email_id, first_id, last_id)
+    return job(SEND_BATCH, email_id, first_id, last_id)
 
 
 def batch_messages(email_id: int, ranges: list[dict[str, Any]]) -> list[Message]:
@@ -72,4 +60,4 @@ def split_range(email_id: int, first_id: int, last_id: int, size: int) -> list[M
 def test_message(
     sender_id: int, variation_id: int, address: str, properties: dict[str, Any]
 ) -> Message:
-    return message(TEST_ACTOR, SEND_QUEUE, sender_id, variation_id, address, properties)
+    return job(SEND_TEST, sender_id, variation_id, address, properties)

@@ -1,7 +1,11 @@
 -- name: get_email_for_update
 -- Locks the sender's email while its state changes, so two queue requests cannot both start it.
+-- NO KEY UPDATE, not UPDATE: a dispatch holding its campaign row updates it twice in one
+-- transaction (checkpoint, then state), and the second update re-checks the campaign's foreign
+-- key with KEY SHARE on this email row, which FOR UPDATE would block while the pause waits for
+-- that campaign row: a deadlock.
 SELECT id, sender_id, name, bulk, redirect_url, locales::text[] AS locales, track_clicks, state::text AS state, created_at, updated_at
-FROM emails WHERE id = :email_id AND sender_id = :sender_id FOR UPDATE;
+FROM emails WHERE id = :email_id AND sender_id = :sender_id FOR NO KEY UPDATE;
 
 -- name: get_email
 -- The sender's email, read without a lock (progress, test sends).
@@ -19,15 +23,17 @@ RETURNING id, sender_id, name, bulk, redirect_url, locales::text[] AS locales, t
 SELECT * FROM variations WHERE email_id = :email_id AND state = 'active' ORDER BY id;
 
 -- name: get_variation
--- One variation of the sender's email (test sends), tenant-checked through the email.
+-- One variation of the sender's email (test sends), tenant-checked through the email, and of
+-- that email when the caller names it.
 SELECT v.*, e.sender_id, e.track_clicks, e.bulk
 FROM variations v JOIN emails e ON e.id = v.email_id
-WHERE v.id = :variation_id AND e.sender_id = :sender_id;
+WHERE v.id = :variation_id AND e.sender_id = :sender_id
+  AND (:email_id::bigint IS NULL OR v.email_id = :email_id::bigint);
 
 -- name: open_campaign_for_email
 -- The email's campaign that is not over yet (at most one runs at a time).
 SELECT id, email_id, sender_id, state::text AS state, locales::text[] AS locales, contains, filter, max_count,
-    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, ab_test_size, winner_variation_id, winner_reason, winner_at,
+    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, winner_variation_id, winner_reason, winner_at,
     cursor_updated_at, cursor_id, planned_count, queued_count, created_at, started_at, finished_at
 FROM campaigns
 WHERE email_id = :email_id AND sender_id = :sender_id
@@ -37,7 +43,7 @@ ORDER BY id DESC LIMIT 1 FOR UPDATE;
 -- name: last_campaign_for_email
 -- The email's latest campaign whatever its state (retries reopen a finished one).
 SELECT id, email_id, sender_id, state::text AS state, locales::text[] AS locales, contains, filter, max_count,
-    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, ab_test_size, winner_variation_id, winner_reason, winner_at,
+    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, winner_variation_id, winner_reason, winner_at,
     cursor_updated_at, cursor_id, planned_count, queued_count, created_at, started_at, finished_at
 FROM campaigns WHERE email_id = :email_id AND sender_id = :sender_id
 ORDER BY id DESC LIMIT 1 FOR UPDATE;
@@ -53,13 +59,13 @@ VALUES (:email_id, :sender_id, :state::campaign_state, :locales::text[]::locale[
         make_interval(secs => :ab_wait_seconds::float8), :ab_metric, :ab_min_sends,
         :planned_count, CASE WHEN :state = 'dispatching' THEN now() END)
 RETURNING id, email_id, sender_id, state::text AS state, locales::text[] AS locales, contains, filter, max_count,
-    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, ab_test_size, winner_variation_id, winner_reason, winner_at,
+    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, winner_variation_id, winner_reason, winner_at,
     cursor_updated_at, cursor_id, planned_count, queued_count, created_at, started_at, finished_at;
 
 -- name: get_campaign_for_update
 -- Locks a campaign while dispatch advances its checkpoint (one dispatcher at a time).
 SELECT id, email_id, sender_id, state::text AS state, locales::text[] AS locales, contains, filter, max_count,
-    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, ab_test_size, winner_variation_id, winner_reason, winner_at,
+    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, winner_variation_id, winner_reason, winner_at,
     cursor_updated_at, cursor_id, planned_count, queued_count, created_at, started_at, finished_at
 FROM campaigns WHERE id = :campaign_id FOR UPDATE;
 
@@ -72,16 +78,14 @@ SET state = :state::campaign_state,
     finished_at = CASE WHEN :state IN ('finished', 'cancelled') THEN now() END
 WHERE id = :campaign_id
 RETURNING id, email_id, sender_id, state::text AS state, locales::text[] AS locales, contains, filter, max_count,
-    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, ab_test_size, winner_variation_id, winner_reason, winner_at,
+    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, winner_variation_id, winner_reason, winner_at,
     cursor_updated_at, cursor_id, planned_count, queued_count, created_at, started_at, finished_at;
 
 -- name: advance_checkpoint!
 -- Saves dispatch progress after a chunk, in the chunk's transaction, so a crash resumes here.
 UPDATE campaigns
 SET cursor_updated_at = :cursor_updated_at, cursor_id = :cursor_id,
-    queued_count = queued_count + :inserted,
-    ab_test_size = CASE WHEN ab_test_share IS NULL THEN NULL
-                        ELSE coalesce(ab_test_size, 0) + :ready END
+    queued_count = queued_count + :inserted
 WHERE id = :campaign_id;
 
 -- name: count_audience
@@ -188,7 +192,7 @@ SET winner_variation_id = :variation_id, winner_reason = :reason, winner_at = no
     ab_result = :result, state = 'sending'
 WHERE id = :campaign_id AND state = 'testing'
 RETURNING id, email_id, sender_id, state::text AS state, locales::text[] AS locales, contains, filter, max_count,
-    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, ab_test_size, winner_variation_id, winner_reason, winner_at,
+    scheduled_at, ab_test_share::float8 AS ab_test_share, ab_wait, ab_metric, winner_variation_id, winner_reason, winner_at,
     cursor_updated_at, cursor_id, planned_count, queued_count, created_at, started_at, finished_at;
 
 -- name: cancel_queued!
@@ -211,15 +215,21 @@ WHERE email_id = :email_id AND sender_id = :sender_id AND state = 'queued' AND N
 GROUP BY id / :batch_size ORDER BY 1;
 
 -- name: progress
--- Counts by state and the rate over the last 10 seconds (sends_sent_day covers the window).
-SELECT count(*) FILTER (WHERE state = 'queued') AS queued,
-       count(*) FILTER (WHERE state = 'sending') AS sending,
-       count(*) FILTER (WHERE state = 'sent') AS sent,
-       count(*) FILTER (WHERE state = 'failed') AS failed,
-       count(*) FILTER (WHERE state = 'cancelled') AS cancelled,
-       count(*) FILTER (WHERE state = 'queued' AND held) AS held,
-       count(*) FILTER (WHERE sent_at > now() - interval '10 seconds') AS sent_last_10s
-FROM sends WHERE email_id = :email_id AND sender_id = :sender_id;
+-- The sender's email's state, its sends' counts by state and the rate over the last 10 seconds
+-- (sends_sent_day covers the window), in one statement; no row when the email is not the
+-- sender's.
+SELECT e.state::text AS state,
+       count(*) FILTER (WHERE s.state = 'queued') AS queued,
+       count(*) FILTER (WHERE s.state = 'sending') AS sending,
+       count(*) FILTER (WHERE s.state = 'sent') AS sent,
+       count(*) FILTER (WHERE s.state = 'failed') AS failed,
+       count(*) FILTER (WHERE s.state = 'cancelled') AS cancelled,
+       count(*) FILTER (WHERE s.state = 'queued' AND s.held) AS held,
+       count(*) FILTER (WHERE s.sent_at > now() - interval '10 seconds') AS sent_last_10s
+FROM emails e
+LEFT JOIN sends s ON s.email_id = e.id AND s.sender_id = e.sender_id
+WHERE e.id = :email_id AND e.sender_id = :sender_id
+GROUP BY e.id;
 
 -- name: find_subscriber
 -- The sender's subscriber by id or address (transactional sends).
@@ -249,11 +259,18 @@ ORDER BY id LIMIT 100;
 
 -- name: finish_done_campaigns
 -- Campaigns with every row sent, failed or cancelled are finished, and their emails sent.
-WITH done AS (
-    UPDATE campaigns c SET state = 'finished', finished_at = now()
+-- A pause, cancel or queue locks the email and then its campaign: the campaign and its email
+-- are locked together here and skipped while either is held, so the two never deadlock (the
+-- campaign is finished at the next tick if it still is done).
+WITH ready AS (
+    SELECT c.id FROM campaigns c JOIN emails e ON e.id = c.email_id
     WHERE c.state = 'sending'
       AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.email_id = c.email_id
                       AND s.state IN ('queued', 'sending') AND s.campaign_id = c.id)
+    FOR UPDATE OF c, e SKIP LOCKED
+), done AS (
+    UPDATE campaigns c SET state = 'finished', finished_at = now()
+    FROM ready WHERE c.id = ready.id
     RETURNING c.email_id
 )
 UPDATE emails e SET state = 'sent' FROM done WHERE e.id = done.email_id AND e.state = 'sending'

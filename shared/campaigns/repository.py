@@ -36,8 +36,10 @@ async def active_variations(conn: Conn, email_id: int) -> list[Row]:
     return await fetch_all(conn, Q.active_variations, {"email_id": email_id})
 
 
-async def get_variation(conn: Conn, sender_id: int, variation_id: int) -> Row | None:
-    params = {"sender_id": sender_id, "variation_id": variation_id}
+async def get_variation(
+    conn: Conn, sender_id: int, variation_id: int, *, email_id: int | None = None
+) -> Row | None:
+    params = {"sender_id": sender_id, "email_id": email_id, "variation_id": variation_id}
     return await fetch_one(conn, Q.get_variation, params)
 
 
@@ -129,7 +131,6 @@ async def advance_checkpoint(conn: Conn, campaign_id: int, chunk: Row) -> None:
             "cursor_updated_at": chunk["cursor_updated_at"],
             "cursor_id": chunk["cursor_id"],
             "inserted": chunk["inserted"],
-            "ready": chunk["ready"],
         },
     )
 
@@ -190,10 +191,8 @@ async def requeue_failed(conn: Conn, sender_id: int, email_id: int) -> int:
     return len(rows)
 
 
-async def progress(conn: Conn, sender_id: int, email_id: int) -> Row:
-    row = await fetch_one(conn, Q.progress, {"sender_id": sender_id, "email_id": email_id})
-    assert row is not None
-    return row
+async def progress(conn: Conn, sender_id: int, email_id: int) -> Row | None:
+    return await fetch_one(conn, Q.progress, {"sender_id": sender_id, "email_id": email_id})
 
 
 async def find_subscriber(

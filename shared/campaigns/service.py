@@ -4,7 +4,6 @@ returns the dramatiq messages the caller enqueues after COMMIT (``Transaction.en
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +24,9 @@ from shared.filters import Filter, to_json
 ADDRESS_MAX = 254
 
 
-async def _email(conn: Conn, sender_id: int, email_id: int, *, lock: bool = True) -> Row:
+async def load_email(conn: Conn, sender_id: int, email_id: int, *, lock: bool = False) -> Row:
+    """The sender's email, or NotFound: the one lookup of the email a request makes (pass the
+    row on). ``lock`` holds it for a change of state until the transaction ends."""
     email = await repo.get_email(conn, sender_id, email_id, lock=lock)
     if email is None:
         raise NotFound(f"email {email_id} not found")
@@ -41,19 +42,18 @@ async def _require_variations(conn: Conn, email_id: int, at_least: int = 1) -> l
 
 async def count_audience(
     conn: Conn,
+    email: Row,
     *,
-    sender_id: int,
-    email_id: int,
     locales: list[str] | None,
     contains: dict[str, Any] | None,
     filter: Filter | None,
 ) -> dict[str, int]:
-    """Active subscribers per locale who match and do not have this email yet."""
-    email = await _email(conn, sender_id, email_id, lock=False)
+    """Active subscribers per locale who match and do not have ``email`` yet (a row of
+    ``load_email``); ``locales`` None means the email's own."""
     rows = await repo.count_audience(
         conn,
-        sender_id=sender_id,
-        email_id=email_id,
+        sender_id=email["sender_id"],
+        email_id=email["id"],
         locales=list(locales if locales is not None else email["locales"] or []),
         contains=contains or {},
         filter=filter,
@@ -74,22 +74,16 @@ async def queue_bulk_send(
     ab: AbSettings | None,
 ) -> tuple[Row, list[Message]]:
     """Start (or schedule) a bulk send. Returns the campaign (its id is the job id;
-    planned_count is the audience size, capped by max_count) and the dispatch message."""
-    email = await _email(conn, sender_id, email_id)
+    planned_count is the audience size, capped by max_count) and the dispatch message.
+    ``locales`` None (or empty) means the email's own locales."""
+    email = await load_email(conn, sender_id, email_id, lock=True)
     if email["state"] not in ("draft", "sent"):
         raise Conflict(f"email {email_id} is {email['state']}; it cannot be queued now")
     if max_count is not None and max_count < 1:
         raise Unprocessable("max_count: must be at least 1")
     await _require_variations(conn, email_id, 2 if ab is not None else 1)
-    locales = list(locales if locales is not None else email["locales"] or [])
-    counts = await count_audience(
-        conn,
-        sender_id=sender_id,
-        email_id=email_id,
-        locales=locales,
-        contains=contains,
-        filter=filter,
-    )
+    locales = list(locales or email["locales"] or [])
+    counts = await count_audience(conn, email, locales=locales, contains=contains, filter=filter)
     planned = sum(counts.values())
     if max_count is not None:
         planned = min(planned, max_count)
@@ -126,7 +120,7 @@ async def send_to_subscriber(
     """A transactional send of the email to one subscriber (2013's SendToSubscriber)."""
     if (subscriber_id is None) == (address is None):
         raise Unprocessable("give exactly one of subscriber_id or address")
-    email = await _email(conn, sender_id, email_id, lock=False)
+    email = await load_email(conn, sender_id, email_id)
     if email["state"] == "cancelled":
         raise Conflict(f"email {email_id} is cancelled")
     await _require_variations(conn, email_id)
@@ -145,12 +139,14 @@ async def test_send(
     conn: Conn,
     *,
     sender_id: int,
+    email_id: int,
     variation_id: int,
     address: str,
     properties: dict[str, Any] | None,
 ) -> list[Message]:
-    """Send one variation to any address, with made-up properties. No send row is kept."""
-    variation = await repo.get_variation(conn, sender_id, variation_id)
+    """Send one variation of the sender's email to any address, with made-up properties. No
+    send row is kept."""
+    variation = await repo.get_variation(conn, sender_id, variation_id, email_id=email_id)
     if variation is None:
         raise NotFound(f"variation {variation_id} not found")
     address = address.strip()
@@ -166,7 +162,7 @@ async def test_send(
 
 async def pause(conn: Conn, *, sender_id: int, email_id: int) -> None:
     """Stop claiming new rows; rows already being sent finish."""
-    email = await _email(conn, sender_id, email_id)
+    email = await load_email(conn, sender_id, email_id, lock=True)
     campaign = await repo.open_campaign(conn, sender_id, email_id)
     if email["state"] != "sending" or campaign is None or campaign["state"] == "paused":
         raise Conflict(f"email {email_id} is {email['state']}; only a sending email pauses")
@@ -177,7 +173,7 @@ async def pause(conn: Conn, *, sender_id: int, email_id: int) -> None:
 async def resume(conn: Conn, *, sender_id: int, email_id: int) -> list[Message]:
     """Continue a paused email: dispatch resumes from its checkpoint (a no-op when every row
     exists) and the rows still queued are queued again."""
-    email = await _email(conn, sender_id, email_id)
+    email = await load_email(conn, sender_id, email_id, lock=True)
     campaign = await repo.open_campaign(conn, sender_id, email_id)
     if email["state"] != "paused" or campaign is None:
         raise Conflict(f"email {email_id} is {email['state']}; only a paused email resumes")
@@ -189,7 +185,7 @@ async def resume(conn: Conn, *, sender_id: int, email_id: int) -> list[Message]:
 
 async def cancel(conn: Conn, *, sender_id: int, email_id: int) -> int:
     """Cancel the email and every send of it still queued. Returns how many were cancelled."""
-    email = await _email(conn, sender_id, email_id)
+    email = await load_email(conn, sender_id, email_id, lock=True)
     if email["state"] not in ("draft", "scheduled", "sending", "paused"):
         raise Conflict(f"email {email_id} is {email['state']}; it cannot be cancelled")
     campaign = await repo.open_campaign(conn, sender_id, email_id)
@@ -201,7 +197,7 @@ async def cancel(conn: Conn, *, sender_id: int, email_id: int) -> int:
 
 async def retry_failed(conn: Conn, *, sender_id: int, email_id: int) -> tuple[int, list[Message]]:
     """Queue the email's failed sends again. Returns how many and the batch messages."""
-    email = await _email(conn, sender_id, email_id)
+    email = await load_email(conn, sender_id, email_id, lock=True)
     if email["state"] == "cancelled":
         raise Conflict(f"email {email_id} is cancelled")
     count = await repo.requeue_failed(conn, sender_id, email_id)
@@ -219,12 +215,14 @@ async def retry_failed(conn: Conn, *, sender_id: int, email_id: int) -> tuple[in
 
 
 async def progress(conn: Conn, *, sender_id: int, email_id: int) -> dict[str, Any]:
-    """Counts by state, what remains, and the recent rate (sends per second, last 10 s)."""
-    email = await _email(conn, sender_id, email_id, lock=False)
+    """The email's state, its sends' counts by state, what remains, and the recent rate (sends
+    per second, last 10 s), read in one statement."""
     row = await repo.progress(conn, sender_id, email_id)
+    if row is None:
+        raise NotFound(f"email {email_id} not found")
     return {
         "email_id": email_id,
-        "state": email["state"],
+        "state": row["state"],
         "queued": row["queued"],
         "held": row["held"],
         "sending": row["sending"],
@@ -234,8 +232,3 @@ async def progress(conn: Conn, *, sender_id: int, email_id: int) -> dict[str, An
         "remaining": row["queued"] + row["sending"],
         "rate_per_second": round(row["sent_last_10s"] / 10.0, 1),
     }
-
-
-def ab_test_size(planned: int, share: float) -> int:
-    """How many of ``planned`` recipients the A/B test share holds (the dispatch rule)."""
-    return math.floor(planned * share)

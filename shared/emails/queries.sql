@@ -50,9 +50,10 @@ WHERE e.sender_id = :sender_id AND v.email_id = ANY(:email_ids::bigint[])
 ORDER BY v.email_id, v.id;
 
 -- name: get_variation
--- One variation, reached only through its sender's email.
+-- One variation, reached only through its sender's email (and that email's click tracking, so a
+-- preview needs no second lookup).
 SELECT v.id, v.email_id, v.name, v.subject, v.plain_body, v.html_body, v.weight, v.state,
-       v.created_at, v.updated_at
+       v.created_at, v.updated_at, e.track_clicks AS email_track_clicks
 FROM variations v JOIN emails e ON e.id = v.email_id
 WHERE v.id = :id AND v.email_id = :email_id AND e.sender_id = :sender_id;
 

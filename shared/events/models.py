@@ -2,18 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-# The 2013 state order: the strongest event a send has seen is the state statistics show.
-STATE_ORDER = ("sent", "opened", "viewed", "clicked", "unsubscribed")
-_STATE_COLUMNS = (
-    ("unsubscribed", "unsubscribed_at"),
-    ("clicked", "clicked_at"),
-    ("viewed", "viewed_at"),
-    ("opened", "opened_at"),
-)
 
 # Kinds that the public service buffers; the wire form is one letter to keep messages small.
 BUFFERED_KINDS = {"o": "open", "v": "view", "c": "click"}
@@ -37,18 +27,6 @@ def wire_event(
         user_agent[:MAX_USER_AGENT] if user_agent else None,
         link,
     ]
-
-
-def strongest_state(send: Mapping[str, Any]) -> str:
-    """The state a send shows: its strongest human event, or ``sent``.
-
-    A click without a recorded open (images blocked) is still ``clicked``, and a later open never
-    lowers it, because the state is read from the first-event columns, strongest first.
-    """
-    for state, column in _STATE_COLUMNS:
-        if send.get(column) is not None:
-            return state
-    return "sent"
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from shared.broker import message
 from shared.db import Conn
 from shared.inbound import repository
-from shared.queues import INBOUND_QUEUE
-
-PARSE_ACTOR = "inbound.parse"
+from shared.jobs import INBOUND_PARSE, Job, job
 
 
 async def reprocess(
@@ -20,7 +16,7 @@ async def reprocess(
     since: datetime | None = None,
     ids: list[int] | None = None,
     stuck_only: bool = False,
-) -> list[Any]:
+) -> list[Job]:
     """Put stored messages back for another parse (after a classifier improvement).
 
     Idempotent: response reports are upserted per (inbound message, recipient), DMARC and TLS
@@ -39,4 +35,9 @@ async def reprocess(
         inbound_ids = await repository.unfinished(conn)
     else:
         inbound_ids = await repository.reset_for_reprocess(conn, kind=kind, since=since, ids=ids)
-    return [message(PARSE_ACTOR, INBOUND_QUEUE, i) for i in inbound_ids]
+    return [parse_message(i) for i in inbound_ids]
+
+
+def parse_message(inbound_id: int) -> Job:
+    """The job that parses one stored inbound message."""
+    return job(INBOUND_PARSE, inbound_id)

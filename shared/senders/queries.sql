@@ -10,15 +10,17 @@ RETURNING *;
 SELECT * FROM senders WHERE id = :id;
 
 -- name: create_api_key
--- Stores only the SHA-256 of a new key; the key itself is shown once and never kept.
-INSERT INTO api_keys (sender_id, name, prefix, key_hash)
-VALUES (:sender_id, :name, :prefix, :key_hash)
-RETURNING id, sender_id, name, prefix, created_at;
+-- Stores only the SHA-256 of a new key; the key itself is shown once and never kept. Every path
+-- that creates a key (API, admin, CLI) gives its rate limit and its right to manage keys.
+INSERT INTO api_keys (sender_id, name, prefix, key_hash, rate_per_minute, can_manage_keys)
+VALUES (:sender_id, :name, :prefix, :key_hash, :rate_per_minute, :can_manage_keys)
+RETURNING id, sender_id, name, prefix, rate_per_minute, can_manage_keys, created_at, last_used_at,
+          revoked_at;
 
 -- name: find_api_key
 -- Authenticates a request: a live key by its hash, with its sender's address for Basic auth.
 -- Read-only, in the request's own transaction: the counting is done by services/api/ratelimit.py.
-SELECT k.id, k.sender_id, k.rate_per_minute, s.address AS sender_address
+SELECT k.id, k.sender_id, k.rate_per_minute, k.can_manage_keys, s.address AS sender_address
 FROM api_keys k JOIN senders s ON s.id = k.sender_id
 WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL;
 
@@ -52,12 +54,12 @@ RETURNING id, revoked_at;
 
 -- name: list_api_keys
 -- A sender's keys (never the hash), for the admin and the API.
-SELECT id, name, prefix, rate_per_minute, created_at, last_used_at, revoked_at
+SELECT id, name, prefix, rate_per_minute, can_manage_keys, created_at, last_used_at, revoked_at
 FROM api_keys WHERE sender_id = :sender_id ORDER BY id;
 
 -- name: get_api_key
 -- One key of a sender (never the hash); another sender's key is not found.
-SELECT id, name, prefix, rate_per_minute, created_at, last_used_at, revoked_at
+SELECT id, name, prefix, rate_per_minute, can_manage_keys, created_at, last_used_at, revoked_at
 FROM api_keys WHERE id = :id AND sender_id = :sender_id;
 
 -- name: get_public_sender

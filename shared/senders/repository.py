@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.db import Conn, Row, execute, fetch_all, fetch_one, fetch_value, load_queries
+from shared.limits import API_KEY_RATE_DEFAULT
 
 Q = load_queries(__file__)
 KEY_PREFIX = "tart_"
@@ -50,8 +51,17 @@ async def get_sender(conn: Conn, sender_id: int) -> Row | None:
     return await fetch_one(conn, Q.get_sender, {"id": sender_id})
 
 
-async def create_api_key(conn: Conn, sender_id: int, name: str = "") -> tuple[str, Row]:
-    """Returns the plain key (show it once) and the stored row."""
+async def create_api_key(
+    conn: Conn,
+    sender_id: int,
+    name: str = "",
+    *,
+    rate_per_minute: int = API_KEY_RATE_DEFAULT,
+    can_manage_keys: bool = False,
+) -> tuple[str, Row]:
+    """A new key of the sender, limited to ``rate_per_minute`` requests a minute, which may
+    manage the sender's keys if ``can_manage_keys``. Returns the plain key (show it once) and the
+    stored row."""
     key = new_api_key()
     row = await fetch_one(
         conn,
@@ -61,6 +71,8 @@ async def create_api_key(conn: Conn, sender_id: int, name: str = "") -> tuple[st
             "name": name,
             "prefix": key[:12],
             "key_hash": hash_api_key(key),
+            "rate_per_minute": rate_per_minute,
+            "can_manage_keys": can_manage_keys,
         },
     )
     assert row is not None

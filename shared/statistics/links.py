@@ -39,13 +39,11 @@ def _row(
     }
 
 
-async def link_statistics(conn: Conn, sender_id: int, email_id: int) -> list[dict[str, Any]]:
-    """Every link of the email's variations (clicked or not) and every link index that was
-    clicked, in variation and index order; index None is ``/c/<token>``, the email's
-    ``redirect_url`` (or its only link). Empty for an email that is not the sender's."""
-    email = await emails.get_email(conn, sender_id, email_id)
-    if email is None:
-        return []
+async def link_statistics(conn: Conn, sender_id: int, email: Row) -> list[dict[str, Any]]:
+    """Every link of the variations of ``email`` (the sender's, as the caller read it) clicked or
+    not, and every link index that was clicked, in variation and index order; index None is
+    ``/c/<token>``, the email's ``redirect_url`` (or its only link)."""
+    email_id = email["id"]
     variations = await emails.list_variations(conn, sender_id, [email_id])
     counted = {
         (r["variation_id"], r["link_index"]): r

@@ -1,8 +1,8 @@
 """Webhook events: what other services call when something happens to a sender's mail.
 
 ``emit`` only writes the delivery log row (in the caller's transaction) and returns the
-``webhook.deliver`` message; the caller enqueues it after COMMIT, so a worker never posts an event
-whose cause was rolled back.
+``webhook.deliver`` job; the caller enqueues it on its transaction, which publishes it after
+COMMIT, so a worker never posts an event whose cause was rolled back.
 """
 
 from __future__ import annotations
@@ -12,22 +12,18 @@ import hmac
 import time
 from typing import Any
 
-import dramatiq
-
-from shared.broker import message
 from shared.db import Conn
-from shared.queues import WEBHOOK_QUEUE
+from shared.jobs import WEBHOOK_DELIVER, Job, job
 from shared.webhooks import repository
 
 EVENTS = ("send_failed", "bounce", "complaint", "unsubscribe", "open", "click")
-DELIVER_ACTOR = "webhook.deliver"
 SIGNATURE_HEADER = "X-Tart-Signature"
 TIMESTAMP_HEADER = "X-Tart-Timestamp"
 EVENT_HEADER = "X-Tart-Event"
 DELIVERY_HEADER = "X-Tart-Delivery"
 
 
-async def emit(conn: Conn, sender_id: int, event: str, payload: dict[str, Any]) -> list[Any]:
+async def emit(conn: Conn, sender_id: int, event: str, payload: dict[str, Any]) -> list[Job]:
     """Log ``event`` for the sender when it subscribes to it.
 
     Parameters:
@@ -46,9 +42,9 @@ async def emit(conn: Conn, sender_id: int, event: str, payload: dict[str, Any]) 
     return [deliver_message(delivery_id) for delivery_id in ids]
 
 
-def deliver_message(delivery_id: int) -> dramatiq.Message[Any]:
-    """The queued message that posts one delivery."""
-    return message(DELIVER_ACTOR, WEBHOOK_QUEUE, delivery_id)
+def deliver_message(delivery_id: int) -> Job:
+    """The job that posts one delivery."""
+    return job(WEBHOOK_DELIVER, delivery_id)
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:

@@ -9,7 +9,7 @@ import dramatiq.errors
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from shared import broker
+from shared.broker import get_broker
 from tests.api.conftest import Tenant, email_body
 from tests.conftest import unique_address
 
@@ -95,10 +95,10 @@ async def test_a_broker_outage_is_a_503_and_what_was_recorded_stays(
     eid = (await c.post("/v1/emails", json=email_body())).json()["id"]
     subscriber = (await c.put("/v1/subscribers", json={"address": unique_address()})).json()
 
-    def broker_down(messages: Any) -> None:
+    def broker_down(message: Any, *, delay: int | None = None) -> None:
         raise dramatiq.errors.ConnectionClosed(Exception("connection refused"))
 
-    monkeypatch.setattr(broker, "publish", broker_down)
+    monkeypatch.setattr(get_broker(), "enqueue", broker_down)
     r = await c.post(
         f"/v1/emails/{eid}/send-to-subscriber",
         json={"subscriber_id": subscriber["id"]},

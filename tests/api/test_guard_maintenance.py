@@ -12,7 +12,6 @@ from psycopg_pool import AsyncConnectionPool
 
 import services.api.actors as actors
 from services.api import maintenance
-from shared import broker
 from shared.config import Settings
 from shared.db import transaction
 from shared.webhooks import service as webhooks
@@ -84,7 +83,7 @@ async def test_worker_refuses_private_target(
     assert (await tenant.client.patch("/v1/sender", json={"webhook_url": url})).status_code == 200
     strict = settings.model_copy(update={"webhook_allow_private": False})
     monkeypatch.setattr(actors, "get_settings", lambda: strict)
-    async with transaction(pool, broker.publish) as tx:
+    async with transaction(pool) as tx:
         for m in await webhooks.emit(tx.conn, tenant.sender_id, "bounce", {"send_id": 1}):
             tx.enqueue(m)
     for _ in range(100):

@@ -21,7 +21,8 @@ async def test_list_and_revoke_keys(
     assert [k["name"] for k in items] == ["tests", "second"]
     for item in items:
         assert set(item) == {
-            "id", "name", "prefix", "rate_per_minute", "created_at", "last_used_at", "revoked_at"
+            "id", "name", "prefix", "rate_per_minute", "can_manage_keys", "created_at",
+            "last_used_at", "revoked_at",
         }  # fmt: skip
         assert item["prefix"].startswith("tart_")
     assert second_key not in r.text and "hash" not in r.text

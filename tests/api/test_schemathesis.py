@@ -39,9 +39,9 @@ def api_server(settings: Settings, database: str) -> Iterator[tuple[str, str]]:
             " VALUES (%s, 'Fuzz', 'https://links.example.com', 'example.com') RETURNING id",
             [address],
         ).fetchone()[0]  # type: ignore[index]
-        conn.execute(
-            "INSERT INTO api_keys (sender_id, prefix, key_hash, rate_per_minute)"
-            " VALUES (%s, %s, %s, 1000000)",
+        conn.execute(  # may manage keys, so key creation is fuzzed past its 403
+            "INSERT INTO api_keys (sender_id, prefix, key_hash, rate_per_minute, can_manage_keys)"
+            " VALUES (%s, %s, %s, 1000000, true)",
             [sender_id, key[:12], hash_api_key(key)],
         )
         conn.execute(

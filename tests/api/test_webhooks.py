@@ -15,9 +15,9 @@ from dramatiq import Worker
 from psycopg_pool import AsyncConnectionPool
 
 import services.api.actors  # noqa: F401 - registers webhook.deliver on the broker
-from shared import broker
+from shared.broker import get_broker
 from shared.db import transaction
-from shared.queues import WEBHOOK_QUEUE
+from shared.jobs import WEBHOOK_QUEUE
 from shared.webhooks import service as webhooks
 from tests.api.conftest import Tenant
 from tests.fixtures.ports import free_port
@@ -58,7 +58,7 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
 
 @pytest.fixture
 def webhook_worker() -> Iterator[Worker]:
-    worker = Worker(broker.broker, worker_threads=2, queues={WEBHOOK_QUEUE})
+    worker = Worker(get_broker(), worker_threads=2, queues={WEBHOOK_QUEUE})
     worker.start()
     yield worker
     worker.stop()
@@ -77,7 +77,7 @@ async def test_signed_delivery_with_retry_and_replay(
     )
     assert r.status_code == 200
     secret = (await tenant.client.post("/v1/sender/webhook-secret")).json()["secret"]
-    async with transaction(pool, broker.publish) as tx:
+    async with transaction(pool) as tx:
         for m in await webhooks.emit(tx.conn, tenant.sender_id, "bounce", {"send_id": 7}):
             tx.enqueue(m)
         # not subscribed: nothing is logged or queued

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import dramatiq
 
-from shared.broker import broker  # noqa: F401 - binds the actor to the configured broker
+from shared.broker import get_broker
 
 QUEUE = "deploytest"
 
 
-@dramatiq.actor(actor_name="deploy_test.slow", queue_name=QUEUE, max_retries=0)
+@dramatiq.actor(actor_name="deploy_test.slow", queue_name=QUEUE, max_retries=0, broker=get_broker())
 def slow(key: str, seconds: float) -> None:
     markers = Path(os.environ["TART_DEPLOYTEST_DIR"])
     started = markers / f"{key}.started"

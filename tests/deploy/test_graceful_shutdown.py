@@ -11,14 +11,13 @@ import time
 import uuid
 from pathlib import Path
 
-from shared.broker import message, publish
 from shared.config import Settings
-from tests.deploy.slow_actors import QUEUE
+from tests.deploy.slow_actors import slow
 from tests.deploy.workers import GRACE_MARGIN, Worker, ready_count, wait_for
 
 
 def _enqueue(key: str, seconds: float) -> None:
-    publish([message("deploy_test.slow", QUEUE, key, seconds)])
+    slow.send(key, seconds)  # confirmed by RabbitMQ (the broker runs with publisher confirms)
 
 
 def test_in_flight_message_finishes_within_the_drain(

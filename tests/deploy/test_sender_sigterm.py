@@ -27,6 +27,7 @@ from aiosmtpd.controller import Controller
 from shared.broker import build_broker
 from shared.campaigns import service
 from shared.db import transaction
+from shared.jobs import to_message
 from tests.fixtures.ports import free_port
 from tests.sender.conftest import make_email, make_sender, make_subscribers
 
@@ -120,13 +121,13 @@ async def test_sigterm_mid_campaign_drains_requeues_and_loses_nothing(
     first = _start_worker(own_vhost, relay, log)
     second: subprocess.Popen[bytes] | None = None
     try:
-        async with transaction(pool, lambda ms: [publisher.enqueue(m) for m in ms]) as tx:
+        async with transaction(pool) as tx:  # its jobs go to the worker's own vhost, below
             _, messages = await service.queue_bulk_send(
                 tx.conn, sender_id=sender["id"], email_id=email_id, locales=None,
                 contains=None, filter=None, max_count=None, scheduled_at=None, ab=None,
             )  # fmt: skip
-            for m in messages:
-                tx.enqueue(m)
+        for m in messages:
+            publisher.enqueue(to_message(m))
         deadline = time.monotonic() + 60
         while peer.count() == 0:  # a batch is in flight
             assert first.poll() is None, log.read_text()[-3000:]

@@ -8,8 +8,7 @@ import time
 import uuid
 from pathlib import Path
 
-from shared.broker import broker, message
-from tests.deploy.slow_actors import QUEUE
+from tests.deploy.slow_actors import QUEUE, slow
 from tests.deploy.workers import Worker, wait_for
 
 
@@ -29,8 +28,8 @@ def test_worker_metrics_show_dramatiq_counts_and_queue_lag(
     worker = Worker(tmp_path, drain_seconds=5)
     workers.append(worker)
     now_key, later_key = uuid.uuid4().hex, uuid.uuid4().hex
-    broker.enqueue(message("deploy_test.slow", QUEUE, now_key, 0.0))
-    broker.enqueue(message("deploy_test.slow", QUEUE, later_key, 0.0), delay=3000)
+    slow.send(now_key, 0.0)
+    slow.send_with_options(args=(later_key, 0.0), delay=3000)
     wait_for(tmp_path / f"{now_key}.done", timeout=60)
     wait_for(tmp_path / f"{later_key}.done", timeout=60)
 

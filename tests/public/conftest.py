@@ -28,8 +28,9 @@ def record_queued_events() -> None:
     import dramatiq
 
     from services.public import actors
-    from shared.broker import broker
+    from shared.broker import get_broker
 
+    broker = get_broker()
     worker = dramatiq.Worker(
         broker, queues={actors.record.queue_name}, worker_threads=1, worker_timeout=100
     )

@@ -12,7 +12,6 @@ import dkim
 import pytest
 
 from services.sender.message import pick_variation
-from shared.broker import publish
 from shared.campaigns import service
 from shared.campaigns.models import AbSettings
 from shared.db import transaction
@@ -48,7 +47,7 @@ VARIATIONS = [
 
 
 async def queue(pool: Any, **kwargs: Any) -> dict[str, Any]:
-    async with transaction(pool, publish) as tx:
+    async with transaction(pool) as tx:
         campaign, messages = await service.queue_bulk_send(tx.conn, **kwargs)
         for m in messages:
             tx.enqueue(m)
@@ -172,10 +171,10 @@ async def test_filters_choose_the_audience(
     flt = parse_filter('plan = "pro" and (country in ("TR", "DE") or not exists age)')
 
     async with pool.connection() as conn:
+        email = await service.load_email(conn, sender["id"], email_id)
         counts = await service.count_audience(
-            conn, sender_id=sender["id"], email_id=email_id, locales=["tr_TR"],
-            contains={"vip": True}, filter=flt,
-        )  # fmt: skip
+            conn, email, locales=["tr_TR"], contains={"vip": True}, filter=flt
+        )
         await conn.rollback()
     countries = ["TR", "DE", "FR"]
     expected = [
@@ -260,7 +259,7 @@ async def test_ab_winner_mode(
     assert len(test_rows) == 20 and len(smtp_peer.received) == 20
     assert {r["variation_id"] for r in test_rows} == {va, vb}
     state = sync_conn.execute("SELECT * FROM campaigns WHERE id = %s", (campaign["id"],)).fetchone()
-    assert state["state"] == "testing" and state["ab_test_size"] == 20
+    assert state["state"] == "testing"
     # Every recipient of B clicks (what the events worker writes), none of A's: with about ten
     # sends each, a margin the test can tell (changed on purpose in issue 18: a winner now
     # needs a minimum sample, 5 here, and a margin whose 95% interval excludes 0).

@@ -19,7 +19,7 @@ class BrokerGoesAway:
         self.ok = ok
         self.messages: list[Any] = []
 
-    def __call__(self, messages: Sequence[Any]) -> None:
+    async def __call__(self, messages: Sequence[Any]) -> None:
         if self.ok == 0:
             raise ConnectionError("broker connection lost")
         self.ok -= 1

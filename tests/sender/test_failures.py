@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from services.sender.dispatch import dispatch
-from shared.broker import publish
 from shared.campaigns import service
 from shared.db import transaction
 from shared.errors import Conflict, Gone, NotFound
+from shared.jobs import publish
 from tests.fixtures.smtp import SmtpPeer
 from tests.sender.conftest import (
     WorkerProcess,
@@ -34,7 +34,7 @@ def send_row(sync_conn: Any, send_id: int) -> dict[str, Any]:
 
 
 async def transactional(pool: Any, **kwargs: Any) -> dict[str, Any]:
-    async with transaction(pool, publish) as tx:
+    async with transaction(pool) as tx:
         send, messages = await service.send_to_subscriber(tx.conn, **kwargs)
         for m in messages:
             tx.enqueue(m)
@@ -113,7 +113,7 @@ async def test_550_511_fails_and_stops_the_subscriber(
 
     # Retrying the failed sends: the soft one goes out, the bounced subscriber's is cancelled.
     smtp_peer.rcpt_replies.clear()
-    async with transaction(pool, publish) as tx:
+    async with transaction(pool) as tx:
         count, messages = await service.retry_failed(
             tx.conn, sender_id=sender["id"], email_id=email_id
         )
@@ -136,7 +136,7 @@ async def test_a_subscriber_who_stopped_after_queueing_is_not_sent(
             tx.conn, sender_id=sender["id"], email_id=email_id, subscriber_id=sub_id
         )
     sync_conn.execute("UPDATE subscribers SET state = 'unsubscribed' WHERE id = %s", (sub_id,))
-    await asyncio.to_thread(publish, messages)
+    await publish(messages)
     await await_until(lambda: send_row(sync_conn, send["id"])["state"] == "cancelled", timeout=20)
     assert send_row(sync_conn, send["id"])["error"] == "subscriber is unsubscribed"
     assert smtp_peer.received == []
@@ -173,8 +173,8 @@ async def test_transactional_send_errors(pool: Any, sync_conn: Any) -> None:
         await conn.rollback()
         with pytest.raises(NotFound):
             await service.test_send(
-                conn, sender_id=intruder["id"], variation_id=1, address="x@example.com",
-                properties=None,
+                conn, sender_id=intruder["id"], email_id=email_id, variation_id=1,
+                address="x@example.com", properties=None,
             )  # fmt: skip
         await conn.rollback()
 
@@ -185,7 +185,7 @@ class Collect:
     def __init__(self) -> None:
         self.messages: list[Any] = []
 
-    def __call__(self, messages: Sequence[Any]) -> None:
+    async def __call__(self, messages: Sequence[Any]) -> None:
         self.messages.extend(messages)
 
 
@@ -216,7 +216,7 @@ async def test_cancel_cancels_queued_sends(
     async with transaction(pool) as tx:
         cancelled = await service.cancel(tx.conn, sender_id=sender["id"], email_id=email_id)
     assert cancelled == 30
-    await asyncio.to_thread(publish, collect.messages)
+    await publish(collect.messages)
     await asyncio.sleep(1.5)
     states = sync_conn.execute(
         "SELECT state::text, count(*) AS n FROM sends WHERE email_id = %s GROUP BY 1", (email_id,)
@@ -240,10 +240,10 @@ async def test_pause_then_resume(
     sender, email_id, _campaign, collect = await _dispatched(pool, settings, sync_conn, 20)
     async with transaction(pool) as tx:
         await service.pause(tx.conn, sender_id=sender["id"], email_id=email_id)
-    await asyncio.to_thread(publish, collect.messages)
+    await publish(collect.messages)
     await asyncio.sleep(1.5)
     assert smtp_peer.received == []
-    async with transaction(pool, publish) as tx:
+    async with transaction(pool) as tx:
         for m in await service.resume(tx.conn, sender_id=sender["id"], email_id=email_id):
             tx.enqueue(m)
     await await_until(lambda: len(smtp_peer.received) >= 20, timeout=30)
@@ -257,10 +257,10 @@ async def test_test_send_renders_given_properties(
     pool: Any, sync_conn: Any, smtp_peer: SmtpPeer, sender_worker: WorkerProcess
 ) -> None:
     sender = make_sender(sync_conn)
-    _, (variation_id,) = make_email(sync_conn, sender["id"], VARIATIONS[:1])
-    async with transaction(pool, publish) as tx:
+    email_id, (variation_id,) = make_email(sync_conn, sender["id"], VARIATIONS[:1])
+    async with transaction(pool) as tx:
         for m in await service.test_send(
-            tx.conn, sender_id=sender["id"], variation_id=variation_id,
+            tx.conn, sender_id=sender["id"], email_id=email_id, variation_id=variation_id,
             address="tester@example.net", properties={"first_name": "Zeynep"},
         ):  # fmt: skip
             tx.enqueue(m)

@@ -7,24 +7,25 @@ import threading
 import dramatiq
 from dramatiq import Worker
 
-from shared.broker import broker, publish
+from shared.broker import get_broker
 from shared.logging import correlation_id
 
 seen: list[tuple[int, str | None]] = []
 done = threading.Event()
 
 
-@dramatiq.actor(actor_name="test.echo", queue_name="test-echo", max_retries=0)
+@dramatiq.actor(actor_name="test.echo", queue_name="test-echo", max_retries=0, broker=get_broker())
 async def echo(value: int) -> None:
     seen.append((value, correlation_id.get()))
     done.set()
 
 
 def test_message_round_trip_through_rabbitmq() -> None:
+    broker = get_broker()
     assert broker.confirm_delivery is True
     token = correlation_id.set("abcdef0123456789")
     try:
-        publish([echo.message(41)])
+        echo.send(41)
     finally:
         correlation_id.reset(token)
     worker = Worker(broker, worker_threads=1, queues={"test-echo"})

@@ -59,3 +59,16 @@ def test_bad_setting_stops_with_one_line(module: str, variable: str, value: str)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"tart: invalid setting {variable}:")
+
+
+def test_trusted_proxies_are_addresses_and_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().trusted_proxies == []  # none by default: no header is believed
+    monkeypatch.setenv("TART_TRUSTED_PROXIES", "10.42.0.0/16, 172.28.0.1,fd00::/8")
+    assert [str(n) for n in Settings().trusted_proxies] == [
+        "10.42.0.0/16",
+        "172.28.0.1/32",
+        "fd00::/8",
+    ]
+    monkeypatch.setenv("TART_TRUSTED_PROXIES", "10.42.0.0/16,ingress.example.com")
+    with pytest.raises(ValidationError, match="trusted_proxies"):
+        Settings()

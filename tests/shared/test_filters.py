@@ -35,7 +35,6 @@ def test_text_and_json_forms_agree() -> None:
             Eq("score", 3),
         )
     )
-    assert parsed is not None
     assert parse_filter(to_json(parsed)) == parsed
     assert parse_filter(None) is None and parse_filter("  ") is None
 

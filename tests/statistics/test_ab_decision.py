@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from services.sender.dispatch import decide_winner
+from shared import jobs
 from shared.campaigns import abtest
 from shared.config import Settings
 from shared.events import service
@@ -79,18 +80,19 @@ async def _play(pool: AsyncConnectionPool, va: int, sends: dict[int, list[int]])
     return vb
 
 
-class Published:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    def __call__(self, messages: Sequence[Any]) -> None:
-        self.messages.extend(messages)
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch) -> list[jobs.Job]:
+    """The jobs decide_winner publishes after its COMMIT, kept here instead of sent to RabbitMQ
+    (where the session's sender worker would send the released rows)."""
+    kept: list[jobs.Job] = []
+    monkeypatch.setattr(jobs, "publish_blocking", kept.extend)
+    return kept
 
 
 @pytest.mark.parametrize("anonymous", [False, True], ids=["tracked", "anonymous"])
 async def test_the_winner_counts_every_sender_opens_by_the_same_definition(
     world_factory: Callable[..., World], pool: AsyncConnectionPool, settings: Settings,
-    anonymous: bool,
+    anonymous: bool, published: list[jobs.Job],
 ) -> None:  # fmt: skip
     world = world_factory(anonymous=anonymous)
     email_id, campaign, va, sends = _campaign(world, min_sends=30)
@@ -98,8 +100,7 @@ async def test_the_winner_counts_every_sender_opens_by_the_same_definition(
     async with pool.connection() as conn:  # while the test runs: what it would decide now
         live = await abtest.status(conn, world.sender_id, email_id)
     assert live is not None and live["decided"] is False and live["variation_id"] == vb
-    published = Published()
-    assert await decide_winner(pool, campaign, settings=settings, publish=published) == vb
+    assert await decide_winner(pool, campaign, settings=settings) == vb
     row = world.row("SELECT * FROM campaigns WHERE id = %s", campaign)
     result = row["ab_result"]
     assert (row["state"], row["winner_variation_id"], result["outcome"]) == (
@@ -116,7 +117,7 @@ async def test_the_winner_counts_every_sender_opens_by_the_same_definition(
         "SELECT variation_id, held FROM sends WHERE campaign_id = %s AND state = 'queued'", campaign
     )
     assert len(held) == HELD and {(r["variation_id"], r["held"]) for r in held} == {(vb, False)}
-    assert published.messages  # the released rows' send.batch messages
+    assert {job.actor_name for job in published} == {jobs.SEND_BATCH}  # the released rows
     async with pool.connection() as conn:
         shown = await abtest.status(conn, world.sender_id, email_id)
     assert shown is not None and shown["decided"] is True and shown["outcome"] == "winner"
@@ -125,12 +126,12 @@ async def test_the_winner_counts_every_sender_opens_by_the_same_definition(
 
 async def test_below_the_minimum_sample_the_rest_gets_the_default_variation(
     world_factory: Callable[..., World], pool: AsyncConnectionPool, settings: Settings,
-    api_app: FastAPI, owner: AdminClient,
+    api_app: FastAPI, owner: AdminClient, published: list[jobs.Job],
 ) -> None:  # fmt: skip
     world = world_factory(anonymous=True)
     email_id, campaign, va, sends = _campaign(world, min_sends=None)  # the default, 100
     await _play(pool, va, sends)
-    assert await decide_winner(pool, campaign, settings=settings, publish=Published()) == va
+    assert await decide_winner(pool, campaign, settings=settings) == va
     row = world.row("SELECT * FROM campaigns WHERE id = %s", campaign)
     assert row["winner_variation_id"] == va
     assert row["ab_result"]["outcome"] == "insufficient_sample"
@@ -146,7 +147,7 @@ async def test_below_the_minimum_sample_the_rest_gets_the_default_variation(
     )
     assert [r["variation_id"] for r in queued] == [va]
     # A second decision (a redelivered message, the next scheduler tick) changes nothing.
-    assert await decide_winner(pool, campaign, settings=settings, publish=Published()) is None
+    assert await decide_winner(pool, campaign, settings=settings) is None
     # The API and the admin show the decision, the sample, the margin and why.
     async with pool.connection() as conn:
         key, _row = await senders.create_api_key(conn, world.sender_id, "ab")
@@ -192,13 +193,16 @@ async def test_a_decision_made_before_the_sample_was_stored_is_still_shown(
 
 
 async def test_a_test_left_without_variations_cancels_the_held_rest(
-    world_factory: Callable[..., World], pool: AsyncConnectionPool, settings: Settings
+    world_factory: Callable[..., World],
+    pool: AsyncConnectionPool,
+    settings: Settings,
+    published: list[jobs.Job],
 ) -> None:
     """It used to leave the held rows queued for ever, so the campaign never finished."""
     world = world_factory()
     email_id, campaign, _va, _sends = _campaign(world, min_sends=None)
     world.db.execute("UPDATE variations SET state = 'disabled' WHERE email_id = %s", [email_id])
-    assert await decide_winner(pool, campaign, settings=settings, publish=Published()) is None
+    assert await decide_winner(pool, campaign, settings=settings) is None
     rest = world.rows(
         "SELECT state, error, held FROM sends WHERE campaign_id = %s AND state <> 'sent'", campaign
     )

@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
+from shared.emails import repository as emails
 from shared.senders import repository as senders
 from shared.statistics.service import email_report
 from tests.admin.conftest import AdminClient
@@ -46,7 +47,8 @@ def numbers(counts: dict[str, Any]) -> tuple[int, ...]:
 
 async def report(pool: AsyncConnectionPool, world: World, email_id: int, **kw: Any) -> Any:
     async with pool.connection() as conn:
-        return await email_report(conn, world.sender_id, email_id, **kw)
+        email = await emails.get_email(conn, world.sender_id, email_id)
+        return await email_report(conn, world.sender_id, email, **kw)
 
 
 @pytest.mark.parametrize("anonymous", [False, True], ids=["tracked", "anonymous"])

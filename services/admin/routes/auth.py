@@ -12,9 +12,9 @@ from services.admin.forms import read_form
 from services.admin.sessions import (
     CsrfRejected,
     CurrentAdmin,
+    Tx,
     clear_session_cookie,
     login_csrf_cookie_name,
-    pool_of,
     safe_next,
     session_cookie_name,
     set_login_csrf,
@@ -24,7 +24,6 @@ from services.admin.sessions import (
 )
 from services.admin.templating import render
 from shared.admins import repository as admins
-from shared.db import transaction
 
 router = APIRouter()
 # Verified when the address is unknown, so a wrong address costs as much time as a wrong password.
@@ -67,7 +66,7 @@ async def login_form(request: Request, next: str = "/") -> Response:
 
 
 @router.post("/login")
-async def login(request: Request) -> Response:
+async def login(request: Request, tx: Tx) -> Response:
     settings = settings_of(request)
     form = await read_form(request)
     if not tokens_match(
@@ -81,43 +80,42 @@ async def login(request: Request) -> Response:
     form.text("next", max_len=2000)
     values = {"email": email, "next": form.values["next"]}
     ip = _client_ip(request)
-    async with transaction(pool_of(request)) as tx:
-        failures = await admins.recent_failures(
-            tx.conn, ip=ip, email=email, window_s=settings.admin_login_window_s
+    failures = await admins.recent_failures(
+        tx.conn, ip=ip, email=email, window_s=settings.admin_login_window_s
+    )
+    if (
+        failures["by_email"] >= settings.admin_login_max_failures
+        or failures["by_ip"] >= settings.admin_login_max_failures_ip
+    ):
+        await admins.record_login_attempt(tx.conn, ip=ip, email=email, succeeded=False)
+        minutes = max(1, settings.admin_login_window_s // 60)
+        errors = {"form": f"Too many failed logins. Try again in {minutes} minutes."}
+        throttled = True
+    else:
+        throttled = False
+        user = await admins.find_user_by_email(tx.conn, email) if email else None
+        password_ok = admins.verify_password(
+            user["password_hash"] if user else _DUMMY_HASH, password
         )
-        if (
-            failures["by_email"] >= settings.admin_login_max_failures
-            or failures["by_ip"] >= settings.admin_login_max_failures_ip
+        errors = {}
+        need_code = False
+        if user is None or not password_ok:
+            errors = {"form": "Wrong address or password."}
+        elif user["totp_secret"] and not code:
+            need_code = True
+            errors = {"code": "Enter the 6-digit code from your authenticator app."}
+        elif user["totp_secret"] and not pyotp.TOTP(user["totp_secret"]).verify(
+            code, valid_window=1
         ):
-            await admins.record_login_attempt(tx.conn, ip=ip, email=email, succeeded=False)
-            minutes = max(1, settings.admin_login_window_s // 60)
-            errors = {"form": f"Too many failed logins. Try again in {minutes} minutes."}
-            throttled = True
-        else:
-            throttled = False
-            user = await admins.find_user_by_email(tx.conn, email) if email else None
-            password_ok = admins.verify_password(
-                user["password_hash"] if user else _DUMMY_HASH, password
+            need_code = True
+            errors = {"code": "Wrong code."}
+        if not need_code or code:
+            await admins.record_login_attempt(tx.conn, ip=ip, email=email, succeeded=not errors)
+        if not errors and user is not None:
+            await admins.mark_login(tx.conn, user["id"])
+            session_id, _csrf = await admins.create_session(
+                tx.conn, user["id"], settings.admin_session_hours * 3600
             )
-            errors = {}
-            need_code = False
-            if user is None or not password_ok:
-                errors = {"form": "Wrong address or password."}
-            elif user["totp_secret"] and not code:
-                need_code = True
-                errors = {"code": "Enter the 6-digit code from your authenticator app."}
-            elif user["totp_secret"] and not pyotp.TOTP(user["totp_secret"]).verify(
-                code, valid_window=1
-            ):
-                need_code = True
-                errors = {"code": "Wrong code."}
-            if not need_code or code:
-                await admins.record_login_attempt(tx.conn, ip=ip, email=email, succeeded=not errors)
-            if not errors and user is not None:
-                await admins.mark_login(tx.conn, user["id"])
-                session_id, _csrf = await admins.create_session(
-                    tx.conn, user["id"], settings.admin_session_hours * 3600
-                )
     if throttled:
         return await _login_page(request, values=values, errors=errors, status_code=429)
     if errors:
@@ -131,11 +129,10 @@ async def login(request: Request) -> Response:
 
 
 @router.post("/logout")
-async def logout(request: Request, admin: CurrentAdmin) -> Response:
+async def logout(request: Request, admin: CurrentAdmin, tx: Tx) -> Response:
     settings = settings_of(request)
     session_id = request.cookies.get(session_cookie_name(settings), "")
-    async with transaction(pool_of(request)) as tx:
-        await admins.delete_session(tx.conn, session_id)
+    await admins.delete_session(tx.conn, session_id)
     response = RedirectResponse("/login", status_code=303)
     clear_session_cookie(response, settings)
     return response
@@ -160,14 +157,13 @@ async def _account_page(
 
 
 @router.post("/account/totp")
-async def totp(request: Request, admin: CurrentAdmin) -> Response:
+async def totp(request: Request, admin: CurrentAdmin, tx: Tx) -> Response:
     form = await read_form(request)
     action = form.choice("action", ("enable", "disable"))
     secret = form.text("secret", max_len=64)
     code = form.text("code", max_len=10).replace(" ", "")
     if action == "disable":
-        async with transaction(pool_of(request)) as tx:
-            await admins.set_totp_secret(tx.conn, admin.id, None)
+        await admins.set_totp_secret(tx.conn, admin.id, None)
         return RedirectResponse("/account?notice=totp_off", status_code=303)
     try:
         valid = bool(secret) and pyotp.TOTP(secret).verify(code, valid_window=1)
@@ -181,28 +177,26 @@ async def totp(request: Request, admin: CurrentAdmin) -> Response:
             errors={"code": "Wrong code: check the clock of your device and try again."},
             status=400,
         )
-    async with transaction(pool_of(request)) as tx:
-        await admins.set_totp_secret(tx.conn, admin.id, secret)
+    await admins.set_totp_secret(tx.conn, admin.id, secret)
     return RedirectResponse("/account?notice=totp_on", status_code=303)
 
 
 @router.post("/account/password")
-async def change_password(request: Request, admin: CurrentAdmin) -> Response:
+async def change_password(request: Request, admin: CurrentAdmin, tx: Tx) -> Response:
     form = await read_form(request)
     current = form.data.get("current")
     new = form.data.get("new")
     current = current if isinstance(current, str) else ""
     new = new if isinstance(new, str) else ""
     errors: dict[str, str] = {}
-    async with transaction(pool_of(request)) as tx:
-        user = await admins.find_user_by_email(tx.conn, admin.email)
-        if user is None or not admins.verify_password(user["password_hash"], current):
-            errors["current"] = "wrong password"
-        elif len(new) < MIN_PASSWORD or len(new) > 1000:
-            errors["new"] = f"use {MIN_PASSWORD} to 1000 characters"
-        else:
-            await admins.set_password(tx.conn, admin.id, new)
-            await admins.delete_user_sessions(tx.conn, admin.id)
+    user = await admins.find_user_by_email(tx.conn, admin.email)
+    if user is None or not admins.verify_password(user["password_hash"], current):
+        errors["current"] = "wrong password"
+    elif len(new) < MIN_PASSWORD or len(new) > 1000:
+        errors["new"] = f"use {MIN_PASSWORD} to 1000 characters"
+    else:
+        await admins.set_password(tx.conn, admin.id, new)
+        await admins.delete_user_sessions(tx.conn, admin.id)
     if errors:
         return await _account_page(
             request, admin, secret=pyotp.random_base32(), errors=errors, status=400

@@ -13,15 +13,21 @@ from fastapi.responses import RedirectResponse, Response
 
 from services.admin.forms import Form, read_form
 from services.admin.routes.emails import load_email
-from services.admin.sessions import SenderId, pool_of
+from services.admin.sessions import SenderId, Tx
 from services.admin.templating import render
-from shared import broker
 from shared.campaigns import service as campaigns
 from shared.campaigns.abtest import DEFAULT_MIN_SENDS, MAX_MIN_SENDS
 from shared.campaigns.models import AbSettings
-from shared.db import transaction
+from shared.db import Conn, Transaction
 from shared.errors import AppError
 from shared.filters import Filter, parse_filter
+from shared.limits import (
+    AB_SHARE_MAX,
+    AB_SHARE_MIN,
+    AB_WAIT_MINUTES_MAX,
+    AB_WAIT_MINUTES_MIN,
+    MAX_COUNT_MAX,
+)
 from shared.statistics import repository as statistics
 from shared.subscribers.validation import locale_error
 
@@ -62,7 +68,7 @@ def _plan(form: Form) -> SendPlan:
         parsed = parse_filter(filter_text)
     except AppError as error:
         form.errors["filter"] = error.detail.removeprefix("filter: ")
-    max_count = form.integer("max_count", minimum=1, maximum=2**31 - 1)
+    max_count = form.integer("max_count", minimum=1, maximum=MAX_COUNT_MAX)
     when = form.text("scheduled_at", max_len=40)
     scheduled_at = None
     if when:
@@ -72,8 +78,19 @@ def _plan(form: Form) -> SendPlan:
             form.errors["scheduled_at"] = "not a date and time"
     ab = None
     if form.checkbox("ab"):
-        share = form.integer("ab_share", required=True, minimum=1, maximum=99)
-        wait = form.integer("ab_wait_minutes", required=True, minimum=0, maximum=60 * 24 * 30)
+        # the share in whole percent, within the one definition of its bounds
+        share = form.integer(
+            "ab_share",
+            required=True,
+            minimum=round(AB_SHARE_MIN * 100),
+            maximum=round(AB_SHARE_MAX * 100),
+        )
+        wait = form.integer(
+            "ab_wait_minutes",
+            required=True,
+            minimum=AB_WAIT_MINUTES_MIN,
+            maximum=AB_WAIT_MINUTES_MAX,
+        )
         metric = form.choice("ab_metric", ("click", "open"), default="click")
         min_sends = form.integer("ab_min_sends", minimum=1, maximum=MAX_MIN_SENDS)
         if share is not None and wait is not None and form.ok:
@@ -86,26 +103,17 @@ def _plan(form: Form) -> SendPlan:
     return SendPlan(locales, parsed, max_count, scheduled_at, ab)
 
 
-async def _counts(
-    request: Request, sender_id: int, email_id: int, plan: SendPlan
-) -> dict[str, int]:
-    async with pool_of(request).connection() as conn:
-        return await campaigns.count_audience(
-            conn,
-            sender_id=sender_id,
-            email_id=email_id,
-            locales=plan.locales,
-            contains=None,
-            filter=plan.filter,
-        )
+async def _counts(conn: Conn, email: dict[str, Any], plan: SendPlan) -> dict[str, int]:
+    return await campaigns.count_audience(
+        conn, email, locales=plan.locales, contains=None, filter=plan.filter
+    )
 
 
-async def _progress(request: Request, sender_id: int, email_id: int) -> dict[str, Any]:
-    async with pool_of(request).connection() as conn:
-        progress = await campaigns.progress(conn, sender_id=sender_id, email_id=email_id)
-        progress["failures"] = await statistics.list_sends(
-            conn, sender_id, email_id=email_id, state="failed", limit=50
-        )
+async def _progress(conn: Conn, sender_id: int, email_id: int) -> dict[str, Any]:
+    progress = await campaigns.progress(conn, sender_id=sender_id, email_id=email_id)
+    progress["failures"] = await statistics.list_sends(
+        conn, sender_id, email_id=email_id, state="failed", limit=50
+    )
     total = sum(progress[k] for k in ("queued", "held", "sending", "sent", "failed", "cancelled"))
     progress["total"] = total
     progress["done"] = progress["sent"] + progress["failed"] + progress["cancelled"]
@@ -113,8 +121,8 @@ async def _progress(request: Request, sender_id: int, email_id: int) -> dict[str
 
 
 @router.get("/send")
-async def send_page(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    email = await load_email(request, sender_id, email_id)
+async def send_page(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    email = await load_email(tx.conn, sender_id, email_id)
     values = {
         "locales": ", ".join(email["locales"]),
         "ab_share": "20",
@@ -123,8 +131,8 @@ async def send_page(request: Request, sender_id: SenderId, email_id: int) -> Res
         "ab_min_sends": str(DEFAULT_MIN_SENDS),
     }
     plan = SendPlan(email["locales"] or None, None, None, None, None)
-    counts = await _counts(request, sender_id, email_id, plan)
-    progress = await _progress(request, sender_id, email_id)
+    counts = await _counts(tx.conn, email, plan)
+    progress = await _progress(tx.conn, sender_id, email_id)
     context = {
         "email": email,
         "values": values,
@@ -136,12 +144,12 @@ async def send_page(request: Request, sender_id: SenderId, email_id: int) -> Res
 
 
 @router.post("/audience")
-async def audience(request: Request, sender_id: SenderId, email_id: int) -> Response:
+async def audience(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
     """The live audience count (htmx, on every change of the form)."""
-    await load_email(request, sender_id, email_id)
+    email = await load_email(tx.conn, sender_id, email_id)
     form = await read_form(request)
     plan = _plan(form)
-    counts = await _counts(request, sender_id, email_id, plan) if form.ok else {}
+    counts = await _counts(tx.conn, email, plan) if form.ok else {}
     return await render(
         request,
         "emails/_audience.html",
@@ -150,11 +158,11 @@ async def audience(request: Request, sender_id: SenderId, email_id: int) -> Resp
 
 
 @router.post("/send/confirm")
-async def confirm(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    email = await load_email(request, sender_id, email_id)
+async def confirm(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    email = await load_email(tx.conn, sender_id, email_id)
     form = await read_form(request)
     plan = _plan(form)
-    counts = await _counts(request, sender_id, email_id, plan) if form.ok else {}
+    counts = await _counts(tx.conn, email, plan) if form.ok else {}
     total = sum(counts.values())
     planned = min(total, plan.max_count) if plan.max_count else total
     if form.ok and planned == 0:
@@ -168,7 +176,7 @@ async def confirm(request: Request, sender_id: SenderId, email_id: int) -> Respo
         "plan": plan,
     }
     if not form.ok:
-        context["progress"] = await _progress(request, sender_id, email_id)
+        context["progress"] = await _progress(tx.conn, sender_id, email_id)
         return await render(
             request, "emails/send.html", context, sender_id=sender_id, status_code=400
         )
@@ -176,13 +184,13 @@ async def confirm(request: Request, sender_id: SenderId, email_id: int) -> Respo
 
 
 @router.post("/send/queue")
-async def queue(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    email = await load_email(request, sender_id, email_id)
+async def queue(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    email = await load_email(tx.conn, sender_id, email_id)
     form = await read_form(request)
     plan = _plan(form)
     if form.ok:
         try:
-            async with transaction(pool_of(request), broker.publish) as tx:
+            async with tx.savepoint():
                 _campaign, messages = await campaigns.queue_bulk_send(
                     tx.conn,
                     sender_id=sender_id,
@@ -194,38 +202,37 @@ async def queue(request: Request, sender_id: SenderId, email_id: int) -> Respons
                     scheduled_at=plan.scheduled_at,
                     ab=plan.ab,
                 )
-                for message in messages:
-                    tx.enqueue(message)
+                tx.enqueue(*messages)
         except AppError as error:
             form.errors["form"] = error.detail
         else:
             url = f"/senders/{sender_id}/emails/{email_id}/send?notice=queued"
             return RedirectResponse(url, status_code=303)
-    counts = (
-        await _counts(request, sender_id, email_id, plan) if "filter" not in form.errors else {}
-    )
+    counts = await _counts(tx.conn, email, plan) if "filter" not in form.errors else {}
     context = {
         "email": email,
         "values": form.values,
         "errors": form.errors,
         "counts": counts,
-        "progress": await _progress(request, sender_id, email_id),
+        "progress": await _progress(tx.conn, sender_id, email_id),
     }
     return await render(request, "emails/send.html", context, sender_id=sender_id, status_code=409)
 
 
 @router.get("/progress")
-async def progress(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    email = await load_email(request, sender_id, email_id)
-    data = await _progress(request, sender_id, email_id)
+async def progress(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    email = await load_email(tx.conn, sender_id, email_id)
+    data = await _progress(tx.conn, sender_id, email_id)
     return await render(request, "emails/_progress.html", {"progress": data, "email": email})
 
 
-async def _control(request: Request, sender_id: int, email_id: int, action: str) -> Response:
-    await load_email(request, sender_id, email_id)
+async def _control(
+    request: Request, tx: Transaction, sender_id: int, email_id: int, action: str
+) -> Response:
+    email = await load_email(tx.conn, sender_id, email_id)
     notice = {"pause": "paused", "resume": "resumed", "cancel": "cancelled", "retry": "retried"}
     try:
-        async with transaction(pool_of(request), broker.publish) as tx:
+        async with tx.savepoint():
             messages: list[Any] = []
             if action == "pause":
                 await campaigns.pause(tx.conn, sender_id=sender_id, email_id=email_id)
@@ -237,16 +244,14 @@ async def _control(request: Request, sender_id: int, email_id: int, action: str)
                 _n, messages = await campaigns.retry_failed(
                     tx.conn, sender_id=sender_id, email_id=email_id
                 )
-            for message in messages:
-                tx.enqueue(message)
+            tx.enqueue(*messages)
     except AppError as error:
-        email = await load_email(request, sender_id, email_id)
         context = {
             "email": email,
             "values": {},
             "errors": {"form": error.detail},
             "counts": {},
-            "progress": await _progress(request, sender_id, email_id),
+            "progress": await _progress(tx.conn, sender_id, email_id),
         }
         return await render(
             request, "emails/send.html", context, sender_id=sender_id, status_code=409
@@ -256,20 +261,20 @@ async def _control(request: Request, sender_id: int, email_id: int, action: str)
 
 
 @router.post("/pause")
-async def pause(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    return await _control(request, sender_id, email_id, "pause")
+async def pause(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    return await _control(request, tx, sender_id, email_id, "pause")
 
 
 @router.post("/resume")
-async def resume(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    return await _control(request, sender_id, email_id, "resume")
+async def resume(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    return await _control(request, tx, sender_id, email_id, "resume")
 
 
 @router.post("/cancel")
-async def cancel(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    return await _control(request, sender_id, email_id, "cancel")
+async def cancel(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    return await _control(request, tx, sender_id, email_id, "cancel")
 
 
 @router.post("/retry")
-async def retry(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    return await _control(request, sender_id, email_id, "retry")
+async def retry(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    return await _control(request, tx, sender_id, email_id, "retry")

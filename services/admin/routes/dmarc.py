@@ -9,10 +9,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from services.admin.sessions import MAX_ID, OwnerAdmin, SenderId, pool_of
+from services.admin.sessions import OwnerAdmin, SenderId, Tx
 from services.admin.templating import render
+from shared.db import Conn
 from shared.dmarc import repository as dmarc
 from shared.errors import NotFound
+from shared.limits import valid_id
 from shared.senders import repository as senders
 
 router = APIRouter()
@@ -33,18 +35,16 @@ def pass_fail_chart(daily: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "bar", "stacked": True, "labels": labels, "datasets": datasets}
 
 
-async def _domains(request: Request, sender_id: int) -> list[str]:
-    async with pool_of(request).connection() as conn:
-        sender = await senders.get_sender(conn, sender_id)
+async def _domains(conn: Conn, sender_id: int) -> list[str]:
+    sender = await senders.get_sender(conn, sender_id)
     assert sender is not None
     return sorted({sender["address"].split("@", 1)[1].lower(), sender["return_path_domain"]})
 
 
 async def _page(
-    request: Request, domains: list[str] | None, base: str, sender_id: int | None
+    request: Request, conn: Conn, domains: list[str] | None, base: str, sender_id: int | None
 ) -> Response:
-    async with pool_of(request).connection() as conn:
-        data = await dmarc.overview(conn, domains)
+    data = await dmarc.overview(conn, domains)
     data["chart"] = pass_fail_chart(data["daily"])
     data["domains"] = domains
     data["base"] = base
@@ -52,33 +52,37 @@ async def _page(
 
 
 async def _report(
-    request: Request, report_id: int, domains: list[str] | None, sender_id: int | None
+    request: Request,
+    conn: Conn,
+    report_id: int,
+    domains: list[str] | None,
+    sender_id: int | None,
 ) -> Response:
-    if not 0 < report_id < MAX_ID:
+    if not valid_id(report_id):
         raise NotFound("no such report")
-    async with pool_of(request).connection() as conn:
-        row = await dmarc.report(conn, report_id, domains)
+    row = await dmarc.report(conn, report_id, domains)
     if row is None:
         raise NotFound("no such report")
     return await render(request, "dmarc/report.html", {"report": row}, sender_id=sender_id)
 
 
 @router.get("/dmarc")
-async def all_domains(request: Request, admin: OwnerAdmin) -> Response:
-    return await _page(request, None, "/dmarc", None)
+async def all_domains(request: Request, admin: OwnerAdmin, tx: Tx) -> Response:
+    return await _page(request, tx.conn, None, "/dmarc", None)
 
 
 @router.get("/dmarc/{report_id}")
-async def any_report(request: Request, admin: OwnerAdmin, report_id: int) -> Response:
-    return await _report(request, report_id, None, None)
+async def any_report(request: Request, admin: OwnerAdmin, report_id: int, tx: Tx) -> Response:
+    return await _report(request, tx.conn, report_id, None, None)
 
 
 @router.get("/senders/{sender_id}/dmarc")
-async def sender_dmarc(request: Request, sender_id: SenderId) -> Response:
-    domains = await _domains(request, sender_id)
-    return await _page(request, domains, f"/senders/{sender_id}/dmarc", sender_id)
+async def sender_dmarc(request: Request, sender_id: SenderId, tx: Tx) -> Response:
+    domains = await _domains(tx.conn, sender_id)
+    return await _page(request, tx.conn, domains, f"/senders/{sender_id}/dmarc", sender_id)
 
 
 @router.get("/senders/{sender_id}/dmarc/{report_id}")
-async def sender_report(request: Request, sender_id: SenderId, report_id: int) -> Response:
-    return await _report(request, report_id, await _domains(request, sender_id), sender_id)
+async def sender_report(request: Request, sender_id: SenderId, report_id: int, tx: Tx) -> Response:
+    domains = await _domains(tx.conn, sender_id)
+    return await _report(request, tx.conn, report_id, domains, sender_id)

@@ -11,38 +11,33 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services.admin.forms import Form, read_form
-from services.admin.sessions import SenderId, pool_of
+from services.admin.sessions import SenderId, Tx
 from services.admin.templating import render
-from shared import broker
 from shared.campaigns import service as campaigns
-from shared.db import transaction
+from shared.db import Conn
 from shared.emails import repository as emails
 from shared.errors import AppError, NotFound
+from shared.limits import MAX_ID, WEIGHT_MAX, WEIGHT_MIN, valid_id
 from shared.rendering import MessageUrls, render_variation, validate_templates
 from shared.senders import repository as senders
 from shared.statistics import repository as statistics
 from shared.subscribers.validation import address_error, locale_error
 
 router = APIRouter(prefix="/senders/{sender_id}/emails")
-MAX_ID = 2**63
 URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 BODY_MAX = 1_000_000
 
 
 def _check_id(value: int, what: str) -> int:
-    if not 0 < value < MAX_ID:
+    if not valid_id(value):
         raise NotFound(f"no such {what}")
     return value
 
 
-async def load_email(request: Request, sender_id: int, email_id: int) -> dict[str, Any]:
-    """The email of this sender, or a 404."""
+async def load_email(conn: Conn, sender_id: int, email_id: int) -> dict[str, Any]:
+    """The email of this sender, or a 404: the one lookup of it a request makes."""
     _check_id(email_id, "email")
-    async with pool_of(request).connection() as conn:
-        email = await emails.get_email(conn, sender_id, email_id)
-    if email is None:
-        raise NotFound("no such email")
-    return email
+    return await campaigns.load_email(conn, sender_id, email_id)
 
 
 def _email_values(form: Form) -> dict[str, Any]:
@@ -65,12 +60,11 @@ def _email_values(form: Form) -> dict[str, Any]:
 
 
 @router.get("")
-async def list_emails(request: Request, sender_id: SenderId) -> Response:
+async def list_emails(request: Request, sender_id: SenderId, tx: Tx) -> Response:
     before = request.query_params.get("before", "")
-    before_id = int(before) if before.isdigit() and int(before) < MAX_ID else None
-    async with pool_of(request).connection() as conn:
-        rows = await emails.list_emails(conn, sender_id, state=None, before_id=before_id, limit=50)
-        counts = await statistics.admin_email_counts(conn, sender_id, [r["id"] for r in rows])
+    before_id = int(before) if before.isdigit() and valid_id(int(before)) else None
+    rows = await emails.list_emails(tx.conn, sender_id, state=None, before_id=before_id, limit=50)
+    counts = await statistics.admin_email_counts(tx.conn, sender_id, [r["id"] for r in rows])
     for row in rows:
         row["counts"] = counts.get(row["id"], {})
     return await render(
@@ -90,12 +84,11 @@ async def new_email(request: Request, sender_id: SenderId) -> Response:
 
 
 @router.post("/new")
-async def create_email(request: Request, sender_id: SenderId) -> Response:
+async def create_email(request: Request, sender_id: SenderId, tx: Tx) -> Response:
     form = await read_form(request)
     values = _email_values(form)
     if form.ok:
-        async with transaction(pool_of(request)) as tx:
-            email = await emails.create_email(tx.conn, sender_id, values)
+        email = await emails.create_email(tx.conn, sender_id, values)
         url = f"/senders/{sender_id}/emails/{email['id']}/variations/new?notice=created"
         return RedirectResponse(url, status_code=303)
     return await render(
@@ -109,16 +102,15 @@ async def create_email(request: Request, sender_id: SenderId) -> Response:
 
 async def _email_page(
     request: Request,
-    sender_id: int,
-    email_id: int,
+    conn: Conn,
+    email: dict[str, Any],
     *,
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    email = await load_email(request, sender_id, email_id)
-    async with pool_of(request).connection() as conn:
-        variations = await emails.list_variations(conn, sender_id, [email_id])
+    sender_id = email["sender_id"]
+    variations = await emails.list_variations(conn, sender_id, [email["id"]])
     if values is None:
         values = {
             "name": email["name"],
@@ -139,35 +131,38 @@ async def _email_page(
 
 
 @router.get("/{email_id}")
-async def edit_email(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    return await _email_page(request, sender_id, email_id)
+async def edit_email(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    return await _email_page(request, tx.conn, await load_email(tx.conn, sender_id, email_id))
 
 
 @router.post("/{email_id}")
-async def save_email(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    await load_email(request, sender_id, email_id)
+async def save_email(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    email = await load_email(tx.conn, sender_id, email_id)
     form = await read_form(request)
     values = _email_values(form)
     if form.ok:
-        async with transaction(pool_of(request)) as tx:
-            await emails.update_email(tx.conn, sender_id, email_id, values)
+        await emails.update_email(tx.conn, sender_id, email_id, values)
         return RedirectResponse(f"/senders/{sender_id}/emails/{email_id}?notice=saved", 303)
     return await _email_page(
-        request, sender_id, email_id, values=form.values, errors=form.errors, status_code=400
+        request,
+        tx.conn,
+        email,
+        values=form.values,
+        errors=form.errors,
+        status_code=400,
     )
 
 
 @router.post("/{email_id}/delete")
-async def delete_email(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    await load_email(request, sender_id, email_id)
-    async with transaction(pool_of(request)) as tx:
-        locked = await emails.lock_email(tx.conn, sender_id, email_id)
-        deleted = locked is not None and await emails.delete_email(tx.conn, sender_id, email_id)
+async def delete_email(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    email = await load_email(tx.conn, sender_id, email_id)
+    locked = await emails.lock_email(tx.conn, sender_id, email_id)
+    deleted = locked is not None and await emails.delete_email(tx.conn, sender_id, email_id)
     if not deleted:
         return await _email_page(
             request,
-            sender_id,
-            email_id,
+            tx.conn,
+            email,
             errors={"form": "only a draft that was never sent can be deleted"},
             status_code=409,
         )
@@ -183,7 +178,7 @@ def _variation_values(form: Form) -> dict[str, Any]:
         "subject": form.line("subject", required=True, max_len=998),
         "plain_body": form.raw("plain_body", max_len=BODY_MAX) or None,
         "html_body": form.raw("html_body", max_len=BODY_MAX) or None,
-        "weight": form.integer("weight", minimum=1, maximum=1000) or 1,
+        "weight": form.integer("weight", minimum=WEIGHT_MIN, maximum=WEIGHT_MAX) or 1,
         "state": "active" if form.checkbox("active") else "disabled",
     }
     if form.ok:
@@ -211,8 +206,8 @@ async def _variation_page(
 
 
 @router.get("/{email_id}/variations/new")
-async def new_variation(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    email = await load_email(request, sender_id, email_id)
+async def new_variation(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    email = await load_email(tx.conn, sender_id, email_id)
     values = {
         "weight": "1",
         "active": "on",
@@ -225,13 +220,14 @@ async def new_variation(request: Request, sender_id: SenderId, email_id: int) ->
 
 
 @router.post("/{email_id}/variations/new")
-async def create_variation(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    email = await load_email(request, sender_id, email_id)
+async def create_variation(
+    request: Request, sender_id: SenderId, email_id: int, tx: Tx
+) -> Response:
+    email = await load_email(tx.conn, sender_id, email_id)
     form = await read_form(request)
     values = _variation_values(form)
     if form.ok:
-        async with transaction(pool_of(request)) as tx:
-            await emails.create_variation(tx.conn, sender_id, email_id, values)
+        await emails.create_variation(tx.conn, sender_id, email_id, values)
         return RedirectResponse(f"/senders/{sender_id}/emails/{email_id}?notice=created", 303)
     return await _variation_page(
         request, sender_id, email, None, form.values, form.errors, status_code=400
@@ -239,11 +235,10 @@ async def create_variation(request: Request, sender_id: SenderId, email_id: int)
 
 
 async def _load_variation(
-    request: Request, sender_id: int, email_id: int, variation_id: int
+    conn: Conn, sender_id: int, email_id: int, variation_id: int
 ) -> dict[str, Any]:
     _check_id(variation_id, "variation")
-    async with pool_of(request).connection() as conn:
-        variation = await emails.get_variation(conn, sender_id, email_id, variation_id)
+    variation = await emails.get_variation(conn, sender_id, email_id, variation_id)
     if variation is None:
         raise NotFound("no such variation")
     return variation
@@ -251,10 +246,10 @@ async def _load_variation(
 
 @router.get("/{email_id}/variations/{variation_id}")
 async def edit_variation(
-    request: Request, sender_id: SenderId, email_id: int, variation_id: int
+    request: Request, sender_id: SenderId, email_id: int, variation_id: int, tx: Tx
 ) -> Response:
-    email = await load_email(request, sender_id, email_id)
-    variation = await _load_variation(request, sender_id, email_id, variation_id)
+    email = await load_email(tx.conn, sender_id, email_id)
+    variation = await _load_variation(tx.conn, sender_id, email_id, variation_id)
     values = {k: variation[k] or "" for k in ("name", "subject", "plain_body", "html_body")}
     values["weight"] = str(variation["weight"])
     values["active"] = "on" if variation["state"] == "active" else ""
@@ -264,15 +259,14 @@ async def edit_variation(
 
 @router.post("/{email_id}/variations/{variation_id}")
 async def save_variation(
-    request: Request, sender_id: SenderId, email_id: int, variation_id: int
+    request: Request, sender_id: SenderId, email_id: int, variation_id: int, tx: Tx
 ) -> Response:
-    email = await load_email(request, sender_id, email_id)
-    variation = await _load_variation(request, sender_id, email_id, variation_id)
+    email = await load_email(tx.conn, sender_id, email_id)
+    variation = await _load_variation(tx.conn, sender_id, email_id, variation_id)
     form = await read_form(request)
     values = _variation_values(form)
     if form.ok:
-        async with transaction(pool_of(request)) as tx:
-            await emails.update_variation(tx.conn, sender_id, email_id, variation_id, values)
+        await emails.update_variation(tx.conn, sender_id, email_id, variation_id, values)
         return RedirectResponse(f"/senders/{sender_id}/emails/{email_id}?notice=saved", 303)
     return await _variation_page(
         request, sender_id, email, variation, form.values, form.errors, status_code=400
@@ -281,26 +275,25 @@ async def save_variation(
 
 @router.post("/{email_id}/variations/{variation_id}/delete")
 async def delete_variation(
-    request: Request, sender_id: SenderId, email_id: int, variation_id: int
+    request: Request, sender_id: SenderId, email_id: int, variation_id: int, tx: Tx
 ) -> Response:
-    await _load_variation(request, sender_id, email_id, variation_id)
-    async with transaction(pool_of(request)) as tx:
-        if await emails.count_variations(tx.conn, email_id) <= 1:
-            return await _email_page(
-                request,
-                sender_id,
-                email_id,
-                errors={"form": "an email keeps at least one variation"},
-                status_code=409,
-            )
-        await emails.delete_variation(tx.conn, sender_id, email_id, variation_id)
+    await _load_variation(tx.conn, sender_id, email_id, variation_id)
+    if await emails.count_variations(tx.conn, email_id) <= 1:
+        return await _email_page(
+            request,
+            tx.conn,
+            await load_email(tx.conn, sender_id, email_id),
+            errors={"form": "an email keeps at least one variation"},
+            status_code=409,
+        )
+    await emails.delete_variation(tx.conn, sender_id, email_id, variation_id)
     return RedirectResponse(f"/senders/{sender_id}/emails/{email_id}?notice=deleted", 303)
 
 
 @router.post("/{email_id}/preview")
-async def preview(request: Request, sender_id: SenderId, email_id: int) -> Response:
+async def preview(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
     """The live preview of the variation form (htmx): rendered for a sample subscriber."""
-    await load_email(request, sender_id, email_id)
+    await load_email(tx.conn, sender_id, email_id)
     form = await read_form(request)
     values = _variation_values(form)
     properties_text = form.raw("preview_properties", max_len=100_000).strip() or "{}"
@@ -313,8 +306,7 @@ async def preview(request: Request, sender_id: SenderId, email_id: int) -> Respo
         properties = {}
     rendered = None
     if form.ok:
-        async with pool_of(request).connection() as conn:
-            sender = await senders.get_sender(conn, sender_id)
+        sender = await senders.get_sender(tx.conn, sender_id)
         assert sender is not None
         urls = MessageUrls.for_send(sender["public_base_url"], "preview")
         subscriber = {"address": "preview@example.com", "locale": "C", "properties": properties}
@@ -328,29 +320,28 @@ async def preview(request: Request, sender_id: SenderId, email_id: int) -> Respo
 
 
 @router.post("/{email_id}/test")
-async def test_send(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    await load_email(request, sender_id, email_id)
+async def test_send(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    email = await load_email(tx.conn, sender_id, email_id)
     form = await read_form(request)
     address = form.line("test_address", required=True, max_len=254)
-    variation_id = form.integer("variation_id", required=True, minimum=1, maximum=MAX_ID - 1)
+    variation_id = form.integer("variation_id", required=True, minimum=1, maximum=MAX_ID)
     if address and "test_address" not in form.errors and address_error(address):
         form.errors["test_address"] = "not a valid email address"
     if form.ok and variation_id is not None:
-        await _load_variation(request, sender_id, email_id, variation_id)
-        async with transaction(pool_of(request), broker.publish) as tx:
-            for message in await campaigns.test_send(
-                tx.conn,
-                sender_id=sender_id,
-                variation_id=variation_id,
-                address=address,
-                properties={},
-            ):
-                tx.enqueue(message)
+        messages = await campaigns.test_send(
+            tx.conn,
+            sender_id=sender_id,
+            email_id=email_id,
+            variation_id=variation_id,
+            address=address,
+            properties={},
+        )
+        tx.enqueue(*messages)
         return RedirectResponse(f"/senders/{sender_id}/emails/{email_id}?notice=test_sent", 303)
     return await _email_page(
         request,
-        sender_id,
-        email_id,
+        tx.conn,
+        email,
         errors=form.errors,
         status_code=400,
         values=None,

@@ -15,17 +15,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import RedirectResponse, Response
 from psycopg_pool import AsyncConnectionPool
 from starlette.datastructures import UploadFile
 
-from services.admin.sessions import SenderId, pool_of, settings_of
+from services.admin.sessions import SenderId, Tx, pool_of, settings_of
 from services.admin.templating import render
-from shared.db import transaction
+from shared.db import Conn
 from shared.errors import NotFound
 from shared.imports import csv_import
 from shared.imports import repository as imports
+from shared.limits import valid_id
 from shared.logging import get_logger
 
 router = APIRouter(prefix="/senders/{sender_id}/imports")
@@ -60,22 +61,31 @@ async def _run(
         _progress.pop(job_id, None)
 
 
+async def _start(
+    pool: AsyncConnectionPool, sender_id: int, job_id: int, path: str, limit: int
+) -> None:
+    """Run the import as a task of this process, not tied to the request that started it."""
+    task = asyncio.create_task(_run(pool, sender_id, job_id, path, limit))
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+
+
 @router.get("")
-async def import_form(request: Request, sender_id: SenderId) -> Response:
-    async with pool_of(request).connection() as conn:
-        jobs = await imports.list_jobs(conn, sender_id, before_id=None, limit=20)
+async def import_form(request: Request, sender_id: SenderId, tx: Tx) -> Response:
+    jobs = await imports.list_jobs(tx.conn, sender_id, before_id=None, limit=20)
     return await render(
         request, "subscribers/import.html", {"jobs": jobs, "errors": {}}, sender_id=sender_id
     )
 
 
 @router.post("")
-async def start_import(request: Request, sender_id: SenderId) -> Response:
+async def start_import(
+    request: Request, sender_id: SenderId, tx: Tx, background: BackgroundTasks
+) -> Response:
     form = await request.form()
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
-        async with pool_of(request).connection() as conn:
-            jobs = await imports.list_jobs(conn, sender_id, before_id=None, limit=20)
+        jobs = await imports.list_jobs(tx.conn, sender_id, before_id=None, limit=20)
         return await render(
             request,
             "subscribers/import.html",
@@ -87,22 +97,19 @@ async def start_import(request: Request, sender_id: SenderId) -> Response:
     with os.fdopen(fd, "wb") as out:
         while chunk := await upload.read(CHUNK):
             out.write(chunk)
-    pool = pool_of(request)
-    async with transaction(pool) as tx:
-        job = await imports.create_job(tx.conn, sender_id)
+    job = await imports.create_job(tx.conn, sender_id)
     _progress[job["id"]] = 0.0
     limit = settings_of(request).api_max_import_bytes
-    task = asyncio.create_task(_run(pool, sender_id, job["id"], path, limit))
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
+    # The import runs on connections of its own, so it starts once the job row is committed:
+    # background tasks run after the response, which is sent after this request's COMMIT.
+    background.add_task(_start, pool_of(request), sender_id, job["id"], path, limit)
     return RedirectResponse(f"/senders/{sender_id}/imports/{job['id']}", status_code=303)
 
 
-async def _job(request: Request, sender_id: int, job_id: int) -> dict[str, Any]:
-    if not 0 < job_id < 2**63:
+async def _job(conn: Conn, sender_id: int, job_id: int) -> dict[str, Any]:
+    if not valid_id(job_id):
         raise NotFound("no such import")
-    async with pool_of(request).connection() as conn:
-        job = await imports.get_job(conn, sender_id, job_id)
+    job = await imports.get_job(conn, sender_id, job_id)
     if job is None:
         raise NotFound("no such import")
     job["fraction"] = _progress.get(job_id, 1.0 if job["state"] != "running" else None)
@@ -110,8 +117,8 @@ async def _job(request: Request, sender_id: int, job_id: int) -> dict[str, Any]:
 
 
 @router.get("/{job_id}")
-async def import_status(request: Request, sender_id: SenderId, job_id: int) -> Response:
-    job = await _job(request, sender_id, job_id)
+async def import_status(request: Request, sender_id: SenderId, job_id: int, tx: Tx) -> Response:
+    job = await _job(tx.conn, sender_id, job_id)
     name = (
         "subscribers/_import_job.html"
         if request.headers.get("HX-Request")

@@ -6,33 +6,30 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from services.admin.sessions import MAX_ID, OwnerAdmin, pool_of
+from services.admin.sessions import OwnerAdmin, Tx
 from services.admin.templating import render
-from shared import broker
-from shared.db import transaction
 from shared.errors import NotFound
 from shared.inbound import repository as inbound
 from shared.inbound.reprocess import reprocess as reprocess_inbound
+from shared.limits import valid_id
 
 router = APIRouter(prefix="/inbound")
 
 
 @router.get("")
-async def review(request: Request, admin: OwnerAdmin) -> Response:
+async def review(request: Request, admin: OwnerAdmin, tx: Tx) -> Response:
     before = request.query_params.get("before", "")
-    before_id = int(before) if before.isdigit() and int(before) < MAX_ID else None
-    async with pool_of(request).connection() as conn:
-        rows = await inbound.review(conn, before_id=before_id)
+    before_id = int(before) if before.isdigit() and valid_id(int(before)) else None
+    rows = await inbound.review(tx.conn, before_id=before_id)
     context = {"rows": rows, "next_before": rows[-1]["id"] if len(rows) == 50 else None}
     return await render(request, "inbound/list.html", context)
 
 
 @router.get("/{inbound_id}")
-async def message(request: Request, admin: OwnerAdmin, inbound_id: int) -> Response:
-    if not 0 < inbound_id < MAX_ID:
+async def message(request: Request, admin: OwnerAdmin, inbound_id: int, tx: Tx) -> Response:
+    if not valid_id(inbound_id):
         raise NotFound("no such message")
-    async with pool_of(request).connection() as conn:
-        row = await inbound.preview(conn, inbound_id)
+    row = await inbound.preview(tx.conn, inbound_id)
     if row is None:
         raise NotFound("no such message")
     row["text"] = bytes(row["raw"]).decode("utf-8", errors="replace")
@@ -40,10 +37,8 @@ async def message(request: Request, admin: OwnerAdmin, inbound_id: int) -> Respo
 
 
 @router.post("/{inbound_id}/reprocess")
-async def reprocess(request: Request, admin: OwnerAdmin, inbound_id: int) -> Response:
-    if not 0 < inbound_id < MAX_ID:
+async def reprocess(request: Request, admin: OwnerAdmin, inbound_id: int, tx: Tx) -> Response:
+    if not valid_id(inbound_id):
         raise NotFound("no such message")
-    async with transaction(pool_of(request), broker.publish) as tx:
-        for queued in await reprocess_inbound(tx.conn, ids=[inbound_id]):
-            tx.enqueue(queued)
+    tx.enqueue(*await reprocess_inbound(tx.conn, ids=[inbound_id]))
     return RedirectResponse(f"/inbound/{inbound_id}?notice=reprocess", status_code=303)

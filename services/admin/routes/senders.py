@@ -11,10 +11,18 @@ from fastapi.responses import RedirectResponse, Response
 
 from services.admin import dkim
 from services.admin.forms import Form, read_form
-from services.admin.sessions import CurrentAdmin, OwnerAdmin, SenderId, pool_of
+from services.admin.sessions import CurrentAdmin, OwnerAdmin, SenderId, Tx
 from services.admin.templating import render
-from shared.db import transaction
+from shared.db import Conn
 from shared.errors import NotFound
+from shared.limits import (
+    API_KEY_RATE_DEFAULT,
+    API_KEY_RATE_MAX,
+    API_KEY_RATE_MIN,
+    SOFT_BOUNCE_LIMIT_MAX,
+    SOFT_BOUNCE_LIMIT_MIN,
+    valid_id,
+)
 from shared.senders import repository as senders
 from shared.subscribers.validation import address_error
 
@@ -47,9 +55,8 @@ def _check_domain(form: Form, name: str) -> str | None:
 
 
 @router.get("")
-async def list_senders(request: Request, admin: CurrentAdmin) -> Response:
-    async with pool_of(request).connection() as conn:
-        rows = await senders.admin_list_senders(conn, admin.id, admin.is_owner)
+async def list_senders(request: Request, admin: CurrentAdmin, tx: Tx) -> Response:
+    rows = await senders.admin_list_senders(tx.conn, admin.id, admin.is_owner)
     return await render(request, "senders/list.html", {"senders": rows})
 
 
@@ -60,7 +67,7 @@ async def new_sender(request: Request, admin: OwnerAdmin) -> Response:
 
 
 @router.post("/new")
-async def create_sender(request: Request, admin: OwnerAdmin) -> Response:
+async def create_sender(request: Request, admin: OwnerAdmin, tx: Tx) -> Response:
     form = await read_form(request)
     address = _check_address(form, "address", required=True)
     name = form.line("name", required=True, max_len=200)
@@ -69,7 +76,7 @@ async def create_sender(request: Request, admin: OwnerAdmin) -> Response:
     return_path = _check_domain(form, "return_path_domain")
     if form.ok:
         try:
-            async with transaction(pool_of(request)) as tx:
+            async with tx.savepoint():
                 row = await senders.create_sender(
                     tx.conn,
                     address=address or "",
@@ -91,6 +98,7 @@ async def create_sender(request: Request, admin: OwnerAdmin) -> Response:
 
 async def _settings_page(
     request: Request,
+    conn: Conn,
     sender_id: int,
     *,
     values: dict[str, Any] | None = None,
@@ -98,11 +106,10 @@ async def _settings_page(
     new_key: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    async with pool_of(request).connection() as conn:
-        sender = await senders.get_sender(conn, sender_id)
-        if sender is None:
-            raise NotFound("no such sender")
-        keys = await senders.list_api_keys(conn, sender_id)
+    sender = await senders.get_sender(conn, sender_id)
+    if sender is None:
+        raise NotFound("no such sender")
+    keys = await senders.list_api_keys(conn, sender_id)
     if values is None:
         values = {
             k: "" if sender[k] is None else str(sender[k])
@@ -133,6 +140,7 @@ async def _settings_page(
         "errors": errors or {},
         "new_key": new_key,
         "dkim_record": dkim_record,
+        "api_key_rate_default": API_KEY_RATE_DEFAULT,
     }
     return await render(
         request, "senders/edit.html", context, status_code=status_code, sender_id=sender_id
@@ -140,12 +148,12 @@ async def _settings_page(
 
 
 @router.get("/{sender_id}")
-async def edit_sender(request: Request, sender_id: SenderId) -> Response:
-    return await _settings_page(request, sender_id)
+async def edit_sender(request: Request, sender_id: SenderId, tx: Tx) -> Response:
+    return await _settings_page(request, tx.conn, sender_id)
 
 
 @router.post("/{sender_id}")
-async def save_sender(request: Request, sender_id: SenderId) -> Response:
+async def save_sender(request: Request, sender_id: SenderId, tx: Tx) -> Response:
     form = await read_form(request)
     values = {
         "name": form.line("name", required=True, max_len=200),
@@ -155,7 +163,10 @@ async def save_sender(request: Request, sender_id: SenderId) -> Response:
         "rate_per_second": form.integer("rate_per_second", minimum=1, maximum=100_000),
         "rate_per_hour": form.integer("rate_per_hour", minimum=1, maximum=100_000_000),
         "soft_bounce_limit": form.integer(
-            "soft_bounce_limit", required=True, minimum=1, maximum=1000
+            "soft_bounce_limit",
+            required=True,
+            minimum=SOFT_BOUNCE_LIMIT_MIN,
+            maximum=SOFT_BOUNCE_LIMIT_MAX,
         ),
         "soft_bounce_days": form.integer(
             "soft_bounce_days", required=True, minimum=1, maximum=3650
@@ -167,75 +178,86 @@ async def save_sender(request: Request, sender_id: SenderId) -> Response:
         form.errors["return_path_domain"] = "required (VERP bounces come back to this domain)"
     if form.ok:
         try:
-            async with transaction(pool_of(request)) as tx:
+            async with tx.savepoint():
                 await senders.admin_update_sender_settings(tx.conn, sender_id, values)
         except psycopg.errors.IntegrityError:
             form.errors["form"] = "the database refused these values; check each field"
         else:
             return RedirectResponse(f"/senders/{sender_id}?notice=saved", status_code=303)
     return await _settings_page(
-        request, sender_id, values=form.values, errors=form.errors, status_code=400
+        request, tx.conn, sender_id, values=form.values, errors=form.errors, status_code=400
     )
 
 
 @router.post("/{sender_id}/keys")
-async def create_key(request: Request, sender_id: SenderId) -> Response:
+async def create_key(request: Request, sender_id: SenderId, tx: Tx) -> Response:
     form = await read_form(request)
     name = form.line("key_name", max_len=100)
+    rate = form.integer("key_rate", minimum=API_KEY_RATE_MIN, maximum=API_KEY_RATE_MAX)
+    can_manage_keys = form.checkbox("key_can_manage")
     if not form.ok:
-        return await _settings_page(request, sender_id, errors=form.errors, status_code=400)
-    async with transaction(pool_of(request)) as tx:
-        key, _row = await senders.create_api_key(tx.conn, sender_id, name)
+        return await _settings_page(
+            request, tx.conn, sender_id, errors=form.errors, status_code=400
+        )
+    key, _row = await senders.create_api_key(
+        tx.conn,
+        sender_id,
+        name,
+        rate_per_minute=rate or API_KEY_RATE_DEFAULT,
+        can_manage_keys=can_manage_keys,
+    )
     # Shown in this one answer only; the database keeps its hash.
-    return await _settings_page(request, sender_id, new_key=key)
+    return await _settings_page(request, tx.conn, sender_id, new_key=key)
 
 
 @router.post("/{sender_id}/keys/{key_id}/revoke")
-async def revoke_key(request: Request, sender_id: SenderId, key_id: int) -> Response:
-    async with transaction(pool_of(request)) as tx:
-        if key_id >= 2**63 or await senders.revoke_api_key(tx.conn, sender_id, key_id) is None:
-            raise NotFound("no such live key")
+async def revoke_key(request: Request, sender_id: SenderId, key_id: int, tx: Tx) -> Response:
+    if not valid_id(key_id) or await senders.revoke_api_key(tx.conn, sender_id, key_id) is None:
+        raise NotFound("no such live key")
     return RedirectResponse(f"/senders/{sender_id}?notice=saved", status_code=303)
 
 
 @router.post("/{sender_id}/dkim")
-async def generate_dkim(request: Request, sender_id: SenderId) -> Response:
+async def generate_dkim(request: Request, sender_id: SenderId, tx: Tx) -> Response:
     form = await read_form(request)
     selector = form.line("selector", required=True, max_len=63)
     algorithm = form.choice("algorithm", dkim.ALGORITHMS, default="rsa-sha256")
     if selector and "selector" not in form.errors and not SELECTOR_RE.match(selector):
         form.errors["selector"] = "letters, digits, dot, dash or underscore"
     if not form.ok:
-        return await _settings_page(request, sender_id, errors=form.errors, status_code=400)
-    async with transaction(pool_of(request)) as tx:
-        sender = await senders.get_sender(tx.conn, sender_id)
-        assert sender is not None
-        key = dkim.generate(selector, sender["address"].split("@", 1)[1], algorithm)
-        await senders.admin_set_dkim(
-            tx.conn, sender_id, selector=selector, algorithm=algorithm, private_key=key.private_pem
+        return await _settings_page(
+            request, tx.conn, sender_id, errors=form.errors, status_code=400
         )
+    sender = await senders.get_sender(tx.conn, sender_id)
+    assert sender is not None
+    key = dkim.generate(selector, sender["address"].split("@", 1)[1], algorithm)
+    await senders.admin_set_dkim(
+        tx.conn, sender_id, selector=selector, algorithm=algorithm, private_key=key.private_pem
+    )
     return RedirectResponse(f"/senders/{sender_id}?notice=saved#dkim", status_code=303)
 
 
 @router.get("/{sender_id}/delete")
-async def confirm_delete(request: Request, sender_id: SenderId, admin: OwnerAdmin) -> Response:
-    async with pool_of(request).connection() as conn:
-        sender = await senders.get_sender(conn, sender_id)
+async def confirm_delete(
+    request: Request, sender_id: SenderId, admin: OwnerAdmin, tx: Tx
+) -> Response:
+    sender = await senders.get_sender(tx.conn, sender_id)
     return await render(
         request, "senders/delete.html", {"sender": sender, "errors": {}}, sender_id=sender_id
     )
 
 
 @router.post("/{sender_id}/delete")
-async def delete_sender(request: Request, sender_id: SenderId, admin: OwnerAdmin) -> Response:
+async def delete_sender(
+    request: Request, sender_id: SenderId, admin: OwnerAdmin, tx: Tx
+) -> Response:
     form = await read_form(request)
     typed = form.line("confirm", max_len=254).lower()
-    async with transaction(pool_of(request)) as tx:
-        sender = await senders.get_sender(tx.conn, sender_id)
-        assert sender is not None
-        if typed == sender["address"]:
-            await senders.admin_delete_sender(tx.conn, sender_id)
-            return RedirectResponse("/senders?notice=deleted", status_code=303)
+    sender = await senders.get_sender(tx.conn, sender_id)
+    assert sender is not None
+    if typed == sender["address"]:
+        await senders.admin_delete_sender(tx.conn, sender_id)
+        return RedirectResponse("/senders?notice=deleted", status_code=303)
     errors = {"confirm": "type the sender's address exactly to confirm"}
     return await render(
         request,

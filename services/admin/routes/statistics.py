@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from services.admin.routes.emails import load_email
-from services.admin.sessions import SenderId, pool_of
+from services.admin.sessions import SenderId, Tx
 from services.admin.templating import render
 from shared.emails import repository as emails
 from shared.statistics import repository as statistics
@@ -60,11 +60,11 @@ def timeline_chart(rows: list[dict[str, Any]], bucket: str) -> dict[str, Any]:
 
 
 @router.get("")
-async def sender_statistics(request: Request, sender_id: SenderId) -> Response:
-    async with pool_of(request).connection() as conn:
-        days = await statistics.admin_sender_days(conn, sender_id, 60)
-        recent = await emails.list_emails(conn, sender_id, state=None, before_id=None, limit=50)
-        counts = await statistics.admin_email_counts(conn, sender_id, [e["id"] for e in recent])
+async def sender_statistics(request: Request, sender_id: SenderId, tx: Tx) -> Response:
+    conn = tx.conn
+    days = await statistics.admin_sender_days(conn, sender_id, 60)
+    recent = await emails.list_emails(conn, sender_id, state=None, before_id=None, limit=50)
+    counts = await statistics.admin_email_counts(conn, sender_id, [e["id"] for e in recent])
     for e in recent:
         e["counts"] = counts.get(e["id"], {})
     chart = {
@@ -94,23 +94,23 @@ async def sender_statistics(request: Request, sender_id: SenderId) -> Response:
 
 
 @router.get("/{email_id}")
-async def email_statistics(request: Request, sender_id: SenderId, email_id: int) -> Response:
-    email = await load_email(request, sender_id, email_id)
+async def email_statistics(
+    request: Request, sender_id: SenderId, email_id: int, tx: Tx
+) -> Response:
+    conn = tx.conn
+    email = await load_email(conn, sender_id, email_id)
     include_machine = request.query_params.get("machine") == "1"
-    async with pool_of(request).connection() as conn:
-        stats = await report.email_report(
-            conn, sender_id, email_id, include_machine=include_machine
-        )
-        variations = await emails.list_variations(conn, sender_id, [email_id])
+    stats = await report.email_report(conn, sender_id, email, include_machine=include_machine)
+    variations = await emails.list_variations(conn, sender_id, [email_id])
+    first = await statistics.admin_email_timeline(
+        conn, sender_id, email_id, bucket="day", include_machine=include_machine
+    )
+    bucket = "day"
+    if len({r["t"] for r in first}) <= 3:  # a short campaign reads better per hour
+        bucket = "hour"
         first = await statistics.admin_email_timeline(
-            conn, sender_id, email_id, bucket="day", include_machine=include_machine
+            conn, sender_id, email_id, bucket="hour", include_machine=include_machine
         )
-        bucket = "day"
-        if len({r["t"] for r in first}) <= 3:  # a short campaign reads better per hour
-            bucket = "hour"
-            first = await statistics.admin_email_timeline(
-                conn, sender_id, email_id, bucket="hour", include_machine=include_machine
-            )
     names = {v["id"]: v["name"] or f"#{v['id']}" for v in variations}
     for v in stats["variations"]:
         v["name"] = names.get(v["variation_id"], "deleted")

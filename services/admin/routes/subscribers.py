@@ -14,13 +14,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from services.admin.forms import Form, read_form
-from services.admin.sessions import SenderId, pool_of
+from services.admin.sessions import SenderId, Tx, pool_of
 from services.admin.templating import render
-from shared import broker
-from shared.db import transaction
+from shared.db import Conn
 from shared.errors import NotFound, Unprocessable
 from shared.events import service as events
 from shared.filters import parse_filter
+from shared.limits import valid_id
 from shared.subscribers import repository as subscribers
 from shared.subscribers.listing import SubscriberQuery, list_page
 from shared.subscribers.validation import STATES, address_error, locale_error
@@ -28,7 +28,6 @@ from shared.subscribers.validation import STATES, address_error, locale_error
 router = APIRouter(prefix="/senders/{sender_id}/subscribers")
 PAGE_SIZE = 50
 EXPORT_PAGE = 5000
-MAX_ID = 2**63
 
 
 def _query(
@@ -59,19 +58,18 @@ def _query(
         else:
             q.filter = parsed
     after = params.get("after", "")
-    if after.isdigit() and int(after) < MAX_ID:
+    if after.isdigit() and valid_id(int(after)):
         q.after = (int(after), int(after))
     return q, values, errors
 
 
 @router.get("")
-async def list_subscribers(request: Request, sender_id: SenderId) -> Response:
+async def list_subscribers(request: Request, sender_id: SenderId, tx: Tx) -> Response:
     q, values, errors = _query(request, sender_id)
     rows: list[Any] = []
     more = False
     if not errors:
-        async with pool_of(request).connection() as conn:
-            rows, more = await list_page(conn, q)
+        rows, more = await list_page(tx.conn, q)
     query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "after"])
     context = {
         "rows": rows,
@@ -92,7 +90,9 @@ async def list_subscribers(request: Request, sender_id: SenderId) -> Response:
 
 @router.get(".csv")
 async def export_csv(request: Request, sender_id: SenderId) -> Response:
-    """Every matching subscriber, streamed page by page (keyset on id), never all in memory."""
+    """Every matching subscriber, streamed page by page (keyset on id), never all in memory.
+    The pages are read while the response streams, after the request's unit of work ended, so
+    each takes a pooled connection of its own (none is held while a slow client downloads)."""
     q, _values, errors = _query(request, sender_id)
     if errors:
         raise Unprocessable("; ".join(f"{k}: {v}" for k, v in errors.items()))
@@ -162,7 +162,7 @@ async def new_subscriber(request: Request, sender_id: SenderId) -> Response:
 
 
 @router.post("/new")
-async def create_subscriber(request: Request, sender_id: SenderId) -> Response:
+async def create_subscriber(request: Request, sender_id: SenderId, tx: Tx) -> Response:
     form = await read_form(request)
     address = form.line("address", required=True, max_len=254).lower()
     locale = form.line("locale", max_len=10) or "C"
@@ -173,7 +173,7 @@ async def create_subscriber(request: Request, sender_id: SenderId) -> Response:
     properties = _properties(form)
     if form.ok:
         try:
-            async with transaction(pool_of(request)) as tx:
+            async with tx.savepoint():
                 row = await subscribers.create(
                     tx.conn, sender_id, address=address, locale=locale, properties=properties
                 )
@@ -193,19 +193,20 @@ async def create_subscriber(request: Request, sender_id: SenderId) -> Response:
     )
 
 
-async def _get(request: Request, sender_id: int, subscriber_id: int) -> dict[str, Any]:
-    if not 0 < subscriber_id < MAX_ID:
+async def _get(conn: Conn, sender_id: int, subscriber_id: int) -> dict[str, Any]:
+    if not valid_id(subscriber_id):
         raise NotFound("no such subscriber")
-    async with pool_of(request).connection() as conn:
-        row = await subscribers.get(conn, sender_id, subscriber_id)
+    row = await subscribers.get(conn, sender_id, subscriber_id)
     if row is None:
         raise NotFound("no such subscriber")
     return row
 
 
 @router.get("/{subscriber_id}")
-async def edit_subscriber(request: Request, sender_id: SenderId, subscriber_id: int) -> Response:
-    row = await _get(request, sender_id, subscriber_id)
+async def edit_subscriber(
+    request: Request, sender_id: SenderId, subscriber_id: int, tx: Tx
+) -> Response:
+    row = await _get(tx.conn, sender_id, subscriber_id)
     values = {
         "locale": row["locale"],
         "state": row["state"],
@@ -220,8 +221,10 @@ async def edit_subscriber(request: Request, sender_id: SenderId, subscriber_id: 
 
 
 @router.post("/{subscriber_id}")
-async def save_subscriber(request: Request, sender_id: SenderId, subscriber_id: int) -> Response:
-    row = await _get(request, sender_id, subscriber_id)
+async def save_subscriber(
+    request: Request, sender_id: SenderId, subscriber_id: int, tx: Tx
+) -> Response:
+    row = await _get(tx.conn, sender_id, subscriber_id)
     form = await read_form(request)
     locale = form.line("locale", required=True, max_len=10)
     state = form.choice("state", STATES)
@@ -230,12 +233,10 @@ async def save_subscriber(request: Request, sender_id: SenderId, subscriber_id: 
     properties = _properties(form)
     if form.ok:
         changes = {"locale": locale, "state": state, "properties": properties}
-        async with transaction(pool_of(request), broker.publish) as tx:
-            _, messages = await events.update_subscriber(
-                tx.conn, sender_id, subscriber_id, changes, source="admin"
-            )
-            for message in messages:
-                tx.enqueue(message)
+        _, messages = await events.update_subscriber(
+            tx.conn, sender_id, subscriber_id, changes, source="admin"
+        )
+        tx.enqueue(*messages)
         url = f"/senders/{sender_id}/subscribers/{subscriber_id}?notice=saved"
         return RedirectResponse(url, status_code=303)
     return await render(
@@ -248,8 +249,9 @@ async def save_subscriber(request: Request, sender_id: SenderId, subscriber_id: 
 
 
 @router.post("/{subscriber_id}/erase")
-async def erase_subscriber(request: Request, sender_id: SenderId, subscriber_id: int) -> Response:
-    await _get(request, sender_id, subscriber_id)
-    async with transaction(pool_of(request)) as tx:
-        await subscribers.erase(tx.conn, sender_id, subscriber_id)
+async def erase_subscriber(
+    request: Request, sender_id: SenderId, subscriber_id: int, tx: Tx
+) -> Response:
+    await _get(tx.conn, sender_id, subscriber_id)
+    await subscribers.erase(tx.conn, sender_id, subscriber_id)
     return RedirectResponse(f"/senders/{sender_id}/subscribers?notice=deleted", status_code=303)

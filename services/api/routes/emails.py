@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from services.api.deps import MAX_ID, Ctx, Id
+from services.api.deps import Ctx, Id
 from services.api.errors import ERROR_RESPONSES
 from services.api.idempotency import Idem
 from services.api.pagination import Cursor, Limit, before_id, id_page
@@ -23,6 +23,7 @@ from services.api.schemas.emails import (
 from shared.db import Conn, Row
 from shared.emails import repository as emails
 from shared.errors import Conflict, NotFound, Unprocessable
+from shared.limits import MAX_ID
 from shared.rendering import MessageUrls, render_variation, validate_templates
 from shared.senders import repository as senders
 from shared.subscribers import repository as subscribers
@@ -95,8 +96,9 @@ async def update_email(email_id: Id, body: EmailPatch, ctx: Ctx) -> Any:
     if locked["state"] not in EDITABLE_STATES:
         raise Conflict(f"an email in state {locked['state']} cannot be changed")
     changes = {k: getattr(body, k) for k in body.model_fields_set}
-    await emails.update_email(ctx.conn, ctx.sender_id, email_id, changes)
-    return await _email(ctx.conn, ctx.sender_id, email_id)
+    row = await emails.update_email(ctx.conn, ctx.sender_id, email_id, changes)
+    assert row is not None  # locked above
+    return (await _with_variations(ctx.conn, ctx.sender_id, [row]))[0]
 
 
 @router.delete(
@@ -196,9 +198,8 @@ async def preview_variation(
 ) -> Any:
     """Renders with the subscriber's properties (or sample values without one). Links point at a
     preview token that the public service does not accept."""
-    email = await emails.get_email(ctx.conn, ctx.sender_id, email_id)
     variation = await emails.get_variation(ctx.conn, ctx.sender_id, email_id, variation_id)
-    if email is None or variation is None:
+    if variation is None:
         raise NotFound("no such variation")
     subscriber: Row = {"address": "subscriber@example.com", "locale": "C", "properties": {}}
     if subscriber_id is not None:
@@ -209,7 +210,9 @@ async def preview_variation(
     sender = await senders.get_sender(ctx.conn, ctx.sender_id)
     assert sender is not None
     urls = MessageUrls.for_send(sender["public_base_url"], "preview")
-    rendered = render_variation(variation, subscriber, urls, track_clicks=email["track_clicks"])
+    rendered = render_variation(
+        variation, subscriber, urls, track_clicks=variation["email_track_clicks"]
+    )
     return {
         "subject": rendered.subject,
         "plain": rendered.plain,

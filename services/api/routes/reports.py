@@ -107,10 +107,11 @@ async def email_statistics(
     machine events, counted in ``machine_opens`` / ``machine_clicks`` and, with
     ``machine_events=include``, added to the others. Senders with anonymous tracking are counted
     the same way."""
-    if await emails.get_email(ctx.conn, ctx.sender_id, email_id) is None:
+    email = await emails.get_email(ctx.conn, ctx.sender_id, email_id)
+    if email is None:
         raise NotFound("no such email")
     result = await statistics.email_report(
-        ctx.conn, ctx.sender_id, email_id, include_machine=machine_events == "include"
+        ctx.conn, ctx.sender_id, email, include_machine=machine_events == "include"
     )
     return {"email_id": email_id, "machine_events": machine_events, **result}
 

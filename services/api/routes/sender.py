@@ -7,10 +7,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from services.api.deps import Ctx, Id, get_settings
-from services.api.errors import ERROR_RESPONSES
+from services.api.errors import ERROR_RESPONSES, ErrorBody
 from services.api.pagination import Cursor, Limit, before_id, id_page
 from services.api.schemas.common import Page
 from services.api.schemas.reports import (
+    ApiKeyCreated,
+    ApiKeyIn,
     ApiKeyInfo,
     ApiKeyList,
     Sender,
@@ -18,7 +20,8 @@ from services.api.schemas.reports import (
     WebhookDelivery,
     WebhookSecret,
 )
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
+from shared.limits import API_KEY_RATE_DEFAULT
 from shared.senders import repository as senders
 from shared.webhooks import repository as webhooks
 from shared.webhooks.guard import RefusedTarget, allow_private_targets, check_url_syntax
@@ -53,6 +56,42 @@ async def update_sender(body: SenderPatch, ctx: Ctx) -> Any:
 async def list_keys(ctx: Ctx) -> Any:
     """Every key of the sender, revoked ones included (never the key or its hash)."""
     return {"items": await senders.list_api_keys(ctx.conn, ctx.sender_id)}
+
+
+@router.post(
+    "/sender/keys",
+    status_code=201,
+    response_model=ApiKeyCreated,
+    summary="Create an API key",
+    description="Only a key that may manage keys (`can_manage_keys`, granted in the admin, by "
+    "`tart create-api-key --can-manage-keys`, or by another such key) creates one; any other "
+    "key gets a 403. A key cannot grant more than it has: the new key's `rate_per_minute` is at "
+    "most the calling key's own (403 otherwise). The key itself is in this answer only. Not "
+    "idempotent: a retry creates a second key (revoke the one you did not store).",
+    responses={403: {"model": ErrorBody, "description": "This key may not grant that."}},
+)
+async def create_key(body: ApiKeyIn, ctx: Ctx) -> Any:
+    caller = ctx.key
+    if not caller.can_manage_keys:
+        raise Forbidden(
+            "this key may not manage keys: an administrator grants that right (in the admin, "
+            "or tart create-api-key --can-manage-keys)"
+        )
+    rate = body.rate_per_minute
+    if rate is None:
+        rate = min(API_KEY_RATE_DEFAULT, caller.rate_per_minute)
+    elif rate > caller.rate_per_minute:
+        raise Forbidden(
+            f"rate_per_minute: at most {caller.rate_per_minute}, the calling key's own limit"
+        )
+    key, row = await senders.create_api_key(
+        ctx.conn,
+        ctx.sender_id,
+        body.name,
+        rate_per_minute=rate,
+        can_manage_keys=body.can_manage_keys,
+    )
+    return {**row, "key": key}
 
 
 @router.get("/sender/keys/{key_id:int}", response_model=ApiKeyInfo, summary="One API key")

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import Field
 
-from services.api.deps import MAX_ID, Ctx, Id
+from services.api.deps import Ctx, Id
 from services.api.errors import ERROR_RESPONSES
 from services.api.idempotency import Idem
 from services.api.schemas.common import Address, Properties, Strict
@@ -23,9 +23,8 @@ from services.api.schemas.emails import (
 )
 from shared.campaigns import service as campaigns
 from shared.campaigns.models import AbSettings
-from shared.emails import repository as emails
-from shared.errors import NotFound
 from shared.filters import parse_filter
+from shared.limits import MAX_ID
 
 router = APIRouter(prefix="/v1/emails", tags=["sending"], responses=ERROR_RESPONSES)
 
@@ -63,15 +62,12 @@ async def bulk_send(email_id: Id, body: BulkSendIn, ctx: Ctx, idem: Idem) -> Any
             metric=body.ab.metric,
             min_sends=body.ab.min_sends,
         )
-    email = await emails.get_email(ctx.conn, ctx.sender_id, email_id)
-    if email is None:
-        raise NotFound("no such email")
     campaign, messages = await campaigns.queue_bulk_send(
         ctx.conn,
         sender_id=ctx.sender_id,
         email_id=email_id,
         # an empty list in the request means the email's own locales (empty: every locale)
-        locales=body.locales or email["locales"],
+        locales=body.locales,
         contains=body.contains,
         filter=parse_filter(body.filter),
         max_count=body.max_count,
@@ -115,11 +111,10 @@ async def send_to_subscriber(email_id: Id, body: SendToSubscriberIn, ctx: Ctx, i
     summary="Send a test of a variation to any address",
 )
 async def test_send(email_id: Id, body: TestSendIn, ctx: Ctx) -> Any:
-    if await emails.get_variation(ctx.conn, ctx.sender_id, email_id, body.variation_id) is None:
-        raise NotFound("no such variation")
     messages = await campaigns.test_send(
         ctx.conn,
         sender_id=ctx.sender_id,
+        email_id=email_id,
         variation_id=body.variation_id,
         address=body.address,
         properties=body.properties,

@@ -17,6 +17,16 @@ from services.api.schemas.common import (
     omittable,
 )
 from shared.campaigns.abtest import DEFAULT_MIN_SENDS, MAX_MIN_SENDS
+from shared.limits import (
+    AB_SHARE_MAX,
+    AB_SHARE_MIN,
+    AB_WAIT_MINUTES_MAX,
+    AB_WAIT_MINUTES_MIN,
+    MAX_COUNT_MAX,
+    MAX_ID,
+    WEIGHT_MAX,
+    WEIGHT_MIN,
+)
 
 BodyText = Text
 
@@ -41,7 +51,9 @@ class VariationIn(Strict):
     subject: OneLine
     plain_body: BodyText | None = Field(None, max_length=1_000_000)
     html_body: BodyText | None = Field(None, max_length=1_000_000)
-    weight: int = Field(1, ge=1, le=1000, description="Share of the audience in A/B splits.")
+    weight: int = Field(
+        1, ge=WEIGHT_MIN, le=WEIGHT_MAX, description="Share of the audience in A/B splits."
+    )
     state: Literal["active", "disabled"] = "active"
 
     @model_validator(mode="after")
@@ -57,7 +69,7 @@ class VariationPatch(Strict):
     subject: OneLine = omittable()
     plain_body: BodyText | None = Field(None, max_length=1_000_000)
     html_body: BodyText | None = Field(None, max_length=1_000_000)
-    weight: int = omittable(ge=1, le=1000)
+    weight: int = omittable(ge=WEIGHT_MIN, le=WEIGHT_MAX)
     state: Literal["active", "disabled"] = omittable()
 
 
@@ -132,8 +144,8 @@ class Preview(BaseModel):
 class AbTest(Strict):
     """A/B winner mode: send to ``share`` of the audience, wait, then the rest gets the winner."""
 
-    share: float = Field(gt=0, lt=1, examples=[0.2])
-    wait_minutes: int = Field(ge=1, le=60 * 24 * 14)
+    share: float = Field(ge=AB_SHARE_MIN, le=AB_SHARE_MAX, examples=[0.2])
+    wait_minutes: int = Field(ge=AB_WAIT_MINUTES_MIN, le=AB_WAIT_MINUTES_MAX)
     metric: Literal["open", "click"] = "click"
     min_sends: int | None = Field(
         None,
@@ -160,7 +172,7 @@ class BulkSendIn(Strict):
     filter: str | dict[str, Any] | None = Field(
         None, description="Property filter, text or JSON form (see the filter language)."
     )
-    max_count: int | None = Field(None, ge=1, le=100_000_000)
+    max_count: int | None = Field(None, ge=1, le=MAX_COUNT_MAX)
     scheduled_at: datetime | None = None
     ab: AbTest | None = None
 
@@ -181,7 +193,7 @@ class SendToSubscriberIn(Strict):
             "oneOf": [{"required": ["subscriber_id"]}, {"required": ["address"]}],
         },
     }
-    subscriber_id: int = omittable(ge=1, le=2**63 - 1)
+    subscriber_id: int = omittable(ge=1, le=MAX_ID)
     address: Address = omittable()
 
     @model_validator(mode="after")

@@ -8,6 +8,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, StrictBool
 
 from services.api.schemas.common import Address, HttpUrl, OneLine, Strict, omittable
+from shared.limits import (
+    API_KEY_RATE_DEFAULT,
+    API_KEY_RATE_MAX,
+    API_KEY_RATE_MIN,
+    SOFT_BOUNCE_LIMIT_MAX,
+    SOFT_BOUNCE_LIMIT_MIN,
+)
 
 WebhookEvent = Literal["send_failed", "bounce", "complaint", "unsubscribe", "open", "click"]
 
@@ -43,7 +50,7 @@ class SenderPatch(Strict):
     name: OneLine = omittable()
     reply_to: Address | None = None
     public_base_url: HttpUrl = omittable()
-    soft_bounce_limit: int = omittable(ge=1, le=1000)
+    soft_bounce_limit: int = omittable(ge=SOFT_BOUNCE_LIMIT_MIN, le=SOFT_BOUNCE_LIMIT_MAX)
     anonymous_events: StrictBool = omittable()
     webhook_url: HttpUrl | None = None
     webhook_events: list[WebhookEvent] | None = Field(None, max_length=6)
@@ -71,10 +78,40 @@ class ApiKeyInfo(BaseModel):
     id: int
     name: str
     prefix: str
-    rate_per_minute: int
+    rate_per_minute: int = Field(description="Requests a minute this key may make.")
+    can_manage_keys: bool = Field(description="Whether this key may create the sender's keys.")
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+
+
+class ApiKeyIn(Strict):
+    """A new key of the calling key's sender. Only a key that may manage keys creates one, and
+    never with a higher rate limit than its own."""
+
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {
+            "examples": [{"name": "shop backend", "rate_per_minute": 300}],
+        },
+    }
+    name: str = Field("", max_length=100, pattern=r"^[^\x00\r\n]*$")
+    rate_per_minute: int | None = Field(
+        None,
+        ge=API_KEY_RATE_MIN,
+        le=API_KEY_RATE_MAX,
+        description=f"Requests a minute; at most the calling key's own. Default "
+        f"{API_KEY_RATE_DEFAULT}, or the calling key's own limit if that is lower.",
+    )
+    can_manage_keys: StrictBool = Field(
+        False, description="Whether the new key may create keys too."
+    )
+
+
+class ApiKeyCreated(ApiKeyInfo):
+    """A key as created: the key itself is in this answer only, never again."""
+
+    key: str = Field(description="The key: store it now, it cannot be shown again.")
 
 
 class ApiKeyList(BaseModel):

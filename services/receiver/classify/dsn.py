@@ -4,7 +4,6 @@ plus a generic reading of the human-readable part."""
 
 from __future__ import annotations
 
-import email.policy
 import logging
 import re
 from email.message import Message
@@ -246,11 +245,3 @@ def returned_original(msg: Message) -> Message | None:
             except Exception:
                 return None
     return None
-
-
-def inline_original(body: str) -> Message | None:
-    """A returned original quoted inline in a free-text bounce (qmail, Exim, ...)."""
-    match = re.search(r"(?im)^(return-path|received|message-id|from|to|subject|date):", body)
-    if not match:
-        return None
-    return email.message_from_string(body[match.start() :], policy=email.policy.compat32)
