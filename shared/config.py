@@ -6,6 +6,7 @@ refused, so a forgotten variable cannot ship a guessable signing key.
 
 from __future__ import annotations
 
+import os
 import sys
 from functools import lru_cache
 from typing import Annotated, Literal
@@ -15,6 +16,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_PREFIX = "dev-insecure-"
 DEV_ENVIRONMENTS = ("dev", "test")
+# Settings that were replaced: a deployment still setting one is told what to set instead.
+RETIRED_SETTINGS = {
+    "TART_SEND_MAX_ATTEMPTS": "TART_SEND_RETRY_LIFETIME_SECONDS",
+    "TART_SEND_RETRY_BASE_SECONDS": "TART_SEND_RETRY_MIN_SECONDS",
+}
 
 
 def _split_csv(value: object) -> object:
@@ -105,11 +111,24 @@ class Settings(BaseSettings):
     send_lease_seconds: float = Field(
         300, gt=0, description="How long a worker owns claimed rows before others reclaim them."
     )
-    send_max_attempts: int = Field(
-        5, ge=1, description="Tries per send on temporary SMTP failures before it fails."
+    send_retry_min_seconds: float = Field(
+        300,
+        gt=0,
+        description="Wait after a send's first temporary failure (4xx, greylisting, a relay away); "
+        "it doubles with each try up to TART_SEND_RETRY_MAX_SECONDS (Postfix's "
+        "minimal_backoff_time).",
     )
-    send_retry_base_seconds: float = Field(
-        30, gt=0, description="First backoff after a temporary SMTP failure; doubles per try."
+    send_retry_max_seconds: float = Field(
+        4000,
+        gt=0,
+        description="Longest wait between two tries of a send (Postfix's maximal_backoff_time).",
+    )
+    send_retry_lifetime_seconds: float = Field(
+        5 * 24 * 3600,
+        gt=0,
+        description="How long after its first try a send with temporary failures is tried "
+        "again before it fails (5 days, Postfix's maximal_queue_lifetime); the last try falls at "
+        "the end.",
     )
     dispatch_chunk_size: int = Field(
         50_000, ge=100, description="Send rows created per campaign.dispatch transaction."
@@ -250,6 +269,15 @@ class Settings(BaseSettings):
                     f"TART_{name.upper()} holds the development placeholder; "
                     f"set a real secret when TART_ENV={self.env}"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _retry_schedule(self) -> Settings:
+        for old, new in RETIRED_SETTINGS.items():
+            if old in os.environ:  # silently ignored, it would leave the old schedule in doubt
+                raise ValueError(f"{old} is no longer read; set {new} instead")
+        if self.send_retry_max_seconds < self.send_retry_min_seconds:
+            raise ValueError("TART_SEND_RETRY_MAX_SECONDS is below TART_SEND_RETRY_MIN_SECONDS")
         return self
 
     @model_validator(mode="after")

@@ -21,4 +21,9 @@ BATCH_SECONDS = Histogram(
 BATCH_ROWS = Histogram(
     "tart_send_batch_rows", "Rows claimed per send.batch.", buckets=(0, 1, 10, 50, 100, 250, 500)
 )
+RECORDED_ROWS = Histogram(
+    "tart_send_recorded_rows",
+    "Accepted sends written 'sent' per write of the recorder (one every few ms while sending).",
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 1000),
+)
 DISPATCHED = Counter("tart_dispatched_rows_total", "Send rows created by campaign.dispatch.")

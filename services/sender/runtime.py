@@ -1,4 +1,5 @@
-"""Per-process state of a sender worker: the SMTP relays, the token codec, publishing."""
+"""Per-process state of a sender worker: the SMTP relays, the sent-send recorder, the token codec,
+publishing."""
 
 from __future__ import annotations
 
@@ -6,12 +7,16 @@ import asyncio
 from collections.abc import Sequence
 from functools import lru_cache
 
+from psycopg_pool import AsyncConnectionPool
+
+from services.sender.recorder import Recorder
 from services.sender.smtp import Relays
 from shared.campaigns.models import Message
 from shared.config import get_settings
 from shared.tokens import TokenCodec, codec_from_settings_secrets
 
 _relays: Relays | None = None
+_recorder: Recorder | None = None
 
 
 def relays() -> Relays:
@@ -21,6 +26,15 @@ def relays() -> Relays:
         s = get_settings()
         _relays = Relays(s.smtp_relays, s.smtp_pool_size, s.smtp_timeout_seconds)
     return _relays
+
+
+def recorder(pool: AsyncConnectionPool) -> Recorder:
+    """The process's recorder of accepted sends (on the worker's event loop, on first use)."""
+    global _recorder
+    if _recorder is None or _recorder.pool is not pool:
+        lease = get_settings().send_lease_seconds
+        _recorder = Recorder(pool, retry_seconds=lease * 0.8)
+    return _recorder
 
 
 @lru_cache(maxsize=1)

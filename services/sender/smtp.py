@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import re
 import ssl
 import time
@@ -30,7 +31,8 @@ from shared.tls import client_context
 log = get_logger(__name__)
 
 _ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
-Kind = Literal["sent", "temporary", "permanent"]
+# "expired": never written to the relay, because the claim's lease was running out (batch.py).
+Kind = Literal["sent", "temporary", "permanent", "expired"]
 
 
 @dataclass(frozen=True)
@@ -99,11 +101,15 @@ class RelaySetupError(Exception):
         self.message = message
 
 
+EXPIRED = SmtpResult("expired", None, "not sent: the claim's lease was running out")
+
+
 @dataclass
 class _Job:
     commands: Envelope
     data: bytes
     done: asyncio.Future[SmtpResult]
+    deadline: float  # time.monotonic() after which the message must not be started
 
 
 class RelayPool:
@@ -153,17 +159,25 @@ class RelayPool:
 
     async def send(self, mail_from: str, rcpt: str, data: bytes) -> SmtpResult:
         """Send one message; never raises for SMTP or connection trouble."""
+        return await self.submit(mail_from, rcpt, data)
+
+    def submit(
+        self, mail_from: str, rcpt: str, data: bytes, deadline: float = math.inf
+    ) -> asyncio.Future[SmtpResult]:
+        """Queue one message; its future gets the relay's answer (never an exception for SMTP
+        or connection trouble). A message still queued at ``deadline`` (``time.monotonic()``) is
+        not started: its result is ``expired``. Raises ValueError for an unsafe address."""
         commands = envelope(mail_from, rcpt)
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a queue and tasks belong to one event loop
             self._loop, self._jobs, self._runners, self._waiting = loop, asyncio.Queue(), set(), 0
-        job = _Job(commands, data, loop.create_future())
+        job = _Job(commands, data, loop.create_future(), deadline)
         self._jobs.put_nowait(job)
         if self._waiting == 0 and len(self._runners) < self.size:
             runner = loop.create_task(self._run())
             self._runners.add(runner)
             runner.add_done_callback(self._runners.discard)
-        return await job.done
+        return job.done
 
     async def _run(self) -> None:
         """One session's life: deliver messages from the queue until close() sends None."""
@@ -179,6 +193,9 @@ class RelayPool:
                         self._waiting -= 1
                     if job is None:
                         break
+                    if _expired(job):  # (a job whose envelope went ahead is always delivered)
+                        job = None
+                        continue
                 session, job = await self._deliver(session, job)
         except BaseException as exc:  # a bug or a cancelled loop: no sender may wait forever
             _abort(job, exc)
@@ -189,12 +206,14 @@ class RelayPool:
 
     def _follower(self) -> _Job | None:
         """The next queued message, if one is waiting, to pipeline behind the current one."""
-        if self._jobs.empty():
-            return None
-        then = self._jobs.get_nowait()
-        if then is None:  # close() is waiting: stop after the current message
-            self._jobs.put_nowait(None)
-        return then
+        while not self._jobs.empty():
+            then = self._jobs.get_nowait()
+            if then is None:  # close() is waiting: stop after the current message
+                self._jobs.put_nowait(None)
+                return None
+            if not _expired(then):
+                return then
+        return None
 
     async def _deliver(
         self, session: Session | None, job: _Job
@@ -237,6 +256,16 @@ class RelayPool:
         for _ in runners:
             self._jobs.put_nowait(None)
         await asyncio.gather(*runners, return_exceptions=True)
+
+
+def _expired(job: _Job) -> bool:
+    """Settle a job whose deadline passed (or that nobody waits for) without sending it."""
+    if job.done.done():
+        return True  # cancelled meanwhile: nobody would read the reply
+    if time.monotonic() <= job.deadline:
+        return False
+    job.done.set_result(EXPIRED)
+    return True
 
 
 def _abort(job: _Job | None, exc: BaseException) -> None:

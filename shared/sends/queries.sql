@@ -1,5 +1,7 @@
 -- name: claim_batch
 -- Claims up to :limit queued rows of a range for this worker (queued -> sending, with a lease).
+-- The attempt number it sets identifies this claim when the outcome is recorded; the first
+-- claim also stamps first_attempt_at, from which retrying_seconds (the retry lifetime used) runs.
 -- FOR UPDATE SKIP LOCKED over the partial index sends_queued lets workers share ranges. Rows of
 -- a subscriber who stopped (unsubscribed, bounced, complained, erased) become cancelled instead,
 -- and rows of a paused or cancelled campaign are left alone. Returns what rendering needs.
@@ -24,16 +26,21 @@ SET state = CASE WHEN j.subscriber_state = 'active' THEN 'sending' ELSE 'cancell
     lease_until = CASE WHEN j.subscriber_state = 'active'
                        THEN now() + make_interval(secs => :lease_seconds::float8) END,
     attempts = s.attempts + CASE WHEN j.subscriber_state = 'active' THEN 1 ELSE 0 END,
+    first_attempt_at = CASE WHEN j.subscriber_state = 'active'
+                            THEN coalesce(s.first_attempt_at, now()) ELSE s.first_attempt_at END,
     error = CASE WHEN j.subscriber_state = 'active' THEN s.error
                  ELSE 'subscriber is ' || coalesce(j.subscriber_state::text, 'erased') END
 FROM joined j
 WHERE s.id = j.id
 RETURNING s.id, s.state::text AS state, s.subscriber_id, s.variation_id, s.attempts,
+          extract(epoch FROM now() - s.first_attempt_at)::float8 AS retrying_seconds,
           j.address::text AS address, j.locale::text AS locale, j.properties;
 
 -- name: record_outcomes!
--- Records a whole batch's SMTP outcomes in one statement: sent, failed, or back to queued with a
--- backoff. Only rows this worker still holds (state 'sending') change.
+-- Records a batch's refusals and temporary failures in one statement: failed, or back to queued
+-- with a backoff (accepted sends are written by record_sent as their replies arrive). Only rows
+-- still held by this batch's claim change: 'sending' with the attempt number the claim set (a
+-- row whose lease ran out may have been claimed again by another worker).
 UPDATE sends s
 SET state = o.state::send_state,
     variation_id = coalesce(o.variation_id, s.variation_id),
@@ -45,9 +52,26 @@ SET state = o.state::send_state,
     smtp_reply = o.reply,
     error = o.error
 FROM unnest(:ids::bigint[], :states::text[], :variation_ids::bigint[], :codes::smallint[],
-            :replies::text[], :errors::text[], :delays::float8[])
-     AS o(id, state, variation_id, code, reply, error, delay)
-WHERE s.id = o.id AND s.state = 'sending';
+            :replies::text[], :errors::text[], :delays::float8[], :attempts::smallint[])
+     AS o(id, state, variation_id, code, reply, error, delay, attempt)
+WHERE s.id = o.id AND s.state = 'sending' AND (o.attempt IS NULL OR s.attempts = o.attempt);
+
+-- name: record_sent!
+-- The sends a relay accepted in the last few milliseconds, written 'sent' together by the
+-- worker's recorder (services/sender/recorder.py) so that a killed worker sends few of them again.
+-- Only rows still held by the claim that sent them change (see record_outcomes).
+UPDATE sends s
+SET state = 'sent',
+    variation_id = coalesce(o.variation_id, s.variation_id),
+    sent_at = now(),
+    lease_until = NULL,
+    next_attempt_at = NULL,
+    smtp_code = o.code,
+    smtp_reply = NULL,
+    error = NULL
+FROM unnest(:ids::bigint[], :attempts::smallint[], :variation_ids::bigint[], :codes::smallint[])
+     AS o(id, attempt, variation_id, code)
+WHERE s.id = o.id AND s.state = 'sending' AND s.attempts = o.attempt;
 
 -- name: record_smtp_bounces
 -- A 5xx reply is a bounce: mark the sends, keep an event each, and stop hard-bounced subscribers

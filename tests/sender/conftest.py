@@ -210,7 +210,8 @@ def worker_env(relay_url: str, **overrides: str) -> dict[str, str]:
     env.update(
         {
             "TART_SMTP_RELAYS": relay_url,
-            "TART_SEND_RETRY_BASE_SECONDS": "0.3",
+            "TART_SEND_RETRY_MIN_SECONDS": "0.3",
+            "TART_SEND_RETRY_MAX_SECONDS": "2",
             "TART_SEND_LEASE_SECONDS": "30",
             "TART_SEND_BATCH_SIZE": "50",
             "TART_SMTP_POOL_SIZE": "4",

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from typing import Any
+
 import pytest
+from aiosmtpd.controller import Controller
 
 from services.sender.smtp import RelayPool, Relays, SmtpResult, parse_relay
 from tests.fixtures.ports import free_port
-from tests.fixtures.smtp import SmtpPeer
+from tests.fixtures.smtp import SmtpPeer, offer_pipelining
 
 
 def test_parse_relay_urls() -> None:
@@ -65,3 +70,54 @@ async def test_dot_lines_and_bare_line_ends_arrive_intact(smtp_peer: SmtpPeer) -
     assert got[0].endswith(b"\r\n\r\n.starts with a dot\r\n..two\r\n.\r\nmiddle\r\nend.\r\n")
     assert got[1].replace(b"\r\n", b"\n").endswith(b"\n\n.dot line\nend\n")
     await pool.close()
+
+
+async def test_a_message_past_its_deadline_is_not_started(smtp_peer: SmtpPeer) -> None:
+    """batch.py gives each message its claim's deadline: one still queued after it is settled
+    'expired' without a byte on the wire (the lease gives its row to the next claim), and the
+    messages around it, pipelined behind one another, are delivered."""
+    pool = RelayPool(parse_relay(smtp_peer.url), size=1, timeout=5)
+    data = b"Subject: x\r\n\r\nbody\r\n"
+    now = time.monotonic()
+    futures = [
+        pool.submit("b@example.com", f"{name}@example.org", data, deadline)
+        for name, deadline in (
+            ("first", now + 60), ("late", now - 1), ("second", now + 60), ("later", now - 1),
+            ("third", now + 60),
+        )
+    ]  # fmt: skip
+    results = [await f for f in futures]
+    assert [r.kind for r in results] == ["sent", "expired", "sent", "expired", "sent"]
+    assert [r.rcpt_tos for r in smtp_peer.received] == [
+        ["first@example.org"],
+        ["second@example.org"],
+        ["third@example.org"],
+    ]
+    assert len(pool._runners) == 1, "one session, still in step after skipping"
+    await pool.close()
+
+
+class _SlowPipeliningRelay:
+    handle_EHLO = offer_pipelining
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(0.3)
+        return "250 2.0.0 OK"
+
+
+async def test_a_message_whose_envelope_went_ahead_is_delivered_past_its_deadline() -> None:
+    """Once the next message's envelope is written behind the current content, that message is
+    started: it is delivered even if its deadline passes while the relay answers the first."""
+    port = free_port()
+    controller = Controller(_SlowPipeliningRelay(), hostname="127.0.0.1", port=port)
+    controller.start()
+    pool = RelayPool(parse_relay(f"smtp://127.0.0.1:{port}"), size=1, timeout=5)
+    try:
+        data = b"Subject: x\r\n\r\nbody\r\n"
+        first = pool.submit("b@example.com", "first@example.org", data, time.monotonic() + 60)
+        second = pool.submit("b@example.com", "second@example.org", data, time.monotonic() + 0.1)
+        third = pool.submit("b@example.com", "third@example.org", data, time.monotonic() + 60)
+        assert [(await f).kind for f in (first, second, third)] == ["sent", "sent", "sent"]
+    finally:
+        await pool.close()
+        controller.stop()
