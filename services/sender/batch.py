@@ -33,7 +33,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from services.sender import metrics
-from services.sender.message import Outgoing, compose, pick_variation
+from services.sender.message import Composer, Outgoing, pick_variation
 from services.sender.recorder import Recorder
 from services.sender.smtp import Relays, SmtpResult
 from shared.campaigns.models import Message, batch_message
@@ -190,6 +190,7 @@ async def run_batch(
     bounces: tuple[list[int], list[str], list[str], list[str]] = ([], [], [], [])
     failures: list[dict[str, Any]] = []
     relay = relays.for_sender(ctx["relay"])
+    composer = Composer(ctx, bulk=ctx["bulk"], track_clicks=ctx["track_clicks"], email_id=email_id)
     replies: list[tuple[Mapping[str, Any], Any, asyncio.Future[SmtpResult]]] = []
     writes: set[asyncio.Future[None]] = set()  # the recorder's writes holding our accepted sends
 
@@ -207,10 +208,7 @@ async def run_batch(
         try:
             if variation is None:
                 raise AppError("no active variation")
-            out: Outgoing = compose(
-                ctx, variation, row, codec.encode(row["id"]),
-                bulk=ctx["bulk"], track_clicks=ctx["track_clicks"], email_id=email_id,
-            )  # fmt: skip
+            out: Outgoing = composer.compose(variation, row, codec.encode(row["id"]))
             reply = relay.submit(out.mail_from, out.rcpt, out.data, deadline)
         except Exception as exc:  # a bad row must not stop the batch; it fails with the reason
             outcomes.add(

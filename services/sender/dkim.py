@@ -89,28 +89,48 @@ class DkimSigner:
 
     def sign(self, headers: Sequence[Header], body: bytes, timestamp: int | None = None) -> Header:
         """The ``DKIM-Signature`` header for a message made of ``headers`` and ``body``."""
-        body_hash = base64.b64encode(hashlib.sha256(canonical_body(body)).digest()).decode()
-        # Each name in h= takes the last unused instance of that header (RFC 6376 5.4.2).
-        remaining: dict[str, list[Header]] = {}
-        for name, value in headers:
-            remaining.setdefault(name.lower(), []).append((name, value))
-        names: list[str] = []
-        signed: list[str] = []
-        for name in SIGNED_HEADERS:
-            stack = remaining.get(name)
-            if stack is None:
-                continue  # absent headers are not listed (over-signing only for present ones)
-            names.append(name)
-            if stack:
-                signed.append(canonical_header(*stack.pop()))
+        h, picks = signed_picks([name for name, _ in headers])
+        canonical = "".join(canonical_header(*headers[i]) for i in picks if i >= 0)
+        return self.sign_canonical(canonical, h, body_hash(body), timestamp)
+
+    def sign_canonical(
+        self, canonical_headers: str, h: str, bh: str, timestamp: int | None = None
+    ) -> Header:
+        """The signature from parts prepared once per message for every key (and, for headers
+        that never vary, once per batch): the signed headers in canonical form and h= order,
+        the h= tag and the body hash (``signed_picks``, ``canonical_header``, ``body_hash``)."""
         stamp = int(time.time()) if timestamp is None else timestamp
         value = (
             f"v=1; a={self.algorithm}; c=relaxed/relaxed; d={self.domain}; s={self.selector};\r\n"
-            f"\tt={stamp}; h={':'.join(names)};\r\n\tbh={body_hash};\r\n\tb="
+            f"\tt={stamp}; h={h};\r\n\tbh={bh};\r\n\tb="
         )
-        data = "".join(signed) + canonical_header("DKIM-Signature", value).rstrip("\r\n")
+        data = canonical_headers + canonical_header("DKIM-Signature", value).rstrip("\r\n")
         signature = base64.b64encode(self._sign(data.encode("utf-8"))).decode("ascii")
         return "DKIM-Signature", value + signature
+
+
+def body_hash(body: bytes) -> str:
+    """The bh= tag: SHA-256 of the relaxed body, base64 (the same for every key)."""
+    return base64.b64encode(hashlib.sha256(canonical_body(body)).digest()).decode()
+
+
+def signed_picks(names: Sequence[str]) -> tuple[str, list[int]]:
+    """For a message whose headers are named ``names`` (in order): the h= tag and, in its order,
+    the index of the header each listed name signs, -1 for an over-signed name with no instance
+    left. Each name takes the last unused instance (RFC 6376 5.4.2); absent names are not
+    listed. The same for every message built with the same header names."""
+    remaining: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        remaining.setdefault(name.lower(), []).append(i)
+    listed: list[str] = []
+    picks: list[int] = []
+    for name in SIGNED_HEADERS:
+        stack = remaining.get(name)
+        if stack is None:
+            continue  # absent headers are not listed (over-signing only for present ones)
+        listed.append(name)
+        picks.append(stack.pop() if stack else -1)
+    return ":".join(listed), picks
 
 
 def public_txt_record(private_key: str) -> str:

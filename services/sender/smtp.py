@@ -17,7 +17,7 @@ import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
@@ -131,6 +131,8 @@ class RelayPool:
         self._jobs: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._runners: set[asyncio.Task[None]] = set()
         self._waiting = 0  # runners waiting for a message
+        self._seconds = metrics.SMTP_SECONDS.labels(relay.name)
+        self._replies: dict[int | None, Any] = {}
 
     async def _connect(self) -> Session:
         """aiosmtplib's handshake, then our pipelining session on its transport."""
@@ -244,8 +246,12 @@ class RelayPool:
         except BaseException as exc:
             _abort(then, exc)
             raise
-        metrics.SMTP_SECONDS.labels(self.relay.name).observe(time.perf_counter() - started)
-        metrics.SMTP_REPLIES.labels(self.relay.name, str(result.code or "none")).inc()
+        self._seconds.observe(time.perf_counter() - started)
+        replies = self._replies.get(result.code)
+        if replies is None:  # a labelled child per code, looked up once (a per-message cost)
+            replies = metrics.SMTP_REPLIES.labels(self.relay.name, str(result.code or "none"))
+            self._replies[result.code] = replies
+        replies.inc()
         if not job.done.done():  # not cancelled meanwhile
             job.done.set_result(result)
         return session, then

@@ -186,10 +186,13 @@ def _add_pixel(body: str, pixel_url: str) -> str:
         f'<img src="{html.escape(pixel_url)}" width="1" height="1" alt="" '
         'style="display:block;border:0;width:1px;height:1px">'
     )
-    matches = list(_BODY_END.finditer(body))
-    if not matches:
+    # The last </body>, looked for from the end (it is near there): scanning the whole body with
+    # the regular expression cost more than rendering a short template.
+    at = body.rfind("</")
+    while at != -1 and not _BODY_END.match(body, at):
+        at = body.rfind("</", 0, at)
+    if at == -1:
         return body + img
-    at = matches[-1].start()
     return body[:at] + img + body[at:]
 
 
