@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.senders.relays import relay_names
+
 PLACEHOLDER_PREFIX = "dev-insecure-"
 DEV_ENVIRONMENTS = ("dev", "test")
 # Settings that were replaced: a deployment still setting one is told what to set instead.
@@ -54,7 +56,8 @@ class Settings(BaseSettings):
     smtp_relays: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["smtp://127.0.0.1:1025"],
         description="Comma-separated relay URLs: smtp://, smtps:// (TLS) or smtp+starttls://, "
-        "with optional user:password@.",
+        "with optional user:password@ and #name (a sender can be pinned to a relay by its name; "
+        "default host:port). Messages go to each relay in turn, skipping one that is down.",
     )
     public_base_url: str = Field(
         "http://127.0.0.1:8001", description="Default public base URL for new senders' links."
@@ -140,6 +143,13 @@ class Settings(BaseSettings):
         30,
         gt=0,
         description="Timeout of each wait for relay replies (to a command or a pipelined group).",
+    )
+    smtp_relay_cooldown_seconds: float = Field(
+        60,
+        gt=0,
+        description="How long a relay that refused a connection (or timed out connecting) is "
+        "skipped: the messages of senders not pinned to it go to the next relay. A pinned "
+        "sender's messages wait for it (retried as temporary failures).",
     )
     tls_ca_file: str = Field(
         "",
@@ -248,6 +258,14 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("smtp_relays")
+    @classmethod
+    def _relays_parse_with_distinct_names(cls, value: list[str]) -> list[str]:
+        names = relay_names(value)  # ValueError naming the URL that does not parse
+        if len(set(names)) != len(names):
+            raise ValueError(f"two relays have the same name ({', '.join(names)}): add #name")
+        return value
 
     @field_validator("token_secrets")
     @classmethod

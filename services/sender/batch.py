@@ -189,7 +189,6 @@ async def run_batch(
     outcomes = sends.Outcomes()
     bounces: tuple[list[int], list[str], list[str], list[str]] = ([], [], [], [])
     failures: list[dict[str, Any]] = []
-    relay = relays.for_sender(ctx["relay"])
     composer = Composer(ctx, bulk=ctx["bulk"], track_clicks=ctx["track_clicks"], email_id=email_id)
     replies: list[tuple[Mapping[str, Any], Any, asyncio.Future[SmtpResult]]] = []
     writes: set[asyncio.Future[None]] = set()  # the recorder's writes holding our accepted sends
@@ -209,7 +208,7 @@ async def run_batch(
             if variation is None:
                 raise AppError("no active variation")
             out: Outgoing = composer.compose(variation, row, codec.encode(row["id"]))
-            reply = relay.submit(out.mail_from, out.rcpt, out.data, deadline)
+            reply = relays.submit(ctx["relay"], out.mail_from, out.rcpt, out.data, deadline)
         except Exception as exc:  # a bad row must not stop the batch; it fails with the reason
             outcomes.add(
                 row["id"], "failed", vid, error=f"{type(exc).__name__}: {exc}"[:500],

@@ -13,6 +13,11 @@ SMTP_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 SMTP_REPLIES = Counter("tart_smtp_replies_total", "SMTP reply codes by relay.", ["relay", "code"])
+RELAY_DOWN = Counter(
+    "tart_smtp_relay_down_total",
+    "Times a relay was found unreachable and skipped for its cool-down.",
+    ["relay"],
+)
 BATCH_SECONDS = Histogram(
     "tart_send_batch_seconds",
     "Duration of one send.batch (claim, render, sign, send, record).",

@@ -24,7 +24,10 @@ def relays() -> Relays:
     global _relays
     if _relays is None:
         s = get_settings()
-        _relays = Relays(s.smtp_relays, s.smtp_pool_size, s.smtp_timeout_seconds)
+        _relays = Relays(
+            s.smtp_relays, s.smtp_pool_size, s.smtp_timeout_seconds,
+            cooldown=s.smtp_relay_cooldown_seconds,
+        )  # fmt: skip
     return _relays
 
 

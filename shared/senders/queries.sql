@@ -65,7 +65,7 @@ FROM api_keys WHERE id = :id AND sender_id = :sender_id;
 SELECT id, address, name, reply_to, public_base_url, return_path_domain, dkim_selector,
        dkim_algorithm, rate_per_second, rate_per_hour, soft_bounce_limit,
        extract(epoch FROM soft_bounce_window)::bigint AS soft_bounce_window_s, anonymous_events,
-       webhook_url, webhook_events, webhook_secret IS NOT NULL AS webhook_secret_set,
+       webhook_url, webhook_events, webhook_secret IS NOT NULL AS webhook_secret_set, relay,
        created_at, updated_at
 FROM senders WHERE id = :id;
 
@@ -81,6 +81,7 @@ UPDATE senders SET
     anonymous_events = CASE WHEN :set_anonymous_events THEN :anonymous_events::boolean
                        ELSE anonymous_events END,
     webhook_url = CASE WHEN :set_webhook_url THEN :webhook_url ELSE webhook_url END,
+    relay = CASE WHEN :set_relay THEN :relay ELSE relay END,
     webhook_events = CASE WHEN :set_webhook_events THEN :webhook_events::text[]
                      ELSE webhook_events END,
     -- a webhook needs a secret to sign with: create one the first time a URL is set
@@ -105,13 +106,13 @@ WHERE :is_owner::boolean OR EXISTS (SELECT 1 FROM admin_user_senders us
 ORDER BY s.address;
 
 -- name: admin_update_sender_settings
--- admin: the sender settings form saves every field at once (rates, bounce policy, links).
+-- admin: the sender settings form saves every field at once (rates, bounce policy, links, relay).
 UPDATE senders SET
     name = :name, reply_to = :reply_to, public_base_url = :public_base_url,
     return_path_domain = :return_path_domain, rate_per_second = :rate_per_second,
     rate_per_hour = :rate_per_hour, soft_bounce_limit = :soft_bounce_limit,
     soft_bounce_window = make_interval(days => :soft_bounce_days),
-    anonymous_events = :anonymous_events, webhook_url = :webhook_url,
+    anonymous_events = :anonymous_events, webhook_url = :webhook_url, relay = :relay,
     webhook_secret = CASE WHEN :webhook_url::text IS NOT NULL AND webhook_secret IS NULL
                           THEN :new_secret ELSE webhook_secret END
 WHERE id = :id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,7 +12,9 @@ from aiosmtpd.controller import Controller
 
 from services.sender.smtp import RelayPool, Relays, SmtpResult, parse_relay
 from tests.fixtures.ports import free_port
-from tests.fixtures.smtp import SmtpPeer, offer_pipelining
+from tests.fixtures.smtp import SmtpPeer, offer_pipelining, serve, start_smtp_peer
+
+DATA = b"Subject: x\r\n\r\nbody\r\n"
 
 
 def test_parse_relay_urls() -> None:
@@ -28,11 +31,72 @@ def test_parse_relay_urls() -> None:
             parse_relay(bad)
 
 
-def test_relay_choice_by_name_or_in_turn() -> None:
-    relays = Relays(["smtp://a.example.com#a", "smtp://b.example.com#b"], 2, 5)
-    assert relays.for_sender("b").relay.name == "b"
-    turns = {relays.for_sender(None).relay.name for _ in range(4)}
-    assert turns == {"a", "b"}
+async def test_relay_choice_by_name_or_in_turn() -> None:
+    a, a_server = start_smtp_peer()
+    b, b_server = start_smtp_peer()
+    relays = Relays([f"{a.url}#a", f"{b.url}#b"], 2, 5)
+    try:
+        for relay in ("b", "b", None, None, None, None, "nonesuch"):
+            result = await relays.send(relay, "s@example.com", "r@example.org", DATA)
+            assert result.kind == "sent"
+        # Pinned twice to b; the rest (an unknown name too) in turn over both.
+        assert (len(a.received), len(b.received)) == (3, 4)
+    finally:
+        await relays.close()
+        a_server.stop()
+        b_server.stop()
+
+
+@pytest.fixture
+def two_relays() -> Iterator[tuple[SmtpPeer, SmtpPeer, list[Controller]]]:
+    """Two aiosmtpd relays, "up" serving and "down" stopped (its port refuses connections)."""
+    up, up_server = start_smtp_peer()
+    down, down_server = start_smtp_peer()
+    down_server.stop()
+    servers = [up_server]
+    yield up, down, servers
+    for server in servers:
+        server.stop()
+
+
+async def test_a_refusing_relay_is_skipped_and_its_messages_go_to_the_next(
+    two_relays: tuple[SmtpPeer, SmtpPeer, list[Controller]],
+) -> None:
+    up, down, _ = two_relays
+    relays = Relays([f"{down.url}#down", f"{up.url}#up"], 2, 5, cooldown=60)
+    try:
+        futures = [
+            relays.submit(None, "s@example.com", f"r{i}@example.org", DATA) for i in range(8)
+        ]
+        assert [(await f).kind for f in futures] == ["sent"] * 8
+        assert len(up.received) == 8, "the messages queued for the down relay went to the other"
+        assert relays.by_name["down"].is_down
+        # A sender pinned to the down relay stays on it: a temporary failure at once, retried.
+        pinned = await relays.send("down", "s@example.com", "p@example.org", DATA)
+        assert pinned.kind == "temporary" and "relay down unreachable" in pinned.reply
+        assert len(up.received) == 8
+        assert (await relays.send("up", "s@example.com", "q@example.org", DATA)).kind == "sent"
+    finally:
+        await relays.close()
+
+
+async def test_a_relay_is_tried_again_after_its_cool_down(
+    two_relays: tuple[SmtpPeer, SmtpPeer, list[Controller]],
+) -> None:
+    up, down, servers = two_relays
+    relays = Relays([f"{down.url}#down", f"{up.url}#up"], 1, 5, cooldown=0.5)
+    try:
+        assert (await relays.send(None, "s@example.com", "a@example.org", DATA)).kind == "sent"
+        assert (await relays.send(None, "s@example.com", "b@example.org", DATA)).kind == "sent"
+        assert relays.by_name["down"].is_down and len(up.received) == 2
+        servers.append(serve(down))  # back on the same port
+        await asyncio.sleep(0.6)
+        for i in range(4):
+            result = await relays.send(None, "s@example.com", f"c{i}@example.org", DATA)
+            assert result.kind == "sent"
+        assert len(down.received) == 2 and len(up.received) == 4, "in turn over both again"
+    finally:
+        await relays.close()
 
 
 async def test_pool_reuses_connections_and_reports_replies(smtp_peer: SmtpPeer) -> None:

@@ -14,8 +14,9 @@ from services.admin.forms import Form, read_form
 from services.admin.sessions import CurrentAdmin, OwnerAdmin, SenderId, pool_of
 from services.admin.templating import render
 from shared.db import transaction
-from shared.errors import NotFound
+from shared.errors import NotFound, Unprocessable
 from shared.senders import repository as senders
+from shared.senders.relays import check_relay, relay_names
 from shared.subscribers.validation import address_error
 
 router = APIRouter(prefix="/senders")
@@ -44,6 +45,16 @@ def _check_domain(form: Form, name: str) -> str | None:
     if value and name not in form.errors and not DOMAIN_RE.match(value):
         form.errors[name] = "not a domain name"
     return value or None
+
+
+def _check_relay(request: Request, form: Form) -> str | None:
+    """The relay the sender is pinned to: a configured name, or empty for any in turn."""
+    value = form.line("relay", max_len=200) or None
+    try:
+        return check_relay(value, request.app.state.settings.smtp_relays)
+    except Unprocessable as error:
+        form.errors["relay"] = str(error).removeprefix("relay: ")
+        return None
 
 
 @router.get("")
@@ -119,6 +130,7 @@ async def _settings_page(
         }
         values["soft_bounce_days"] = str(sender["soft_bounce_window"].days)
         values["anonymous_events"] = "on" if sender["anonymous_events"] else ""
+        values["relay"] = sender["relay"] or ""
     dkim_record = None
     if sender["dkim_private_key"]:
         domain = sender["address"].split("@", 1)[1]
@@ -133,6 +145,7 @@ async def _settings_page(
         "errors": errors or {},
         "new_key": new_key,
         "dkim_record": dkim_record,
+        "relays": relay_names(request.app.state.settings.smtp_relays),
     }
     return await render(
         request, "senders/edit.html", context, status_code=status_code, sender_id=sender_id
@@ -162,6 +175,7 @@ async def save_sender(request: Request, sender_id: SenderId) -> Response:
         ),
         "anonymous_events": form.checkbox("anonymous_events"),
         "webhook_url": _check_url(form, "webhook_url", required=False),
+        "relay": _check_relay(request, form),
     }
     if not values["return_path_domain"]:
         form.errors["return_path_domain"] = "required (VERP bounces come back to this domain)"

@@ -29,6 +29,10 @@ class Sender(BaseModel):
     webhook_url: str | None
     webhook_events: list[str]
     webhook_secret_set: bool
+    relay: str | None = Field(
+        description="The relay (a name from TART_SMTP_RELAYS) this sender's mail always goes "
+        "through; null: every configured relay in turn, skipping one that is down."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -47,6 +51,14 @@ class SenderPatch(Strict):
     anonymous_events: StrictBool = omittable()
     webhook_url: HttpUrl | None = None
     webhook_events: list[WebhookEvent] | None = Field(None, max_length=6)
+    relay: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Pin the sender to a configured relay by name (an unknown name is a 422 that "
+        "lists the names), or null for every relay in turn. While a pinned relay is down, the "
+        "sender's mail waits for it (temporary failures, retried) rather than taking another.",
+    )
 
 
 class ApiKeyInfo(BaseModel):
