@@ -13,8 +13,12 @@ import re
 import time
 from collections.abc import Sequence
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from shared.senders.dkim import check_private_key, public_txt_record
+
+__all__ = ["DkimSigner", "body_hash", "canonical_header", "public_txt_record", "signed_picks"]
 
 Header = tuple[str, str]
 
@@ -51,34 +55,14 @@ def canonical_header(name: str, value: str) -> str:
     return f"{name.lower().strip()}:{value}\r\n"
 
 
-def load_private_key(text: str) -> rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey:
-    """A PEM private key (RSA or Ed25519), or dkimpy's base64 32-byte Ed25519 seed."""
-    stripped = text.strip()
-    if stripped.startswith("-----BEGIN"):
-        key = serialization.load_pem_private_key(stripped.encode("ascii"), password=None)
-        if isinstance(key, rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey):
-            return key
-        raise ValueError("DKIM keys must be RSA or Ed25519")
-    raw = base64.b64decode(stripped, validate=True)
-    if len(raw) != 32:
-        raise ValueError("an Ed25519 seed is 32 bytes")
-    return ed25519.Ed25519PrivateKey.from_private_bytes(raw)
-
-
 class DkimSigner:
     """Signs messages for one domain and selector."""
 
     def __init__(self, domain: str, selector: str, algorithm: str, private_key: str) -> None:
+        """Raises ValueError for a key that cannot sign ``algorithm``."""
         self.domain = domain
         self.selector = selector
-        self.key = load_private_key(private_key)
-        if isinstance(self.key, rsa.RSAPrivateKey):
-            if algorithm != "rsa-sha256":
-                raise ValueError(f"an RSA key cannot sign {algorithm}")
-            if self.key.key_size < 1024:
-                raise ValueError("RSA DKIM keys need at least 1024 bits")
-        elif algorithm != "ed25519-sha256":
-            raise ValueError(f"an Ed25519 key cannot sign {algorithm}")
+        self.key = check_private_key(private_key, algorithm)
         self.algorithm = algorithm
 
     def _sign(self, data: bytes) -> bytes:
@@ -131,15 +115,3 @@ def signed_picks(names: Sequence[str]) -> tuple[str, list[int]]:
         listed.append(name)
         picks.append(stack.pop() if stack else -1)
     return ":".join(listed), picks
-
-
-def public_txt_record(private_key: str) -> str:
-    """The DNS TXT value to publish for a key (used by the admin and by tests)."""
-    key = load_private_key(private_key)
-    if isinstance(key, rsa.RSAPrivateKey):
-        der = key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        return "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode("ascii")
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return "v=DKIM1; k=ed25519; p=" + base64.b64encode(raw).decode("ascii")

@@ -44,22 +44,21 @@ def rfc5322_date() -> str:
 
 
 def signers_for(ctx: Mapping[str, Any]) -> list[DkimSigner]:
-    """The sender's DKIM signers, their keys loaded once per process (until the sender row
-    changes); empty without a key."""
-    key = (ctx["from_address"], ctx["sender_updated_at"], ctx["dkim_selector"])
-    if key not in _SIGNERS:
-        if not ctx["dkim_selector"] or not ctx["dkim_private_key"]:
-            _SIGNERS[key] = []
-        else:
-            domain = str(ctx["from_address"]).rsplit("@", 1)[1]
-            _SIGNERS[key] = [
-                DkimSigner(
-                    domain, ctx["dkim_selector"], ctx["dkim_algorithm"], ctx["dkim_private_key"]
-                )
-            ]
+    """A signer for each of the sender's active DKIM keys (``ctx["dkim_keys"]``: id, selector,
+    algorithm, private_key), their keys loaded once per process: a key row never changes (a
+    rotation adds a key), so its id names it. Empty without a key: unsigned mail."""
+    keys = ctx.get("dkim_keys") or []
+    domain = str(ctx["from_address"]).rsplit("@", 1)[1]
+    cache_key = (domain, *(k["id"] for k in keys))
+    signers = _SIGNERS.get(cache_key)
+    if signers is None:
+        signers = [
+            DkimSigner(domain, k["selector"], k["algorithm"], k["private_key"]) for k in keys
+        ]
+        _SIGNERS[cache_key] = signers
         if len(_SIGNERS) > 256:
             _SIGNERS.pop(next(iter(_SIGNERS)))
-    return _SIGNERS[key]
+    return signers
 
 
 @dataclass(frozen=True)

@@ -62,12 +62,20 @@ FROM api_keys WHERE id = :id AND sender_id = :sender_id;
 
 -- name: get_public_sender
 -- A sender as the API shows it: no DKIM private key, no webhook secret (only whether one is set).
-SELECT id, address, name, reply_to, public_base_url, return_path_domain, dkim_selector,
-       dkim_algorithm, rate_per_second, rate_per_hour, soft_bounce_limit,
-       extract(epoch FROM soft_bounce_window)::bigint AS soft_bounce_window_s, anonymous_events,
-       webhook_url, webhook_events, webhook_secret IS NOT NULL AS webhook_secret_set, relay,
-       created_at, updated_at
-FROM senders WHERE id = :id;
+-- dkim_selector and dkim_algorithm name an active key (RSA first), as when a sender had one key;
+-- /v1/sender/dkim-keys lists them all.
+SELECT s.id, s.address, s.name, s.reply_to, s.public_base_url, s.return_path_domain,
+       k.selector AS dkim_selector, coalesce(k.algorithm, 'rsa-sha256') AS dkim_algorithm,
+       s.rate_per_second, s.rate_per_hour, s.soft_bounce_limit,
+       extract(epoch FROM s.soft_bounce_window)::bigint AS soft_bounce_window_s,
+       s.anonymous_events, s.webhook_url, s.webhook_events,
+       s.webhook_secret IS NOT NULL AS webhook_secret_set, s.relay, s.created_at, s.updated_at
+FROM senders s
+LEFT JOIN LATERAL (
+    SELECT selector, algorithm FROM sender_dkim_keys
+    WHERE sender_id = s.id AND state = 'active' ORDER BY algorithm DESC LIMIT 1
+) k ON true
+WHERE s.id = :id;
 
 -- name: update_sender
 -- Partial update from the API: each column changes only when its set_ flag is true, so a null in
@@ -97,8 +105,10 @@ UPDATE senders SET webhook_secret = :secret WHERE id = :id RETURNING id;
 
 -- name: admin_list_senders
 -- admin: the senders an admin may see (all for an owner), with their key count.
-SELECT s.id, s.address, s.name, s.public_base_url, s.dkim_selector, s.rate_per_second,
-       s.rate_per_hour, s.created_at,
+SELECT s.id, s.address, s.name, s.public_base_url, s.rate_per_second, s.rate_per_hour,
+       s.created_at,
+       (SELECT string_agg(k.selector, ', ' ORDER BY k.algorithm DESC) FROM sender_dkim_keys k
+        WHERE k.sender_id = s.id AND k.state = 'active') AS dkim_selector,
        (SELECT count(*) FROM api_keys k WHERE k.sender_id = s.id AND k.revoked_at IS NULL) AS keys
 FROM senders s
 WHERE :is_owner::boolean OR EXISTS (SELECT 1 FROM admin_user_senders us
@@ -117,12 +127,6 @@ UPDATE senders SET
                           THEN :new_secret ELSE webhook_secret END
 WHERE id = :id
 RETURNING id;
-
--- name: admin_set_dkim
--- admin: stores a generated DKIM key pair's private half and its selector.
-UPDATE senders SET dkim_selector = :selector, dkim_algorithm = :algorithm,
-                   dkim_private_key = :private_key
-WHERE id = :id RETURNING id;
 
 -- name: admin_delete_sender
 -- admin: deletes a sender and (by cascade) its subscribers, emails, sends and keys.

@@ -140,13 +140,5 @@ async def admin_update_sender_settings(conn: Conn, sender_id: int, values: dict[
     return await fetch_one(conn, Q.admin_update_sender_settings, params) is not None
 
 
-async def admin_set_dkim(
-    conn: Conn, sender_id: int, *, selector: str, algorithm: str, private_key: str
-) -> bool:
-    params = {"id": sender_id, "selector": selector, "algorithm": algorithm}
-    params["private_key"] = private_key
-    return await fetch_one(conn, Q.admin_set_dkim, params) is not None
-
-
 async def admin_delete_sender(conn: Conn, sender_id: int) -> bool:
     return await fetch_one(conn, Q.admin_delete_sender, {"id": sender_id}) is not None

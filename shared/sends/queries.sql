@@ -143,19 +143,27 @@ WHERE s.state = 'queued' AND NOT s.held
 GROUP BY s.email_id, s.id / :batch_size ORDER BY 1, 2 LIMIT 1000;
 
 -- name: batch_context
--- Everything a batch needs about its email and sender, in one round trip.
+-- Everything a batch needs about its email and sender, in one round trip; dkim_keys are the
+-- sender's active DKIM keys (each message gets a signature from each, RSA first).
 SELECT e.id AS email_id, e.sender_id, e.bulk, e.track_clicks, e.state::text AS email_state,
        s.address AS from_address, s.name AS from_name, s.reply_to, s.public_base_url,
-       s.return_path_domain, s.dkim_selector, s.dkim_algorithm, s.dkim_private_key,
-       s.rate_per_second, s.rate_per_hour, s.relay, s.updated_at AS sender_updated_at
+       s.return_path_domain, s.rate_per_second, s.rate_per_hour, s.relay,
+       s.updated_at AS sender_updated_at,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                   'id', k.id, 'selector', k.selector, 'algorithm', k.algorithm,
+                   'private_key', k.private_key) ORDER BY k.algorithm DESC), '[]')
+        FROM sender_dkim_keys k WHERE k.sender_id = s.id AND k.state = 'active') AS dkim_keys
 FROM emails e JOIN senders s ON s.id = e.sender_id
 WHERE e.id = :email_id;
 
 -- name: sender_context
--- The sender's message settings for a test send.
+-- The sender's message settings for a test send (dkim_keys as in batch_context).
 SELECT s.id AS sender_id, s.address AS from_address, s.name AS from_name, s.reply_to,
-       s.public_base_url, s.return_path_domain, s.dkim_selector, s.dkim_algorithm,
-       s.dkim_private_key, s.relay, s.updated_at AS sender_updated_at
+       s.public_base_url, s.return_path_domain, s.relay, s.updated_at AS sender_updated_at,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                   'id', k.id, 'selector', k.selector, 'algorithm', k.algorithm,
+                   'private_key', k.private_key) ORDER BY k.algorithm DESC), '[]')
+        FROM sender_dkim_keys k WHERE k.sender_id = s.id AND k.state = 'active') AS dkim_keys
 FROM senders s WHERE s.id = :sender_id;
 
 -- name: email_variations

@@ -40,7 +40,7 @@ def test_the_backfill_signs_every_row_and_touches_none(settings: Settings) -> No
                     " VALUES (%s, %s, %s, '2020-01-01T00:00:00Z')",
                     [sender["id"], f"s{i}@example.com", Jsonb(properties)],
                 )
-            assert migrate(url) == ["0070_subscriber_property_bits"]
+            assert migrate(url)[0] == "0070_subscriber_property_bits"  # (later ones follow)
             rows = conn.execute(
                 "SELECT properties, property_bits, updated_at::text AS updated FROM subscribers"
                 " ORDER BY address"

@@ -57,8 +57,8 @@ def test_header_injection_is_refused(field: str, value: str) -> None:
 
 def test_a_property_with_a_line_break_cannot_inject_into_the_subject() -> None:
     ctx = {
-        "from_address": "news@example.com", "sender_updated_at": 1, "dkim_selector": None,
-        "dkim_private_key": None, "dkim_algorithm": "rsa-sha256", "sender_id": 1,
+        "from_address": "news@example.com", "sender_updated_at": 1, "dkim_keys": [],
+        "sender_id": 1,
         "return_path_domain": "b.example.com", "public_base_url": "https://l.example.com",
         "from_name": "N", "reply_to": None,
     }  # fmt: skip
@@ -176,8 +176,9 @@ def test_a_batch_composer_signs_every_variation_as_a_one_off_message_would(
     composing each message on its own gives."""
     pem = rsa_pem if algorithm == "rsa-sha256" else ed25519_pem
     ctx = {
-        "from_address": "news@example.com", "sender_updated_at": algorithm, "dkim_selector": "s",
-        "dkim_private_key": pem, "dkim_algorithm": algorithm, "sender_id": 7,
+        "from_address": "news@example.com", "sender_updated_at": 2, "sender_id": 7,
+        "dkim_keys": [{"id": -len(algorithm), "selector": "s", "algorithm": algorithm,
+                       "private_key": pem}],
         "return_path_domain": "b.example.com", "public_base_url": "https://l.example.com",
         "from_name": "Tart News", "reply_to": "help@example.com",
     }  # fmt: skip

@@ -19,7 +19,9 @@ class Sender(BaseModel):
     reply_to: str | None
     public_base_url: str
     return_path_domain: str
-    dkim_selector: str | None
+    dkim_selector: str | None = Field(
+        description="An active DKIM key's selector (RSA first); /v1/sender/dkim-keys lists all."
+    )
     dkim_algorithm: str
     rate_per_second: int | None
     rate_per_hour: int | None
