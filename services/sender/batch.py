@@ -2,7 +2,7 @@
 
 Durability. Rows are claimed (queued -> sending, with a lease and a new attempt number) in one
 short transaction. Each message the relay accepts is written 'sent' by the process's recorder
-within a few milliseconds of its reply (services/sender/recorder.py); refusals and temporary
+within about 10 ms of its reply (services/sender/recorder.py); refusals and temporary
 failures are written at the end of the batch, with the bounce policy and webhooks. A message is
 only started while the claim has at least a fifth of its lease left, so a live worker never
 sends a row whose lease another worker may take over.
@@ -13,11 +13,12 @@ waiting in the batch or the SMTP queue) were never sent, so they are sent once. 
 twice is only what the relay had accepted and the database did not yet say: per killed process,
 at most one message per open SMTP connection (the one whose content was written and whose reply
 was unread: pipelining writes only the next message's envelope ahead, never its content), plus
-the messages accepted in the recorder's last few milliseconds and in its write in flight. So
-about ``smtp_pool_size x relays + rate x (recorder interval + one write)``: 10-20 with the
-defaults, not ``worker_threads x send_batch_size`` (2,000) as when a batch was recorded at its
-end. A database outage longer than 0.8 of the lease adds the sends accepted during it. In normal
-operation (no kill) no row is sent twice: a row is only claimed from 'queued' under a row lock.
+the sends the recorder had not written yet (the replies of its last 10 ms, never more than 64,
+and its write in flight). So ``smtp_pool_size x relays + min(rate x 10 ms, 64) + one write``:
+about 25 at 1,500 messages a second with the defaults, not ``worker_threads x send_batch_size``
+(2,000) as when a batch was recorded at its end. A database outage longer than 0.8 of the lease
+adds the sends accepted during it. In normal operation (no kill) no row is sent twice: a row is
+only claimed from 'queued' under a row lock, and a message is not started late in its lease.
 """
 
 from __future__ import annotations

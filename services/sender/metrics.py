@@ -28,7 +28,7 @@ BATCH_ROWS = Histogram(
 )
 RECORDED_ROWS = Histogram(
     "tart_send_recorded_rows",
-    "Accepted sends written 'sent' per write of the recorder (one every few ms while sending).",
+    "Accepted sends written 'sent' per write of the recorder (one every 10 ms while sending).",
     buckets=(1, 2, 5, 10, 25, 50, 100, 250, 1000),
 )
 DISPATCHED = Counter("tart_dispatched_rows_total", "Send rows created by campaign.dispatch.")

@@ -35,9 +35,9 @@ RECIPIENTS = 20_000
 THREADS, BATCH, POOL = 4, 100, 4
 # batch.py: a killed worker process sends again what the relay had accepted and the database did
 # not yet say: one message per SMTP connection, plus the replies its recorder had not yet written
-# (a write every few milliseconds: at the ~1,200 messages a second a process sends here, about
-# 30 ms of replies under load). Before the recorder it was every accepted message of the batches
-# in flight, up to THREADS x BATCH = 400.
+# (a write every 10 ms, at most 64 rows: at the ~1,200 messages a second a process sends here,
+# about 12, and a slow write under load adds a few more). Before the recorder it was every
+# accepted message of the batches in flight, up to THREADS x BATCH = 400.
 DUPLICATE_BOUND = POOL + 40
 
 

@@ -71,7 +71,7 @@ def slower_peer() -> Iterator[SlowPeer]:
 
 KILL_THREADS, KILL_BATCH, KILL_POOL, KILL_RECIPIENTS = 4, 50, 4, 600
 # batch.py's bound for one killed process: the message on the wire per SMTP connection, plus
-# those accepted but not yet written by the recorder (a write every few ms; at 50 ms a reply,
+# those accepted but not yet written by the recorder (a write every 10 ms; at 50 ms a reply,
 # at most one more per connection). Recording at the end of each batch, it was every accepted
 # message of the batches in flight: up to KILL_THREADS x KILL_BATCH = 200.
 PER_KILL_BOUND = 2 * KILL_POOL
