@@ -185,3 +185,24 @@ async def test_a_message_whose_envelope_went_ahead_is_delivered_past_its_deadlin
     finally:
         await pool.close()
         controller.stop()
+
+
+async def test_reply_codes_reach_the_metric_when_the_session_goes_idle(smtp_peer: SmtpPeer) -> None:
+    """Reply codes are counted per pool and added to tart_smtp_replies_total in bulk: every 100
+    replies, and whenever the pool has nothing left to send."""
+    from prometheus_client import REGISTRY
+
+    def count(code: str) -> float:
+        value = REGISTRY.get_sample_value(
+            "tart_smtp_replies_total", {"relay": "metric-test", "code": code}
+        )
+        return value or 0.0
+
+    pool = RelayPool(parse_relay(f"{smtp_peer.url}#metric-test"), size=2, timeout=5)
+    smtp_peer.replies.extend(["451 4.3.0 later"])
+    before = count("250"), count("451")
+    results = [await pool.send("b@example.com", f"r{i}@example.org", DATA) for i in range(5)]
+    assert [r.code for r in results] == [451, 250, 250, 250, 250]
+    await asyncio.sleep(0)  # (the runner reported before it settled the last reply's waiter)
+    assert (count("250") - before[0], count("451") - before[1]) == (4, 1)
+    await pool.close()
