@@ -146,12 +146,16 @@ def finished(conn: psycopg.Connection, email_id: int) -> int:
 
 def make_sender(conn: psycopg.Connection, pem: str, tag: str) -> int:
     row = conn.execute(
-        "INSERT INTO senders (address, name, public_base_url, return_path_domain, reply_to,"
-        " dkim_selector, dkim_private_key, dkim_algorithm) VALUES (%s, 'Bench News',"
-        " 'https://links.example.com', 'bounces.example.com', 'help@example.com', 'sel1', %s,"
-        " 'rsa-sha256') RETURNING id",
-        (f"news-{tag}@example.com", pem),
+        "INSERT INTO senders (address, name, public_base_url, return_path_domain, reply_to)"
+        " VALUES (%s, 'Bench News', 'https://links.example.com', 'bounces.example.com',"
+        " 'help@example.com') RETURNING id",
+        (f"news-{tag}@example.com",),
     ).fetchone()
+    conn.execute(
+        "INSERT INTO sender_dkim_keys (sender_id, selector, algorithm, private_key, state)"
+        " VALUES (%s, 'sel1', 'rsa-sha256', %s, 'active')",
+        (row["id"], pem),
+    )
     return int(row["id"])
 
 
@@ -322,12 +326,9 @@ def main() -> None:
                 " VALUES (%s, 'bench', %s, %s, 100000)",
                 (sender_id, key[:12], hash_api_key(key)),
             )
-            ctx = conn.execute(
-                "SELECT s.id AS sender_id, s.address AS from_address, s.name AS from_name,"
-                " s.reply_to, s.public_base_url, s.return_path_domain, s.dkim_selector,"
-                " s.dkim_algorithm, s.dkim_private_key, s.relay, s.updated_at AS"
-                " sender_updated_at FROM senders s WHERE id = %s", (sender_id,),
-            ).fetchone()  # fmt: skip
+            from shared.sends.repository import Q as SENDS
+
+            ctx = conn.execute(SENDS.sender_context.sql, {"sender_id": sender_id}).fetchone()
             variation = conn.execute(
                 "SELECT * FROM variations WHERE email_id = %s ORDER BY id LIMIT 1", (email_id,)
             ).fetchone()

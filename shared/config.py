@@ -6,6 +6,7 @@ refused, so a forgotten variable cannot ship a guessable signing key.
 
 from __future__ import annotations
 
+import os
 import sys
 from functools import lru_cache
 from typing import Annotated, Literal
@@ -20,8 +21,15 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.senders.relays import relay_names
+
 PLACEHOLDER_PREFIX = "dev-insecure-"
 DEV_ENVIRONMENTS = ("dev", "test")
+# Settings that were replaced: a deployment still setting one is told what to set instead.
+RETIRED_SETTINGS = {
+    "TART_SEND_MAX_ATTEMPTS": "TART_SEND_RETRY_LIFETIME_SECONDS",
+    "TART_SEND_RETRY_BASE_SECONDS": "TART_SEND_RETRY_MIN_SECONDS",
+}
 
 
 def _split_csv(value: object) -> object:
@@ -55,7 +63,8 @@ class Settings(BaseSettings):
     smtp_relays: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["smtp://127.0.0.1:1025"],
         description="Comma-separated relay URLs: smtp://, smtps:// (TLS) or smtp+starttls://, "
-        "with optional user:password@.",
+        "with optional user:password@ and #name (a sender can be pinned to a relay by its name; "
+        "default host:port). Messages go to each relay in turn, skipping one that is down.",
     )
     public_base_url: str = Field(
         "http://127.0.0.1:8001", description="Default public base URL for new senders' links."
@@ -118,11 +127,24 @@ class Settings(BaseSettings):
     send_lease_seconds: float = Field(
         300, gt=0, description="How long a worker owns claimed rows before others reclaim them."
     )
-    send_max_attempts: int = Field(
-        5, ge=1, description="Tries per send on temporary SMTP failures before it fails."
+    send_retry_min_seconds: float = Field(
+        300,
+        gt=0,
+        description="Wait after a send's first temporary failure (4xx, greylisting, a relay away); "
+        "it doubles with each try up to TART_SEND_RETRY_MAX_SECONDS (Postfix's "
+        "minimal_backoff_time).",
     )
-    send_retry_base_seconds: float = Field(
-        30, gt=0, description="First backoff after a temporary SMTP failure; doubles per try."
+    send_retry_max_seconds: float = Field(
+        4000,
+        gt=0,
+        description="Longest wait between two tries of a send (Postfix's maximal_backoff_time).",
+    )
+    send_retry_lifetime_seconds: float = Field(
+        5 * 24 * 3600,
+        gt=0,
+        description="How long after its first try a send with temporary failures is tried "
+        "again before it fails (5 days, Postfix's maximal_queue_lifetime); the last try falls at "
+        "the end.",
     )
     dispatch_chunk_size: int = Field(
         50_000, ge=100, description="Send rows created per campaign.dispatch transaction."
@@ -134,6 +156,13 @@ class Settings(BaseSettings):
         30,
         gt=0,
         description="Timeout of each wait for relay replies (to a command or a pipelined group).",
+    )
+    smtp_relay_cooldown_seconds: float = Field(
+        60,
+        gt=0,
+        description="How long a relay that refused a connection (or timed out connecting) is "
+        "skipped: the messages of senders not pinned to it go to the next relay. A pinned "
+        "sender's messages wait for it (retried as temporary failures).",
     )
     tls_ca_file: str = Field(
         "",
@@ -243,6 +272,14 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
+    @field_validator("smtp_relays")
+    @classmethod
+    def _relays_parse_with_distinct_names(cls, value: list[str]) -> list[str]:
+        names = relay_names(value)  # ValueError naming the URL that does not parse
+        if len(set(names)) != len(names):
+            raise ValueError(f"two relays have the same name ({', '.join(names)}): add #name")
+        return value
+
     @field_validator("token_secrets")
     @classmethod
     def _at_least_one_secret(cls, value: list[SecretStr]) -> list[SecretStr]:
@@ -263,6 +300,15 @@ class Settings(BaseSettings):
                     f"TART_{name.upper()} holds the development placeholder; "
                     f"set a real secret when TART_ENV={self.env}"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _retry_schedule(self) -> Settings:
+        for old, new in RETIRED_SETTINGS.items():
+            if old in os.environ:  # silently ignored, it would leave the old schedule in doubt
+                raise ValueError(f"{old} is no longer read; set {new} instead")
+        if self.send_retry_max_seconds < self.send_retry_min_seconds:
+            raise ValueError("TART_SEND_RETRY_MAX_SECONDS is below TART_SEND_RETRY_MIN_SECONDS")
         return self
 
     @model_validator(mode="after")

@@ -71,6 +71,7 @@ async def send_batch(email_id: int, first_id: int, last_id: int) -> None:
     report = await run_batch(
         pool, email_id, first_id, last_id,
         settings=get_settings(), relays=runtime.relays(), codec=runtime.codec(),
+        recorder=runtime.recorder(pool),
     )  # fmt: skip
     await jobs.publish(report.messages)
     later = follow_ups(email_id, first_id, last_id, report)

@@ -1,16 +1,30 @@
 """send.batch: claim a range of send rows, render, sign and send them, record the outcomes.
 
-Durability: rows are claimed (queued -> sending) with a lease in one short transaction, sent,
-then recorded in one UPDATE. A worker killed between the relay's 250 and that UPDATE leaves its
-rows 'sending'; after the lease the scheduler queues them again and they are sent a second time.
-So duplicates are bounded by the rows in flight in the killed process: at most
-``worker_threads x send_batch_size`` (one batch per dramatiq thread), and in normal operation
-(no kill) no row is sent twice, because a row is only claimed from 'queued' under a row lock.
+Durability. Rows are claimed (queued -> sending, with a lease and a new attempt number) in one
+short transaction. Each message the relay accepts is written 'sent' by the process's recorder
+within about 10 ms of its reply (services/sender/recorder.py); refusals and temporary
+failures are written at the end of the batch, with the bounce policy and webhooks. A message is
+only started while the claim has at least a fifth of its lease left, so a live worker never
+sends a row whose lease another worker may take over.
+
+Duplicate bound. A worker process killed mid-batch leaves its claimed rows 'sending'; after the
+lease the scheduler queues them again and they are sent once more. Rows it never started (still
+waiting in the batch or the SMTP queue) were never sent, so they are sent once. What is sent
+twice is only what the relay had accepted and the database did not yet say: per killed process,
+at most one message per open SMTP connection (the one whose content was written and whose reply
+was unread: pipelining writes only the next message's envelope ahead, never its content), plus
+the sends the recorder had not written yet (the replies of its last 10 ms, never more than 64,
+and its write in flight). So ``smtp_pool_size x relays + min(rate x 10 ms, 64) + one write``:
+about 25 at 1,500 messages a second with the defaults, not ``worker_threads x send_batch_size``
+(2,000) as when a batch was recorded at its end. A database outage longer than 0.8 of the lease
+adds the sends accepted during it. In normal operation (no kill) no row is sent twice: a row is
+only claimed from 'queued' under a row lock, and a message is not started late in its lease.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +34,8 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from services.sender import metrics
-from services.sender.message import Outgoing, compose, pick_variation
+from services.sender.message import Composer, Outgoing, pick_variation
+from services.sender.recorder import Recorder
 from services.sender.smtp import Relays, SmtpResult
 from shared.campaigns.models import Message, batch_message
 from shared.config import Settings
@@ -32,6 +47,9 @@ from shared.sends import repository as sends
 from shared.tokens import TokenCodec
 
 log = get_logger(__name__)
+# A message is not started once this share of its claim's lease is gone: the rest covers its
+# reply and the write that records it, before the scheduler may give the row to another worker.
+LEASE_SHARE_TO_START = 0.8
 
 
 @dataclass
@@ -112,6 +130,20 @@ async def _record_with_retry(
             delay = min(delay * 2, 5.0)
 
 
+def next_try_in(attempts: int, retrying_seconds: float, settings: Settings) -> float | None:
+    """Seconds until the next try of a send whose ``attempts``-th try failed temporarily,
+    ``retrying_seconds`` after its first try; None once its retry lifetime is over.
+
+    As Postfix retries a deferred message: the wait doubles from ``send_retry_min_seconds`` up to
+    ``send_retry_max_seconds``, and the last try falls at the end of the lifetime.
+    """
+    left = settings.send_retry_lifetime_seconds - retrying_seconds
+    if left <= 0:
+        return None
+    backoff = settings.send_retry_min_seconds * 2.0 ** min(attempts - 1, 64)
+    return min(backoff, settings.send_retry_max_seconds, left)
+
+
 async def run_batch(
     pool: AsyncConnectionPool,
     email_id: int,
@@ -121,9 +153,12 @@ async def run_batch(
     settings: Settings,
     relays: Relays,
     codec: TokenCodec,
+    recorder: Recorder,
 ) -> BatchReport:
     report = BatchReport()
     started = time.perf_counter()
+    # Measured before the claim, so it is never later than the lease the database sets.
+    deadline = time.monotonic() + settings.send_lease_seconds * LEASE_SHARE_TO_START
     async with transaction(pool) as tx:
         ctx = await sends.batch_context(tx.conn, email_id)
         if ctx is None:
@@ -150,37 +185,61 @@ async def run_batch(
     outcomes = sends.Outcomes()
     bounces: list[responses.Report] = []
     failures: list[dict[str, Any]] = []
-    relay = relays.for_sender(ctx["relay"])
-    tasks: list[tuple[Mapping[str, Any], Any, asyncio.Task[SmtpResult]]] = []
+    composer = Composer(ctx, bulk=ctx["bulk"], track_clicks=ctx["track_clicks"], email_id=email_id)
+    replies: list[tuple[Mapping[str, Any], Any, asyncio.Future[SmtpResult]]] = []
+    writes: set[asyncio.Future[None]] = set()  # the recorder's writes holding our accepted sends
+
+    def record_if_sent(row: Mapping[str, Any], vid: Any, reply: asyncio.Future[SmtpResult]) -> None:
+        # Runs as the reply is read, not when the batch gets to it: the recorder writes it soon.
+        if reply.cancelled() or reply.exception() is not None:
+            return
+        result = reply.result()
+        if result.kind == "sent":
+            writes.add(recorder.sent(row["id"], row["attempts"], vid, result.code))
+
     for i, row in enumerate(claimed):
         variation = _choose(row, variations)
         vid = None if variation is None else variation["id"]
         try:
             if variation is None:
                 raise AppError("no active variation")
-            out: Outgoing = compose(
-                ctx, variation, row, codec.encode(row["id"]),
-                bulk=ctx["bulk"], track_clicks=ctx["track_clicks"], email_id=email_id,
-            )  # fmt: skip
+            out: Outgoing = composer.compose(variation, row, codec.encode(row["id"]))
+            reply = relays.submit(ctx["relay"], out.mail_from, out.rcpt, out.data, deadline)
         except Exception as exc:  # a bad row must not stop the batch; it fails with the reason
-            outcomes.add(row["id"], "failed", vid, error=f"{type(exc).__name__}: {exc}"[:500])
+            outcomes.add(
+                row["id"], "failed", vid, error=f"{type(exc).__name__}: {exc}"[:500],
+                attempt=row["attempts"],
+            )  # fmt: skip
             failures.append({"send_id": row["id"], "error": str(exc)[:500]})
             continue
-        task = asyncio.create_task(relay.send(out.mail_from, out.rcpt, out.data))
-        tasks.append((row, vid, task))
+        reply.add_done_callback(functools.partial(record_if_sent, row, vid))
+        replies.append((row, vid, reply))
         if i % 16 == 15:
             await asyncio.sleep(0)  # let finished SMTP replies be read while we keep building
-    for sent_row, vid, task in tasks:
-        result = await task
+    expired = 0
+    for sent_row, vid, reply in replies:
+        result = await reply
+        attempt = sent_row["attempts"]
         if result.kind == "sent":
-            outcomes.add(sent_row["id"], "sent", vid, result.code, None)
+            report.sent += 1
             continue
-        if result.kind == "temporary" and sent_row["attempts"] < settings.send_max_attempts:
-            delay = settings.send_retry_base_seconds * 2 ** (sent_row["attempts"] - 1)
-            outcomes.add(sent_row["id"], "queued", vid, result.code, result.reply, None, delay)
-            report.retry_delay = min(delay, report.retry_delay or delay)
+        if result.kind == "expired":  # never started: queue it again at once, nothing was sent
+            outcomes.add(sent_row["id"], "queued", vid, None, None, result.reply, 0.0,
+                         attempt=attempt)  # fmt: skip
+            report.retry_delay = 0.0
+            expired += 1
             continue
-        outcomes.add(sent_row["id"], "failed", vid, result.code, result.reply, result.kind)
+        delay = None
+        if result.kind == "temporary":
+            delay = next_try_in(attempt, sent_row["retrying_seconds"] or 0.0, settings)
+        if delay is not None:
+            outcomes.add(sent_row["id"], "queued", vid, result.code, result.reply, None, delay,
+                         attempt=attempt)  # fmt: skip
+            if report.retry_delay is None or delay < report.retry_delay:
+                report.retry_delay = delay
+            continue
+        outcomes.add(sent_row["id"], "failed", vid, result.code, result.reply, result.kind,
+                     attempt=attempt)  # fmt: skip
         failures.append(
             {"send_id": sent_row["id"], "smtp_code": result.code, "reply": result.reply}
         )
@@ -189,14 +248,21 @@ async def run_batch(
                 responses.smtp_bounce(ctx["sender_id"], sent_row, result.code, result.reply)
             )
 
-    stopped, webhook_messages = await _record_with_retry(
-        pool, settings, outcomes, bounces, lambda conn: _webhooks(conn, ctx, email_id, failures)
-    )
-    report.messages.extend(webhook_messages)
+    if expired:  # the relay is slower than the lease allows: lower the batch size or the pool
+        log.warning("sends not started within their lease; queued again", email_id=email_id,
+                    expired=expired, lease_seconds=settings.send_lease_seconds)  # fmt: skip
+    written = await asyncio.gather(*writes, return_exceptions=True)
+    stopped: Any = []
+    if outcomes.ids or failures:
+        stopped, webhook_messages = await _record_with_retry(
+            pool, settings, outcomes, bounces, lambda conn: _webhooks(conn, ctx, email_id, failures)
+        )
+        report.messages.extend(webhook_messages)
+    for error in written:
+        if isinstance(error, BaseException):  # the database stayed away: the lease resends them
+            raise error
     for state in outcomes.states:
-        if state == "sent":
-            report.sent += 1
-        elif state == "failed":
+        if state == "failed":
             report.failed += 1
         else:
             report.retry += 1

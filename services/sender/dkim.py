@@ -13,8 +13,12 @@ import re
 import time
 from collections.abc import Sequence
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from shared.senders.dkim import check_private_key, public_txt_record
+
+__all__ = ["DkimSigner", "body_hash", "canonical_header", "public_txt_record", "signed_picks"]
 
 Header = tuple[str, str]
 
@@ -51,34 +55,14 @@ def canonical_header(name: str, value: str) -> str:
     return f"{name.lower().strip()}:{value}\r\n"
 
 
-def load_private_key(text: str) -> rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey:
-    """A PEM private key (RSA or Ed25519), or dkimpy's base64 32-byte Ed25519 seed."""
-    stripped = text.strip()
-    if stripped.startswith("-----BEGIN"):
-        key = serialization.load_pem_private_key(stripped.encode("ascii"), password=None)
-        if isinstance(key, rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey):
-            return key
-        raise ValueError("DKIM keys must be RSA or Ed25519")
-    raw = base64.b64decode(stripped, validate=True)
-    if len(raw) != 32:
-        raise ValueError("an Ed25519 seed is 32 bytes")
-    return ed25519.Ed25519PrivateKey.from_private_bytes(raw)
-
-
 class DkimSigner:
     """Signs messages for one domain and selector."""
 
     def __init__(self, domain: str, selector: str, algorithm: str, private_key: str) -> None:
+        """Raises ValueError for a key that cannot sign ``algorithm``."""
         self.domain = domain
         self.selector = selector
-        self.key = load_private_key(private_key)
-        if isinstance(self.key, rsa.RSAPrivateKey):
-            if algorithm != "rsa-sha256":
-                raise ValueError(f"an RSA key cannot sign {algorithm}")
-            if self.key.key_size < 1024:
-                raise ValueError("RSA DKIM keys need at least 1024 bits")
-        elif algorithm != "ed25519-sha256":
-            raise ValueError(f"an Ed25519 key cannot sign {algorithm}")
+        self.key = check_private_key(private_key, algorithm)
         self.algorithm = algorithm
 
     def _sign(self, data: bytes) -> bytes:
@@ -89,37 +73,45 @@ class DkimSigner:
 
     def sign(self, headers: Sequence[Header], body: bytes, timestamp: int | None = None) -> Header:
         """The ``DKIM-Signature`` header for a message made of ``headers`` and ``body``."""
-        body_hash = base64.b64encode(hashlib.sha256(canonical_body(body)).digest()).decode()
-        # Each name in h= takes the last unused instance of that header (RFC 6376 5.4.2).
-        remaining: dict[str, list[Header]] = {}
-        for name, value in headers:
-            remaining.setdefault(name.lower(), []).append((name, value))
-        names: list[str] = []
-        signed: list[str] = []
-        for name in SIGNED_HEADERS:
-            stack = remaining.get(name)
-            if stack is None:
-                continue  # absent headers are not listed (over-signing only for present ones)
-            names.append(name)
-            if stack:
-                signed.append(canonical_header(*stack.pop()))
+        h, picks = signed_picks([name for name, _ in headers])
+        canonical = "".join(canonical_header(*headers[i]) for i in picks if i >= 0)
+        return self.sign_canonical(canonical, h, body_hash(body), timestamp)
+
+    def sign_canonical(
+        self, canonical_headers: str, h: str, bh: str, timestamp: int | None = None
+    ) -> Header:
+        """The signature from parts prepared once per message for every key (and, for headers
+        that never vary, once per batch): the signed headers in canonical form and h= order,
+        the h= tag and the body hash (``signed_picks``, ``canonical_header``, ``body_hash``)."""
         stamp = int(time.time()) if timestamp is None else timestamp
         value = (
             f"v=1; a={self.algorithm}; c=relaxed/relaxed; d={self.domain}; s={self.selector};\r\n"
-            f"\tt={stamp}; h={':'.join(names)};\r\n\tbh={body_hash};\r\n\tb="
+            f"\tt={stamp}; h={h};\r\n\tbh={bh};\r\n\tb="
         )
-        data = "".join(signed) + canonical_header("DKIM-Signature", value).rstrip("\r\n")
+        data = canonical_headers + canonical_header("DKIM-Signature", value).rstrip("\r\n")
         signature = base64.b64encode(self._sign(data.encode("utf-8"))).decode("ascii")
         return "DKIM-Signature", value + signature
 
 
-def public_txt_record(private_key: str) -> str:
-    """The DNS TXT value to publish for a key (used by the admin and by tests)."""
-    key = load_private_key(private_key)
-    if isinstance(key, rsa.RSAPrivateKey):
-        der = key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        return "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode("ascii")
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return "v=DKIM1; k=ed25519; p=" + base64.b64encode(raw).decode("ascii")
+def body_hash(body: bytes) -> str:
+    """The bh= tag: SHA-256 of the relaxed body, base64 (the same for every key)."""
+    return base64.b64encode(hashlib.sha256(canonical_body(body)).digest()).decode()
+
+
+def signed_picks(names: Sequence[str]) -> tuple[str, list[int]]:
+    """For a message whose headers are named ``names`` (in order): the h= tag and, in its order,
+    the index of the header each listed name signs, -1 for an over-signed name with no instance
+    left. Each name takes the last unused instance (RFC 6376 5.4.2); absent names are not
+    listed. The same for every message built with the same header names."""
+    remaining: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        remaining.setdefault(name.lower(), []).append(i)
+    listed: list[str] = []
+    picks: list[int] = []
+    for name in SIGNED_HEADERS:
+        stack = remaining.get(name)
+        if stack is None:
+            continue  # absent headers are not listed (over-signing only for present ones)
+        listed.append(name)
+        picks.append(stack.pop() if stack else -1)
+    return ":".join(listed), picks

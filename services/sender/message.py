@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from services.sender.dkim import DkimSigner
-from services.sender.mime import Envelope, build_message
+from services.sender.dkim import DkimSigner, body_hash, canonical_header, signed_picks
+from services.sender.mime import Header, Layout, varies
 from shared.rendering import MessageUrls, render_variation
 
 FEEDBACK_SENDER_ID = "tart"
-_SIGNERS: dict[tuple[Any, ...], DkimSigner | None] = {}
+_SIGNERS: dict[tuple[Any, ...], list[DkimSigner]] = {}
 _date_cache: tuple[int, str] = (0, "")
 
 
@@ -43,20 +43,22 @@ def rfc5322_date() -> str:
     return _date_cache[1]
 
 
-def signer_for(ctx: Mapping[str, Any]) -> DkimSigner | None:
-    """The sender's DKIM signer (cached until the sender row changes), or None without a key."""
-    key = (ctx["from_address"], ctx["sender_updated_at"], ctx["dkim_selector"])
-    if key not in _SIGNERS:
-        if not ctx["dkim_selector"] or not ctx["dkim_private_key"]:
-            _SIGNERS[key] = None
-        else:
-            domain = str(ctx["from_address"]).rsplit("@", 1)[1]
-            _SIGNERS[key] = DkimSigner(
-                domain, ctx["dkim_selector"], ctx["dkim_algorithm"], ctx["dkim_private_key"]
-            )
+def signers_for(ctx: Mapping[str, Any]) -> list[DkimSigner]:
+    """A signer for each of the sender's active DKIM keys (``ctx["dkim_keys"]``: id, selector,
+    algorithm, private_key), their keys loaded once per process: a key row never changes (a
+    rotation adds a key), so its id names it. Empty without a key: unsigned mail."""
+    keys = ctx.get("dkim_keys") or []
+    domain = str(ctx["from_address"]).rsplit("@", 1)[1]
+    cache_key = (domain, *(k["id"] for k in keys))
+    signers = _SIGNERS.get(cache_key)
+    if signers is None:
+        signers = [
+            DkimSigner(domain, k["selector"], k["algorithm"], k["private_key"]) for k in keys
+        ]
+        _SIGNERS[cache_key] = signers
         if len(_SIGNERS) > 256:
             _SIGNERS.pop(next(iter(_SIGNERS)))
-    return _SIGNERS[key]
+    return signers
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,106 @@ class Outgoing:
     mail_from: str
     rcpt: str
     data: bytes
+
+
+@dataclass
+class _Signing:
+    """DKIM for messages with the same header names: the h= tag, the header each name signs, and
+    the canonical form of those that are the same in every message."""
+
+    h: str
+    picks: list[int]
+    fixed: dict[int, str]
+
+    @classmethod
+    def for_message(cls, headers: Sequence[Header]) -> _Signing:
+        h, picks = signed_picks([name for name, _ in headers])
+        fixed = {
+            i: canonical_header(*headers[i]) for i in picks if i >= 0 and not varies(headers[i])
+        }
+        return cls(h, picks, fixed)
+
+    def canonical(self, headers: Sequence[Header]) -> str:
+        fixed = self.fixed
+        return "".join(
+            fixed[i] if i in fixed else canonical_header(*headers[i]) for i in self.picks if i >= 0
+        )
+
+
+class Composer:
+    """Builds the messages of one batch (or one test send). What all recipients of a variation
+    share is made once: the headers that do not vary, checked once, and the quoted-printable form
+    of the body lines seen so far (a ``mime.Layout``); the DKIM h= tag and the canonical form of
+    the fixed headers. The DKIM key objects are loaded once per process (``signers_for``) and the
+    compiled templates cached per process (shared/rendering). Per recipient remain the rendering,
+    the varying headers, the body, its hash and one signature per key.
+    """
+
+    def __init__(
+        self, ctx: Mapping[str, Any], *, bulk: bool, track_clicks: bool, email_id: int | str
+    ) -> None:
+        self.ctx = ctx
+        self.bulk = bulk
+        self.track_clicks = track_clicks
+        self.email_id = email_id
+        self.domain = ctx["return_path_domain"]
+        self._signers: list[DkimSigner] | None = None  # loaded at the first message: a bad key
+        self._layouts: dict[Any, Layout] = {}
+        self._signing: dict[tuple[Any, ...], _Signing] = {}
+
+    def _layout(self, variation: Mapping[str, Any]) -> Layout:
+        vid = variation.get("id", 0)
+        layout = self._layouts.get(vid)
+        if layout is None:
+            ctx = self.ctx
+            layout = self._layouts[vid] = Layout(
+                from_name=ctx["from_name"],
+                from_address=ctx["from_address"],
+                reply_to=ctx["reply_to"],
+                feedback_id=f"{self.email_id}:{vid}:{ctx['sender_id']}:{FEEDBACK_SENDER_ID}",
+                bulk=self.bulk,
+                one_click=True,
+            )
+        return layout
+
+    def compose(
+        self,
+        variation: Mapping[str, Any],
+        subscriber: Mapping[str, Any],
+        token: str,
+        *,
+        message_id: str | None = None,
+    ) -> Outgoing:
+        """Render, build and sign one message. Raises HeaderInjection or a template error."""
+        domain = self.domain
+        urls = MessageUrls.for_send(self.ctx["public_base_url"], token)
+        rendered = render_variation(variation, subscriber, urls, track_clicks=self.track_clicks)
+        built = self._layout(variation).build(
+            to=subscriber["address"],
+            subject=rendered.subject,
+            date=rfc5322_date(),
+            message_id=message_id or f"{token}@{domain}",
+            token=token,
+            unsubscribe_url=urls.unsubscribe_url,
+            unsubscribe_mailto=f"mailto:unsubscribe+{token}@{domain}",
+            plain=rendered.plain,
+            html=rendered.html,
+        )
+        if self._signers is None:  # fails that message (and each after it), not the whole batch
+            self._signers = signers_for(self.ctx)
+        signatures: list[Header] = []
+        if self._signers:
+            # The fixed headers' canonical forms belong to one variation's layout (its Feedback-ID).
+            key = (variation.get("id", 0), *(name for name, _ in built.headers))
+            signing = self._signing.get(key)
+            if signing is None:
+                signing = self._signing[key] = _Signing.for_message(built.headers)
+            canonical = signing.canonical(built.headers)
+            bh = body_hash(built.body)
+            signatures = [s.sign_canonical(canonical, signing.h, bh) for s in self._signers]
+        return Outgoing(
+            f"bounces+{token}@{domain}", subscriber["address"], built.to_bytes(signatures)
+        )
 
 
 def compose(
@@ -79,25 +181,6 @@ def compose(
     email_id: int | str,
     message_id: str | None = None,
 ) -> Outgoing:
-    """Render, build and sign one message. Raises HeaderInjection or a template error."""
-    domain = ctx["return_path_domain"]
-    urls = MessageUrls.for_send(ctx["public_base_url"], token)
-    rendered = render_variation(variation, subscriber, urls, track_clicks=track_clicks)
-    env = Envelope(
-        from_name=ctx["from_name"],
-        from_address=ctx["from_address"],
-        to=subscriber["address"],
-        reply_to=ctx["reply_to"],
-        subject=rendered.subject,
-        date=rfc5322_date(),
-        message_id=message_id or f"{token}@{domain}",
-        token=token,
-        feedback_id=f"{email_id}:{variation.get('id', 0)}:{ctx['sender_id']}:{FEEDBACK_SENDER_ID}",
-        bulk=bulk,
-        unsubscribe_url=urls.unsubscribe_url,
-        unsubscribe_mailto=f"mailto:unsubscribe+{token}@{domain}",
-    )
-    built = build_message(env, rendered.plain, rendered.html)
-    signer = signer_for(ctx)
-    prefix = [signer.sign(built.headers, built.body)] if signer is not None else []
-    return Outgoing(f"bounces+{token}@{domain}", subscriber["address"], built.to_bytes(prefix))
+    """One message on its own (a test send); a batch keeps one ``Composer`` for all of its."""
+    composer = Composer(ctx, bulk=bulk, track_clicks=track_clicks, email_id=email_id)
+    return composer.compose(variation, subscriber, token, message_id=message_id)

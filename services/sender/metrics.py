@@ -13,6 +13,11 @@ SMTP_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 SMTP_REPLIES = Counter("tart_smtp_replies_total", "SMTP reply codes by relay.", ["relay", "code"])
+RELAY_DOWN = Counter(
+    "tart_smtp_relay_down_total",
+    "Times a relay was found unreachable and skipped for its cool-down.",
+    ["relay"],
+)
 BATCH_SECONDS = Histogram(
     "tart_send_batch_seconds",
     "Duration of one send.batch (claim, render, sign, send, record).",
@@ -20,5 +25,10 @@ BATCH_SECONDS = Histogram(
 )
 BATCH_ROWS = Histogram(
     "tart_send_batch_rows", "Rows claimed per send.batch.", buckets=(0, 1, 10, 50, 100, 250, 500)
+)
+RECORDED_ROWS = Histogram(
+    "tart_send_recorded_rows",
+    "Accepted sends written 'sent' per write of the recorder (one every 10 ms while sending).",
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 1000),
 )
 DISPATCHED = Counter("tart_dispatched_rows_total", "Send rows created by campaign.dispatch.")

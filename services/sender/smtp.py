@@ -1,23 +1,31 @@
 """SMTP relays and pools of reused sessions: aiosmtplib's handshake, then our pipelining
-(services/sender/session.py).
+(services/sender/session.py), and failover between relays.
 
-A relay URL is ``smtp://``, ``smtps://`` (TLS from the start) or ``smtp+starttls://``, with an
-optional ``user:password@`` and an optional ``#name`` (what ``senders.relay`` refers to; the
-default name is ``host:port``). Each worker process keeps up to ``smtp_pool_size`` open
-connections per relay and reuses them across batches.
+Relays are configured and named in TART_SMTP_RELAYS (shared/senders/relays.py). Each worker
+process keeps up to ``smtp_pool_size`` open connections per relay and reuses them across batches.
+
+Failover. A relay that cannot be reached (the connection is refused or times out, or it greets
+with an error) is marked down for ``TART_SMTP_RELAY_COOLDOWN_SECONDS``. Messages of senders
+without a pinned relay skip it while another relay is up, and the messages queued for it move
+to the next relay. A sender pinned to a relay (senders.relay) stays on it, because a pin is a
+promise (the sender's dedicated IP, its credentials at that relay): while it is down, its messages
+fail at once as temporary failures, without a connection attempt, and are tried again on the
+retry schedule (services/sender/batch.py). After the cool-down the next message tries again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import functools
 import itertools
+import math
 import re
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
-from urllib.parse import unquote, urlsplit
+from typing import Any, Literal
 
 import aiosmtplib
 
@@ -25,45 +33,14 @@ from services.sender import metrics
 from services.sender.session import Envelope, Session, envelope
 from shared.config import get_settings
 from shared.logging import get_logger
+from shared.senders.relays import Relay, parse_relay
 from shared.tls import client_context
 
 log = get_logger(__name__)
 
 _ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
-Kind = Literal["sent", "temporary", "permanent"]
-
-
-@dataclass(frozen=True)
-class Relay:
-    name: str
-    hostname: str
-    port: int
-    use_tls: bool
-    start_tls: bool
-    username: str | None
-    password: str | None
-
-
-def parse_relay(url: str) -> Relay:
-    """A Relay from a URL; raises ValueError naming the problem."""
-    parts = urlsplit(url.strip())
-    schemes = {"smtp": (False, False, 25), "smtps": (True, False, 465),
-               "smtp+starttls": (False, True, 587)}  # fmt: skip
-    if parts.scheme not in schemes:
-        raise ValueError(f"relay {url!r}: scheme must be smtp, smtps or smtp+starttls")
-    if not parts.hostname:
-        raise ValueError(f"relay {url!r}: no host")
-    use_tls, start_tls, default_port = schemes[parts.scheme]
-    port = parts.port or default_port
-    return Relay(
-        name=parts.fragment or f"{parts.hostname}:{port}",
-        hostname=parts.hostname,
-        port=port,
-        use_tls=use_tls,
-        start_tls=start_tls,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-    )
+# "expired": never written to the relay, because the claim's lease was running out (batch.py).
+Kind = Literal["sent", "temporary", "permanent", "expired"]
 
 
 @dataclass(frozen=True)
@@ -99,11 +76,20 @@ class RelaySetupError(Exception):
         self.message = message
 
 
+class RelayDown(Exception):
+    """The relay could not be reached: connection refused or timed out, or an error greeting."""
+
+
+EXPIRED = SmtpResult("expired", None, "not sent: the claim's lease was running out")
+
+
 @dataclass
 class _Job:
     commands: Envelope
     data: bytes
     done: asyncio.Future[SmtpResult]
+    deadline: float  # time.monotonic() after which the message must not be started
+    pinned: bool = False  # the sender is pinned to this relay: never moved to another
 
 
 class RelayPool:
@@ -111,20 +97,35 @@ class RelayPool:
     turn and writes the next one's envelope behind the current content (session.py).
 
     ``tls_context`` verifies the relay for smtps:// and smtp+starttls:// (default: the one
-    built from TART_TLS_CA_FILE / TART_TLS_VERIFY).
+    built from TART_TLS_CA_FILE / TART_TLS_VERIFY). ``cooldown``: seconds a relay found down is
+    skipped. ``reroute``, set by ``Relays``: offered each message this pool cannot deliver
+    because the relay is down; True when another relay took it.
     """
 
     def __init__(
-        self, relay: Relay, size: int, timeout: float, tls_context: ssl.SSLContext | None = None
+        self,
+        relay: Relay,
+        size: int,
+        timeout: float,
+        tls_context: ssl.SSLContext | None = None,
+        cooldown: float = 60.0,
     ) -> None:
         self.relay = relay
         self.size = size
         self.timeout = timeout
         self.tls_context = tls_context or client_context(get_settings())
+        self.cooldown = cooldown
+        self.down_until = 0.0  # time.monotonic() until which the relay counts as down
+        self.down_reason = ""
+        self.reroute: Callable[[_Job], bool] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._jobs: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._runners: set[asyncio.Task[None]] = set()
         self._waiting = 0  # runners waiting for a message
+        self._seconds = metrics.SMTP_SECONDS.labels(relay.name)
+        self._replies: dict[int | None, Any] = {}  # a labelled child per code, looked up once
+        self._unreported: collections.Counter[int | None] = collections.Counter()
+        self._unreported_total = 0
 
     async def _connect(self) -> Session:
         """aiosmtplib's handshake, then our pipelining session on its transport."""
@@ -144,6 +145,9 @@ class RelayPool:
             if client.last_ehlo_response is None:
                 await client.ehlo()
             return Session(client, self.timeout)
+        except aiosmtplib.SMTPConnectError as exc:  # refused, timed out, or an error greeting
+            client.close()
+            raise RelayDown(f"{type(exc).__name__}: {exc}") from exc
         except aiosmtplib.SMTPResponseException as exc:
             await _quit(client)
             raise RelaySetupError(exc.code, exc.message) from exc
@@ -153,17 +157,57 @@ class RelayPool:
 
     async def send(self, mail_from: str, rcpt: str, data: bytes) -> SmtpResult:
         """Send one message; never raises for SMTP or connection trouble."""
+        return await self.submit(mail_from, rcpt, data)
+
+    def submit(
+        self,
+        mail_from: str,
+        rcpt: str,
+        data: bytes,
+        deadline: float = math.inf,
+        pinned: bool = False,
+    ) -> asyncio.Future[SmtpResult]:
+        """Queue one message; its future gets the relay's answer (never an exception for SMTP
+        or connection trouble). A message still queued at ``deadline`` (``time.monotonic()``) is
+        not started: its result is ``expired``. While the relay is down the message moves to
+        another relay, unless ``pinned``. Raises ValueError for an unsafe address."""
         commands = envelope(mail_from, rcpt)
+        job = _Job(commands, data, asyncio.get_running_loop().create_future(), deadline, pinned)
+        if self.is_down:
+            self._unavailable(job)
+        else:
+            self.take(job)
+        return job.done
+
+    def take(self, job: _Job) -> None:
+        """Queue a message (new, or moved here from a relay that is down)."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a queue and tasks belong to one event loop
             self._loop, self._jobs, self._runners, self._waiting = loop, asyncio.Queue(), set(), 0
-        job = _Job(commands, data, loop.create_future())
         self._jobs.put_nowait(job)
         if self._waiting == 0 and len(self._runners) < self.size:
             runner = loop.create_task(self._run())
             self._runners.add(runner)
             runner.add_done_callback(self._runners.discard)
-        return await job.done
+
+    @property
+    def is_down(self) -> bool:
+        return time.monotonic() < self.down_until
+
+    def _mark_down(self, reason: str) -> None:
+        if not self.is_down:
+            log.warning("relay unreachable; skipped during its cool-down", relay=self.relay.name,
+                        reason=reason, cooldown_seconds=self.cooldown)  # fmt: skip
+            metrics.RELAY_DOWN.labels(self.relay.name).inc()
+        self.down_until = time.monotonic() + self.cooldown
+        self.down_reason = reason
+
+    def _unavailable(self, job: _Job) -> None:
+        """A message this relay cannot take now: to another relay, else a temporary failure."""
+        if job.done.done() or (not job.pinned and self.reroute is not None and self.reroute(job)):
+            return
+        reply = f"connection: relay {self.relay.name} unreachable ({self.down_reason})"
+        job.done.set_result(SmtpResult("temporary", None, reply))
 
     async def _run(self) -> None:
         """One session's life: deliver messages from the queue until close() sends None."""
@@ -172,6 +216,8 @@ class RelayPool:
         try:
             while True:
                 if job is None:
+                    if self._unreported_total and self._jobs.empty():
+                        self._report()  # going idle: the metric is current between bursts
                     self._waiting += 1
                     try:
                         job = await self._jobs.get()
@@ -179,6 +225,9 @@ class RelayPool:
                         self._waiting -= 1
                     if job is None:
                         break
+                    if _expired(job):  # (a job whose envelope went ahead is always delivered)
+                        job = None
+                        continue
                 session, job = await self._deliver(session, job)
         except BaseException as exc:  # a bug or a cancelled loop: no sender may wait forever
             _abort(job, exc)
@@ -189,12 +238,14 @@ class RelayPool:
 
     def _follower(self) -> _Job | None:
         """The next queued message, if one is waiting, to pipeline behind the current one."""
-        if self._jobs.empty():
-            return None
-        then = self._jobs.get_nowait()
-        if then is None:  # close() is waiting: stop after the current message
-            self._jobs.put_nowait(None)
-        return then
+        while not self._jobs.empty():
+            then = self._jobs.get_nowait()
+            if then is None:  # close() is waiting: stop after the current message
+                self._jobs.put_nowait(None)
+                return None
+            if not _expired(then):
+                return then
+        return None
 
     async def _deliver(
         self, session: Session | None, job: _Job
@@ -207,7 +258,16 @@ class RelayPool:
             if session is None or not session.is_connected:
                 if session is not None:
                     session.close()
-                session = await self._connect()
+                session = None
+                if self.is_down:  # found down by another session meanwhile
+                    self._unavailable(job)
+                    return None, None
+                try:
+                    session = await self._connect()
+                except RelayDown as exc:
+                    self._mark_down(str(exc))
+                    self._unavailable(job)
+                    return None, None
             then = self._follower() if session.pipelining else None
             ahead = None if then is None else then.commands
             reply = await session.send(job.commands, job.data, ahead)
@@ -225,11 +285,27 @@ class RelayPool:
         except BaseException as exc:
             _abort(then, exc)
             raise
-        metrics.SMTP_SECONDS.labels(self.relay.name).observe(time.perf_counter() - started)
-        metrics.SMTP_REPLIES.labels(self.relay.name, str(result.code or "none")).inc()
+        self._seconds.observe(time.perf_counter() - started)
+        # Reply codes are counted here and added to the metric in bulk (_report): an increment
+        # of a multiprocess metric costs a few microseconds, a per-message cost otherwise.
+        self._unreported[result.code] += 1
+        self._unreported_total += 1
+        if self._unreported_total >= 100:
+            self._report()
         if not job.done.done():  # not cancelled meanwhile
             job.done.set_result(result)
         return session, then
+
+    def _report(self) -> None:
+        """Add the reply codes counted since the last report to tart_smtp_replies_total."""
+        for code, n in self._unreported.items():
+            replies = self._replies.get(code)
+            if replies is None:
+                replies = metrics.SMTP_REPLIES.labels(self.relay.name, str(code or "none"))
+                self._replies[code] = replies
+            replies.inc(n)
+        self._unreported.clear()
+        self._unreported_total = 0
 
     async def close(self) -> None:
         """QUIT every session once the messages queued so far are delivered."""
@@ -237,6 +313,16 @@ class RelayPool:
         for _ in runners:
             self._jobs.put_nowait(None)
         await asyncio.gather(*runners, return_exceptions=True)
+
+
+def _expired(job: _Job) -> bool:
+    """Settle a job whose deadline passed (or that nobody waits for) without sending it."""
+    if job.done.done():
+        return True  # cancelled meanwhile: nobody would read the reply
+    if time.monotonic() <= job.deadline:
+        return False
+    job.done.set_result(EXPIRED)
+    return True
 
 
 def _abort(job: _Job | None, exc: BaseException) -> None:
@@ -257,7 +343,8 @@ async def _quit(client: aiosmtplib.SMTP) -> None:
 
 
 class Relays:
-    """Every configured relay of a process: by name for senders that pin one, else in turn."""
+    """Every configured relay of a process: the pinned one for senders that have one, else each
+    in turn, skipping relays that are down (see the module docstring)."""
 
     def __init__(
         self,
@@ -265,20 +352,56 @@ class Relays:
         size: int,
         timeout: float,
         tls_context: ssl.SSLContext | None = None,
+        cooldown: float = 60.0,
     ) -> None:
         if not urls:
             raise ValueError("TART_SMTP_RELAYS is empty")
-        self.pools = [RelayPool(parse_relay(u), size, timeout, tls_context) for u in urls]
+        self.pools = [RelayPool(parse_relay(u), size, timeout, tls_context, cooldown) for u in urls]
+        for pool in self.pools:
+            pool.reroute = functools.partial(self._reroute, pool)
         self.by_name = {p.relay.name: p for p in self.pools}
         self._turn = itertools.cycle(self.pools)
+        self._unknown: set[str] = set()
 
-    def for_sender(self, relay_name: str | None) -> RelayPool:
-        if relay_name:
-            pool = self.by_name.get(relay_name)
-            if pool is not None:
+    def submit(
+        self,
+        relay_name: str | None,
+        mail_from: str,
+        rcpt: str,
+        data: bytes,
+        deadline: float = math.inf,
+    ) -> asyncio.Future[SmtpResult]:
+        """Queue one message for a sender pinned to ``relay_name`` (None: any relay in turn)."""
+        pinned = self.by_name.get(relay_name) if relay_name else None
+        if relay_name and pinned is None and relay_name not in self._unknown:
+            # Checked when the pin is saved; a relay renamed in the settings since lands here.
+            self._unknown.add(relay_name)
+            log.warning("unknown relay, using every relay in turn", relay=relay_name)
+        if pinned is not None:
+            return pinned.submit(mail_from, rcpt, data, deadline, pinned=True)
+        return self._next_up().submit(mail_from, rcpt, data, deadline)
+
+    async def send(
+        self, relay_name: str | None, mail_from: str, rcpt: str, data: bytes
+    ) -> SmtpResult:
+        """Send one message and wait for the relay's answer (a test send)."""
+        return await self.submit(relay_name, mail_from, rcpt, data)
+
+    def _next_up(self, other_than: RelayPool | None = None) -> RelayPool:
+        """The next relay in turn that is up; when none is, the one whose cool-down ends first
+        (its messages then fail at once and are retried)."""
+        for _ in range(len(self.pools)):
+            pool = next(self._turn)
+            if not pool.is_down and pool is not other_than:
                 return pool
-            log.warning("unknown relay, using round robin", relay=relay_name)
-        return next(self._turn)
+        return min(self.pools, key=lambda p: p.down_until)
+
+    def _reroute(self, down: RelayPool, job: _Job) -> bool:
+        pool = self._next_up(other_than=down)
+        if pool is down or pool.is_down:
+            return False
+        pool.take(job)
+        return True
 
     async def close(self) -> None:
         for pool in self.pools:

@@ -45,6 +45,6 @@ async def send_test(
         email_id=variation["email_id"],
         message_id=f"test-{uuid.uuid4().hex}@{ctx['return_path_domain']}",
     )
-    result = await relays.for_sender(ctx["relay"]).send(out.mail_from, out.rcpt, out.data)
+    result = await relays.send(ctx["relay"], out.mail_from, out.rcpt, out.data)
     log.info("test send", variation_id=variation_id, code=result.code, reply=result.reply)
     return result.reply

@@ -201,9 +201,9 @@ UPDATE sends SET state = 'cancelled', error = 'email cancelled', lease_until = N
 WHERE email_id = :email_id AND sender_id = :sender_id AND state = 'queued';
 
 -- name: requeue_failed
--- An operator retries the email's failed sends from scratch.
+-- An operator retries the email's failed sends from scratch (a fresh retry lifetime too).
 UPDATE sends
-SET state = 'queued', attempts = 0, next_attempt_at = NULL, error = NULL
+SET state = 'queued', attempts = 0, next_attempt_at = NULL, first_attempt_at = NULL, error = NULL
 WHERE email_id = :email_id AND sender_id = :sender_id AND state = 'failed'
 RETURNING id;
 

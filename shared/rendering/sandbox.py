@@ -286,12 +286,13 @@ class BoundedTemplate(Template):
         token = _budget.set(_Budget())
         try:
             parts: list[str] = []
+            append = parts.append  # (a template yields a part per text run and per {{ }})
             size = 0
             for part in self.root_render_func(ctx):
                 size += len(part)
                 if size > MAX_OUTPUT:
                     raise SecurityError(f"the output is longer than {MAX_OUTPUT:,} characters")
-                parts.append(part)
+                append(part)
             return "".join(parts)
         except Exception:
             self.environment.handle_exception()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections import OrderedDict
@@ -166,12 +167,8 @@ def _track_links(body: str, urls: MessageUrls, track_clicks: bool) -> tuple[str,
     own = (urls.view_url, urls.unsubscribe_url)
 
     def replace(match: re.Match[str]) -> str:
-        quoted = match.group(2)
-        target = html.unescape(quoted[1:-1]).strip()
-        lowered = target[:8].lower()
-        if not (lowered.startswith("http://") or lowered.startswith("https://")):
-            return match.group(0)
-        if target in own:
+        target = _link_target(match.group(2))
+        if target is None or target in own:
             return match.group(0)
         links.append(target)
         if not track_clicks:
@@ -181,15 +178,29 @@ def _track_links(body: str, urls: MessageUrls, track_clicks: bool) -> tuple[str,
     return _HREF.sub(replace, body), links
 
 
+@functools.lru_cache(maxsize=4096)
+def _link_target(quoted: str) -> str | None:
+    """The URL a quoted href value holds, if it is an http(s) link; else None. Cached: most of
+    a campaign's hrefs are the same for every recipient (a per-message cost otherwise)."""
+    target = html.unescape(quoted[1:-1]).strip()
+    lowered = target[:8].lower()
+    if not (lowered.startswith("http://") or lowered.startswith("https://")):
+        return None
+    return target
+
+
 def _add_pixel(body: str, pixel_url: str) -> str:
     img = (
         f'<img src="{html.escape(pixel_url)}" width="1" height="1" alt="" '
         'style="display:block;border:0;width:1px;height:1px">'
     )
-    matches = list(_BODY_END.finditer(body))
-    if not matches:
+    # The last </body>, looked for from the end (it is near there): scanning the whole body with
+    # the regular expression cost more than rendering a short template.
+    at = body.rfind("</")
+    while at != -1 and not _BODY_END.match(body, at):
+        at = body.rfind("</", 0, at)
+    if at == -1:
         return body + img
-    at = matches[-1].start()
     return body[:at] + img + body[at:]
 
 

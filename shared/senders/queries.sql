@@ -64,12 +64,20 @@ FROM api_keys WHERE id = :id AND sender_id = :sender_id;
 
 -- name: get_public_sender
 -- A sender as the API shows it: no DKIM private key, no webhook secret (only whether one is set).
-SELECT id, address, name, reply_to, public_base_url, return_path_domain, dkim_selector,
-       dkim_algorithm, rate_per_second, rate_per_hour, soft_bounce_limit,
-       extract(epoch FROM soft_bounce_window)::bigint AS soft_bounce_window_s, anonymous_events,
-       webhook_url, webhook_events, webhook_secret IS NOT NULL AS webhook_secret_set,
-       created_at, updated_at
-FROM senders WHERE id = :id;
+-- dkim_selector and dkim_algorithm name an active key (RSA first), as when a sender had one key;
+-- /v1/sender/dkim-keys lists them all.
+SELECT s.id, s.address, s.name, s.reply_to, s.public_base_url, s.return_path_domain,
+       k.selector AS dkim_selector, coalesce(k.algorithm, 'rsa-sha256') AS dkim_algorithm,
+       s.rate_per_second, s.rate_per_hour, s.soft_bounce_limit,
+       extract(epoch FROM s.soft_bounce_window)::bigint AS soft_bounce_window_s,
+       s.anonymous_events, s.webhook_url, s.webhook_events,
+       s.webhook_secret IS NOT NULL AS webhook_secret_set, s.relay, s.created_at, s.updated_at
+FROM senders s
+LEFT JOIN LATERAL (
+    SELECT selector, algorithm FROM sender_dkim_keys
+    WHERE sender_id = s.id AND state = 'active' ORDER BY algorithm DESC LIMIT 1
+) k ON true
+WHERE s.id = :id;
 
 -- name: update_sender
 -- Partial update from the API: each column changes only when its set_ flag is true, so a null in
@@ -83,6 +91,7 @@ UPDATE senders SET
     anonymous_events = CASE WHEN :set_anonymous_events THEN :anonymous_events::boolean
                        ELSE anonymous_events END,
     webhook_url = CASE WHEN :set_webhook_url THEN :webhook_url ELSE webhook_url END,
+    relay = CASE WHEN :set_relay THEN :relay ELSE relay END,
     webhook_events = CASE WHEN :set_webhook_events THEN :webhook_events::text[]
                      ELSE webhook_events END,
     -- a webhook needs a secret to sign with: create one the first time a URL is set
@@ -98,8 +107,10 @@ UPDATE senders SET webhook_secret = :secret WHERE id = :id RETURNING id;
 
 -- name: admin_list_senders
 -- admin: the senders an admin may see (all for an owner), with their key count.
-SELECT s.id, s.address, s.name, s.public_base_url, s.dkim_selector, s.rate_per_second,
-       s.rate_per_hour, s.created_at,
+SELECT s.id, s.address, s.name, s.public_base_url, s.rate_per_second, s.rate_per_hour,
+       s.created_at,
+       (SELECT string_agg(k.selector, ', ' ORDER BY k.algorithm DESC) FROM sender_dkim_keys k
+        WHERE k.sender_id = s.id AND k.state = 'active') AS dkim_selector,
        (SELECT count(*) FROM api_keys k WHERE k.sender_id = s.id AND k.revoked_at IS NULL) AS keys
 FROM senders s
 WHERE :is_owner::boolean OR EXISTS (SELECT 1 FROM admin_user_senders us
@@ -107,23 +118,17 @@ WHERE :is_owner::boolean OR EXISTS (SELECT 1 FROM admin_user_senders us
 ORDER BY s.address;
 
 -- name: admin_update_sender_settings
--- admin: the sender settings form saves every field at once (rates, bounce policy, links).
+-- admin: the sender settings form saves every field at once (rates, bounce policy, links, relay).
 UPDATE senders SET
     name = :name, reply_to = :reply_to, public_base_url = :public_base_url,
     return_path_domain = :return_path_domain, rate_per_second = :rate_per_second,
     rate_per_hour = :rate_per_hour, soft_bounce_limit = :soft_bounce_limit,
     soft_bounce_window = make_interval(days => :soft_bounce_days),
-    anonymous_events = :anonymous_events, webhook_url = :webhook_url,
+    anonymous_events = :anonymous_events, webhook_url = :webhook_url, relay = :relay,
     webhook_secret = CASE WHEN :webhook_url::text IS NOT NULL AND webhook_secret IS NULL
                           THEN :new_secret ELSE webhook_secret END
 WHERE id = :id
 RETURNING id;
-
--- name: admin_set_dkim
--- admin: stores a generated DKIM key pair's private half and its selector.
-UPDATE senders SET dkim_selector = :selector, dkim_algorithm = :algorithm,
-                   dkim_private_key = :private_key
-WHERE id = :id RETURNING id;
 
 -- name: admin_delete_sender
 -- admin: deletes a sender and (by cascade) its subscribers, emails, sends and keys.

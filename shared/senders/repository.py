@@ -118,6 +118,7 @@ SENDER_FIELDS = (
     "anonymous_events",
     "webhook_url",
     "webhook_events",
+    "relay",
 )
 
 
@@ -146,17 +147,9 @@ async def admin_list_senders(conn: Conn, user_id: int, is_owner: bool) -> list[R
 async def admin_update_sender_settings(conn: Conn, sender_id: int, values: dict[str, Any]) -> bool:
     """Save the settings form: name, reply_to, public_base_url, return_path_domain,
     rate_per_second, rate_per_hour, soft_bounce_limit, soft_bounce_days, anonymous_events,
-    webhook_url."""
+    webhook_url, relay."""
     params = {"id": sender_id, "new_secret": secrets.token_urlsafe(32), **values}
     return await fetch_one(conn, Q.admin_update_sender_settings, params) is not None
-
-
-async def admin_set_dkim(
-    conn: Conn, sender_id: int, *, selector: str, algorithm: str, private_key: str
-) -> bool:
-    params = {"id": sender_id, "selector": selector, "algorithm": algorithm}
-    params["private_key"] = private_key
-    return await fetch_one(conn, Q.admin_set_dkim, params) is not None
 
 
 async def admin_delete_sender(conn: Conn, sender_id: int) -> bool:

@@ -1,5 +1,7 @@
 -- name: claim_batch
 -- Claims up to :limit queued rows of a range for this worker (queued -> sending, with a lease).
+-- The attempt number it sets identifies this claim when the outcome is recorded; the first
+-- claim also stamps first_attempt_at, from which retrying_seconds (the retry lifetime used) runs.
 -- FOR UPDATE SKIP LOCKED over the partial index sends_queued lets workers share ranges. Rows of
 -- a subscriber who stopped (unsubscribed, bounced, complained, erased) become cancelled instead,
 -- and rows of a paused or cancelled campaign are left alone. Returns what rendering needs.
@@ -24,16 +26,21 @@ SET state = CASE WHEN j.subscriber_state = 'active' THEN 'sending' ELSE 'cancell
     lease_until = CASE WHEN j.subscriber_state = 'active'
                        THEN now() + make_interval(secs => :lease_seconds::float8) END,
     attempts = s.attempts + CASE WHEN j.subscriber_state = 'active' THEN 1 ELSE 0 END,
+    first_attempt_at = CASE WHEN j.subscriber_state = 'active'
+                            THEN coalesce(s.first_attempt_at, now()) ELSE s.first_attempt_at END,
     error = CASE WHEN j.subscriber_state = 'active' THEN s.error
                  ELSE 'subscriber is ' || coalesce(j.subscriber_state::text, 'erased') END
 FROM joined j
 WHERE s.id = j.id
 RETURNING s.id, s.state::text AS state, s.subscriber_id, s.variation_id, s.attempts,
+          extract(epoch FROM now() - s.first_attempt_at)::float8 AS retrying_seconds,
           j.address::text AS address, j.locale::text AS locale, j.properties;
 
 -- name: record_outcomes!
--- Records a whole batch's SMTP outcomes in one statement: sent, failed, or back to queued with a
--- backoff. Only rows this worker still holds (state 'sending') change.
+-- Records a batch's refusals and temporary failures in one statement: failed, or back to queued
+-- with a backoff (accepted sends are written by record_sent as their replies arrive). Only rows
+-- still held by this batch's claim change: 'sending' with the attempt number the claim set (a
+-- row whose lease ran out may have been claimed again by another worker).
 UPDATE sends s
 SET state = o.state::send_state,
     variation_id = coalesce(o.variation_id, s.variation_id),
@@ -45,9 +52,26 @@ SET state = o.state::send_state,
     smtp_reply = o.reply,
     error = o.error
 FROM unnest(:ids::bigint[], :states::text[], :variation_ids::bigint[], :codes::smallint[],
-            :replies::text[], :errors::text[], :delays::float8[])
-     AS o(id, state, variation_id, code, reply, error, delay)
-WHERE s.id = o.id AND s.state = 'sending';
+            :replies::text[], :errors::text[], :delays::float8[], :attempts::smallint[])
+     AS o(id, state, variation_id, code, reply, error, delay, attempt)
+WHERE s.id = o.id AND s.state = 'sending' AND (o.attempt IS NULL OR s.attempts = o.attempt);
+
+-- name: record_sent!
+-- The sends a relay accepted in the last few milliseconds, written 'sent' together by the
+-- worker's recorder (services/sender/recorder.py) so that a killed worker sends few of them again.
+-- Only rows still held by the claim that sent them change (see record_outcomes).
+UPDATE sends s
+SET state = 'sent',
+    variation_id = coalesce(o.variation_id, s.variation_id),
+    sent_at = now(),
+    lease_until = NULL,
+    next_attempt_at = NULL,
+    smtp_code = o.code,
+    smtp_reply = NULL,
+    error = NULL
+FROM unnest(:ids::bigint[], :attempts::smallint[], :variation_ids::bigint[], :codes::smallint[])
+     AS o(id, attempt, variation_id, code)
+WHERE s.id = o.id AND s.state = 'sending' AND s.attempts = o.attempt;
 
 -- name: take_rate
 -- Counts :n sends against a sender's window (second or hour) shared by every worker; returns
@@ -91,19 +115,27 @@ WHERE s.state = 'queued' AND NOT s.held
 GROUP BY s.email_id, s.id / :batch_size ORDER BY 1, 2 LIMIT 1000;
 
 -- name: batch_context
--- Everything a batch needs about its email and sender, in one round trip.
+-- Everything a batch needs about its email and sender, in one round trip; dkim_keys are the
+-- sender's active DKIM keys (each message gets a signature from each, RSA first).
 SELECT e.id AS email_id, e.sender_id, e.bulk, e.track_clicks, e.state::text AS email_state,
        s.address AS from_address, s.name AS from_name, s.reply_to, s.public_base_url,
-       s.return_path_domain, s.dkim_selector, s.dkim_algorithm, s.dkim_private_key,
-       s.rate_per_second, s.rate_per_hour, s.relay, s.updated_at AS sender_updated_at
+       s.return_path_domain, s.rate_per_second, s.rate_per_hour, s.relay,
+       s.updated_at AS sender_updated_at,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                   'id', k.id, 'selector', k.selector, 'algorithm', k.algorithm,
+                   'private_key', k.private_key) ORDER BY k.algorithm DESC), '[]')
+        FROM sender_dkim_keys k WHERE k.sender_id = s.id AND k.state = 'active') AS dkim_keys
 FROM emails e JOIN senders s ON s.id = e.sender_id
 WHERE e.id = :email_id;
 
 -- name: sender_context
--- The sender's message settings for a test send.
+-- The sender's message settings for a test send (dkim_keys as in batch_context).
 SELECT s.id AS sender_id, s.address AS from_address, s.name AS from_name, s.reply_to,
-       s.public_base_url, s.return_path_domain, s.dkim_selector, s.dkim_algorithm,
-       s.dkim_private_key, s.relay, s.updated_at AS sender_updated_at
+       s.public_base_url, s.return_path_domain, s.relay, s.updated_at AS sender_updated_at,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                   'id', k.id, 'selector', k.selector, 'algorithm', k.algorithm,
+                   'private_key', k.private_key) ORDER BY k.algorithm DESC), '[]')
+        FROM sender_dkim_keys k WHERE k.sender_id = s.id AND k.state = 'active') AS dkim_keys
 FROM senders s WHERE s.id = :sender_id;
 
 -- name: email_variations

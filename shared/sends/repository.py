@@ -22,6 +22,7 @@ class Outcomes:
     replies: list[str | None] = field(default_factory=list)
     errors: list[str | None] = field(default_factory=list)
     delays: list[float | None] = field(default_factory=list)
+    attempts: list[int | None] = field(default_factory=list)
 
     def add(
         self,
@@ -32,7 +33,10 @@ class Outcomes:
         reply: str | None = None,
         error: str | None = None,
         delay: float | None = None,
+        *,
+        attempt: int | None = None,
     ) -> None:
+        """``attempt``: the claim's attempt number, so only that claim's row changes."""
         self.ids.append(send_id)
         self.states.append(state)
         self.variation_ids.append(variation_id)
@@ -40,6 +44,23 @@ class Outcomes:
         self.replies.append(reply)
         self.errors.append(error)
         self.delays.append(delay)
+        self.attempts.append(attempt)
+
+
+@dataclass
+class SentRows:
+    """Accepted sends, column by column, for ``record_sent``."""
+
+    ids: list[int] = field(default_factory=list)
+    attempts: list[int] = field(default_factory=list)
+    variation_ids: list[int | None] = field(default_factory=list)
+    codes: list[int | None] = field(default_factory=list)
+
+    def add(self, send_id: int, attempt: int, variation_id: int | None, code: int | None) -> None:
+        self.ids.append(send_id)
+        self.attempts.append(attempt)
+        self.variation_ids.append(variation_id)
+        self.codes.append(code)
 
 
 async def claim_batch(
@@ -66,8 +87,21 @@ async def record_outcomes(conn: Conn, outcomes: Outcomes) -> int:
         "replies": outcomes.replies,
         "errors": outcomes.errors,
         "delays": outcomes.delays,
+        "attempts": outcomes.attempts,
     }
     return await execute(conn, Q.record_outcomes, params)
+
+
+async def record_sent(conn: Conn, rows: SentRows) -> int:
+    if not rows.ids:
+        return 0
+    params = {
+        "ids": rows.ids,
+        "attempts": rows.attempts,
+        "variation_ids": rows.variation_ids,
+        "codes": rows.codes,
+    }
+    return await execute(conn, Q.record_sent, params)
 
 
 async def take_rate(conn: Conn, key: str, unit: str, n: int) -> tuple[int, datetime]:

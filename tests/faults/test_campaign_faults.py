@@ -22,6 +22,7 @@ from shared.db import transaction
 from tests.faults.conftest import (
     BATCH,
     DUPLICATE_BOUND,
+    POOL,
     RECIPIENTS,
     THREADS,
     Campaign,
@@ -52,8 +53,8 @@ def relay() -> Iterator[Relay]:
 def workers(relay: Relay, n: int = 2, **env: str) -> list[WorkerProcess]:
     overrides = {
         "THREADS": str(THREADS), "TART_SEND_BATCH_SIZE": str(BATCH),
-        "TART_SEND_LEASE_SECONDS": "5", "TART_SMTP_POOL_SIZE": "4",
-        "TART_SEND_RETRY_BASE_SECONDS": "0.5", "TART_SEND_MAX_ATTEMPTS": "30",
+        "TART_SEND_LEASE_SECONDS": "5", "TART_SMTP_POOL_SIZE": str(POOL),
+        "TART_SEND_RETRY_MIN_SECONDS": "0.5", "TART_SEND_RETRY_MAX_SECONDS": "4",
         **env,
     }  # fmt: skip
     procs = [WorkerProcess(worker_env(relay.url, **overrides)) for _ in range(n)]
@@ -120,7 +121,7 @@ async def test_worker_sigkilled_twice(
             victim.start()  # a supervisor restarts it; its claimed rows wait for their lease
         return None
 
-    # Two kills, each may leave one process's in-flight batches sent but not recorded.
+    # Two kills, each may leave what one process had on the wire or accepted but not recorded.
     await _run_with_fault(pool, sync_conn, relay, kill_twice, "worker SIGKILL x2",
                           bound=2 * DUPLICATE_BOUND)  # fmt: skip
 
@@ -193,7 +194,7 @@ async def test_relay_down_30s_then_back(
         relay.start()
 
     # Connection refused is a temporary failure: rows go back to 'queued' with backoff
-    # (0.5 s doubling, 30 attempts), so nothing is sent twice.
+    # (0.5 s doubling up to 4 s, for the default 5-day lifetime), so nothing is sent twice.
     await _run_with_fault(pool, sync_conn, relay, relay_down, "relay down 30 s", bound=0)
 
 

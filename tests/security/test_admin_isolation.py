@@ -15,6 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from shared.admins import repository as admins
 from shared.senders import repository as senders
+from shared.senders.dkim import generate_private_key
 from tests.admin.conftest import AdminClient, make_admin
 
 # path parameter -> key in the objects dict
@@ -28,6 +29,7 @@ PARAMS = {
     "report_id": "report",  # response report under /senders/..., DMARC report under /dmarc
     "inbound_id": "inbound",
     "user_id": "user",
+    "dkim_key_id": "dkim",
 }
 
 
@@ -73,6 +75,11 @@ async def objects_of(pool: AsyncConnectionPool, sender_id: int) -> dict[str, int
             [email],
         )
         _, key_row = await senders.create_api_key(conn, sender_id, "k")
+        dkim = await one(
+            "INSERT INTO sender_dkim_keys (sender_id, selector, algorithm, private_key)"
+            " VALUES (%s, 'iso', 'ed25519-sha256', %s) RETURNING id",
+            [sender_id, generate_private_key("ed25519-sha256")],
+        )
         job = await one("INSERT INTO import_jobs (sender_id) VALUES (%s) RETURNING id", [sender_id])
         inbound = await one(
             "INSERT INTO inbound_messages (sha256, raw, size, source) VALUES (%s, 'x', 1, 'pipe')"
@@ -98,6 +105,7 @@ async def objects_of(pool: AsyncConnectionPool, sender_id: int) -> dict[str, int
     return {
         "sender": sender_id, "sub": sub, "email": email, "var": var, "key": key_row["id"],
         "job": job, "report": report, "dmarc": dmarc, "inbound": inbound, "user": user["id"],
+        "dkim": dkim,
     }  # fmt: skip
 
 
@@ -156,11 +164,12 @@ async def test_admin_isolation_matrix(
                 " + (SELECT count(*) FROM variations WHERE id = %s)"
                 " + (SELECT count(*) FROM api_keys WHERE id = %s AND revoked_at IS NULL)"
                 " + (SELECT count(*) FROM senders WHERE id = %s)"
-                " + (SELECT count(*) FROM admin_users WHERE id = %s AND role = 'member')",
-                [b["sub"], b["email"], b["var"], b["key"], b_id, b["user"]],
+                " + (SELECT count(*) FROM admin_users WHERE id = %s AND role = 'member')"
+                " + (SELECT count(*) FROM sender_dkim_keys WHERE id = %s AND state = 'next')",
+                [b["sub"], b["email"], b["var"], b["key"], b_id, b["user"], b["dkim"]],
             )
         ).fetchone()
-    assert row is not None and list(row.values() if isinstance(row, dict) else row) == [6]
+    assert row is not None and list(row.values() if isinstance(row, dict) else row) == [7]
 
 
 async def test_the_matrix_objects_are_real(

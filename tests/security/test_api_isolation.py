@@ -31,6 +31,7 @@ PARAMS = {
     "delivery_id": "delivery",
     "key_id": "key",
     "report_id": "dmarc",
+    "dkim_key_id": "dkim",
 }
 # Bodies valid enough to get past validation, so the ownership check is what answers.
 BODIES = {
@@ -52,6 +53,7 @@ async def objects_of(t: Tenant, pool: AsyncConnectionPool) -> dict[str, int]:
         await c.post("/v1/subscribers/imports", content=f"address\n{unique_address()}\n".encode(),
                      headers={"Content-Type": "text/csv"})
     ).json()  # fmt: skip
+    dkim = (await c.post("/v1/sender/dkim-keys", json={"selector": "iso1"})).json()
     keys = (await c.get("/v1/sender/keys")).json()
     key_id = (keys["items"] if isinstance(keys, dict) else keys)[0]["id"]
     domain = t.address.split("@")[1]
@@ -73,7 +75,7 @@ async def objects_of(t: Tenant, pool: AsyncConnectionPool) -> dict[str, int]:
     return {
         "sub": sub["id"], "email": email["id"], "var": email["variations"][0]["id"],
         "job": job["id"], "send": send["id"], "delivery": delivery["id"], "key": key_id,
-        "dmarc": dmarc["id"],
+        "dmarc": dmarc["id"], "dkim": dkim["id"],
     }  # fmt: skip
 
 
@@ -114,6 +116,7 @@ async def test_generated_isolation_matrix(
     assert (await alice.client.get(f"/v1/emails/{a['email']}")).status_code == 200
     assert (await alice.client.get(f"/v1/dmarc/reports/{a['dmarc']}")).status_code == 200
     assert (await alice.client.get(f"/v1/sender/keys/{a['key']}")).status_code == 200
+    assert (await alice.client.get(f"/v1/sender/dkim-keys/{a['dkim']}")).json()["state"] == "next"
 
 
 async def test_list_routes_never_show_another_senders_rows(

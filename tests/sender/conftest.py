@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import dkim
 import psycopg
 import pytest
 from aiosmtpd.controller import Controller
@@ -53,6 +54,25 @@ def dkim_dns(pem: str) -> Callable[..., bytes]:
     return lambda name, timeout=5: txt
 
 
+def verified_selectors(message: bytes, records: dict[str, str]) -> list[str]:
+    """The selectors of the message's DKIM signatures that dkimpy verifies, each against the
+    TXT record published for its selector (``records``: dns name -> TXT value), in order."""
+    signatures = [
+        line for line in message.split(b"\r\n") if line.lower().startswith(b"dkim-signature:")
+    ]
+    dns = {f"{name}.".encode(): value.encode() for name, value in records.items()}
+
+    def lookup(name: bytes, timeout: int = 5) -> bytes:
+        return dns.get(name, b"")
+
+    verified = []
+    for idx in range(len(signatures)):
+        checker = dkim.DKIM(message)
+        if checker.verify(idx=idx, dnsfunc=lookup):
+            verified.append(checker.selector.decode())
+    return verified
+
+
 def make_sender(
     conn: psycopg.Connection[Any],
     *,
@@ -61,24 +81,36 @@ def make_sender(
     rate_per_second: int | None = None,
     name: str = "Tart News",
 ) -> dict[str, Any]:
+    """A sender; with ``pem``, signing with it (an active DKIM key, selector sel1)."""
     tag = uuid.uuid4().hex[:10]
     row = conn.execute(
         """INSERT INTO senders (address, name, public_base_url, return_path_domain, reply_to,
-                                dkim_selector, dkim_private_key, dkim_algorithm, rate_per_second)
-           VALUES (%s, %s, 'https://links.example.com', %s, %s, %s, %s, %s, %s) RETURNING *""",
-        (
-            f"news-{tag}@example.com",
-            name,
-            f"bounce-{tag}.example.com",
-            "help@example.com",
-            "sel1" if pem else None,
-            pem,
-            algorithm,
-            rate_per_second,
-        ),
+                                rate_per_second)
+           VALUES (%s, %s, 'https://links.example.com', %s, %s, %s) RETURNING *""",
+        (f"news-{tag}@example.com", name, f"bounce-{tag}.example.com", "help@example.com",
+         rate_per_second),
+    ).fetchone()  # fmt: skip
+    assert row is not None
+    if pem:
+        add_dkim_key(conn, row["id"], pem, algorithm)
+    return dict(row)
+
+
+def add_dkim_key(
+    conn: psycopg.Connection[Any],
+    sender_id: int,
+    pem: str,
+    algorithm: str,
+    selector: str = "sel1",
+    state: str = "active",
+) -> int:
+    row = conn.execute(
+        "INSERT INTO sender_dkim_keys (sender_id, selector, algorithm, private_key, state)"
+        " VALUES (%s, %s, %s, %s, %s) RETURNING id",
+        (sender_id, selector, algorithm, pem, state),
     ).fetchone()
     assert row is not None
-    return dict(row)
+    return int(row["id"])
 
 
 def make_email(
@@ -210,7 +242,8 @@ def worker_env(relay_url: str, **overrides: str) -> dict[str, str]:
     env.update(
         {
             "TART_SMTP_RELAYS": relay_url,
-            "TART_SEND_RETRY_BASE_SECONDS": "0.3",
+            "TART_SEND_RETRY_MIN_SECONDS": "0.3",
+            "TART_SEND_RETRY_MAX_SECONDS": "2",
             "TART_SEND_LEASE_SECONDS": "30",
             "TART_SEND_BATCH_SIZE": "50",
             "TART_SMTP_POOL_SIZE": "4",

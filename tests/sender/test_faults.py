@@ -1,19 +1,23 @@
-"""Fault tests: a worker SIGKILLed mid-batch, and the broker connection cut mid-campaign
+"""Fault tests: a worker SIGKILLed mid-batch (twice), and the broker connection cut mid-campaign
 (through tests.fixtures.proxy, so the machine's shared RabbitMQ keeps running)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from aiosmtpd.controller import Controller
 
+from tests.fixtures.ports import free_port
 from tests.fixtures.proxy import TcpProxy
 from tests.sender.conftest import (
     SlowPeer,
     WorkerProcess,
+    _SlowHandler,
     await_until,
     make_email,
     make_sender,
@@ -26,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 RECIPIENTS = 400
 THREADS, BATCH = 2, 50
-DUPLICATE_BOUND = THREADS * BATCH  # rows in flight in one killed worker process (batch.py)
+DUPLICATE_BOUND = THREADS * BATCH  # rows claimed by one worker process: the broker test's bound
 
 
 def email_state(sync_conn: Any, email_id: int) -> str:
@@ -34,10 +38,12 @@ def email_state(sync_conn: Any, email_id: int) -> str:
     return str(row["state"])
 
 
-async def _campaign(pool: Any, sync_conn: Any) -> tuple[int, set[str]]:
+async def _campaign(
+    pool: Any, sync_conn: Any, recipients: int = RECIPIENTS
+) -> tuple[int, set[str]]:
     sender = make_sender(sync_conn)
     email_id, _ = make_email(sync_conn, sender["id"], VARIATIONS[1:])
-    make_subscribers(sync_conn, sender["id"], RECIPIENTS)
+    make_subscribers(sync_conn, sender["id"], recipients)
     addresses = {
         r["address"]
         for r in sync_conn.execute(
@@ -51,44 +57,69 @@ async def _campaign(pool: Any, sync_conn: Any) -> tuple[int, set[str]]:
     return email_id, addresses
 
 
-async def test_worker_killed_mid_batch(
+@pytest.fixture
+def slower_peer() -> Iterator[SlowPeer]:
+    """Answers each message after 50 ms: a batch stays in flight long enough to kill its worker,
+    and each connection has at most one accepted message the recorder has not yet written."""
+    handler = _SlowHandler(0.05)
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield SlowPeer(handler, port)
+    controller.stop()
+
+
+KILL_THREADS, KILL_BATCH, KILL_POOL, KILL_RECIPIENTS = 4, 50, 4, 600
+# batch.py's bound for one killed process: the message on the wire per SMTP connection, plus
+# those accepted but not yet written by the recorder (a write every 10 ms; at 50 ms a reply,
+# at most one more per connection). Recording at the end of each batch, it was every accepted
+# message of the batches in flight: up to KILL_THREADS x KILL_BATCH = 200.
+PER_KILL_BOUND = 2 * KILL_POOL
+
+
+async def test_worker_killed_mid_batch_resends_only_what_was_on_the_wire(
     pool: Any,
     sync_conn: Any,
-    slow_peer: SlowPeer,
+    slower_peer: SlowPeer,
     scheduler_ticks: None,
     only_this_test_workers: None,
 ) -> None:
     env = worker_env(
-        slow_peer.url, THREADS=str(THREADS), TART_SEND_BATCH_SIZE=str(BATCH),
-        TART_SEND_LEASE_SECONDS="3", TART_SMTP_POOL_SIZE="2",
+        slower_peer.url, THREADS=str(KILL_THREADS), TART_SEND_BATCH_SIZE=str(KILL_BATCH),
+        TART_SEND_LEASE_SECONDS="3", TART_SMTP_POOL_SIZE=str(KILL_POOL),
     )  # fmt: skip
-    first = WorkerProcess(env)
-    first.start()
-    second = WorkerProcess(env)
+    workers = [WorkerProcess(env) for _ in range(3)]
+    workers[0].start()
     try:
-        email_id, addresses = await _campaign(pool, sync_conn)
-        await await_until(lambda: len(slow_peer.received) >= 100, timeout=60)
-        first.kill()
-        killed_at = len(slow_peer.received)
-        assert killed_at < RECIPIENTS, "the kill must land mid-campaign"
-        leased = sync_conn.execute(
-            "SELECT count(*) AS n FROM sends WHERE email_id = %s AND state = 'sending'",
-            (email_id,),
-        ).fetchone()["n"]
-        assert 0 < leased <= DUPLICATE_BOUND
-        second.start()
-        await await_until(lambda: email_state(sync_conn, email_id) == "sent", timeout=90)
+        email_id, addresses = await _campaign(pool, sync_conn, KILL_RECIPIENTS)
+        for victim, survivor, share in ((0, 1, 4), (1, 2, 2)):
+            await await_until(
+                lambda s=share: len(slower_peer.received) >= KILL_RECIPIENTS // s, timeout=90
+            )
+            workers[victim].kill()
+            received = len(slower_peer.received)
+            assert received < KILL_RECIPIENTS, "the kill must land mid-campaign"
+            leased = sync_conn.execute(
+                "SELECT count(*) AS n FROM sends WHERE email_id = %s AND state = 'sending'",
+                (email_id,),
+            ).fetchone()["n"]
+            # Claimed rows the killed worker had not started yet are among them: they were
+            # never sent, and after the lease they are sent once.
+            assert leased > PER_KILL_BOUND, f"only {leased} rows were in flight at the kill"
+            workers[survivor].start()
+        await await_until(lambda: email_state(sync_conn, email_id) == "sent", timeout=120)
     finally:
-        first.stop()
-        second.stop()
-    counts = Counter(r.rcpt_tos[0] for r in slow_peer.received)
+        for worker in workers:
+            worker.stop()
+    counts = Counter(r.rcpt_tos[0] for r in slower_peer.received)
     assert set(counts) == addresses, "every recipient got the message"
     duplicates = sum(counts.values()) - len(counts)
-    assert duplicates <= DUPLICATE_BOUND
+    print(f"FAULT worker SIGKILL x2 at a 50 ms relay: {duplicates} duplicates")
+    assert duplicates <= 2 * PER_KILL_BOUND
     states = sync_conn.execute(
         "SELECT state::text, count(*) AS n FROM sends WHERE email_id = %s GROUP BY 1", (email_id,)
     ).fetchall()
-    assert [(r["state"], r["n"]) for r in states] == [("sent", RECIPIENTS)]
+    assert [(r["state"], r["n"]) for r in states] == [("sent", KILL_RECIPIENTS)]
 
 
 async def test_broker_connection_cut_mid_campaign(

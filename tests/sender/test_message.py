@@ -9,10 +9,12 @@ from typing import Any
 
 import dkim
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.sender.dkim import DkimSigner
-from services.sender.message import compose, pick_variation, rfc5322_date
-from services.sender.mime import Envelope, build_body, build_message, encode_words
+from services.sender.message import Composer, compose, pick_variation, rfc5322_date
+from services.sender.mime import Envelope, _text_part, build_body, build_message, encode_words
 from shared.errors import HeaderInjection
 from tests.sender.conftest import dkim_dns
 
@@ -55,8 +57,8 @@ def test_header_injection_is_refused(field: str, value: str) -> None:
 
 def test_a_property_with_a_line_break_cannot_inject_into_the_subject() -> None:
     ctx = {
-        "from_address": "news@example.com", "sender_updated_at": 1, "dkim_selector": None,
-        "dkim_private_key": None, "dkim_algorithm": "rsa-sha256", "sender_id": 1,
+        "from_address": "news@example.com", "sender_updated_at": 1, "dkim_keys": [],
+        "sender_id": 1,
         "return_path_domain": "b.example.com", "public_base_url": "https://l.example.com",
         "from_name": "N", "reply_to": None,
     }  # fmt: skip
@@ -135,3 +137,67 @@ def test_the_date_header_names_its_zone_by_offset() -> None:
     # RFC 5322 4.3: "GMT" and the other zone names are obsolete and must not be generated.
     date = rfc5322_date()
     assert re.fullmatch(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000", date)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.sampled_from(["a", "ü", " ", "\t", "=", ".", "x" * 30, "\r", "\n", "\r\n"])
+        ).map("".join),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_quoted_printable_line_by_line_equals_the_whole_text(texts: list[str]) -> None:
+    """A Layout reuses the encoding of each body line it has seen (mime._text_part): for any
+    text, the bytes are those of encoding the whole text at once, cached lines or not."""
+    lines: dict[str, bytes] = {}
+    for text in texts + texts:  # the second round takes every line from the cache
+        assert _text_part(text, lines) == _text_part(text), text
+
+
+def test_quoted_printable_line_by_line_at_the_line_length_limit() -> None:
+    """Lines near 76 characters, where b2a_qp's soft breaks depend on what follows a line."""
+    for width in range(68, 82):
+        for start in ("", ".", " ", "üüü"):
+            for end in ("", " ", "\t", "  ", "=", ".", "ü", " x"):
+                line = start + "y" * width + end
+                for text in (line, line + "\n", f"{line}\n{line}", f".\n{line}\r\n\r\n"):
+                    assert _text_part(text, {}) == _text_part(text), text
+
+
+@pytest.mark.parametrize("algorithm", ["rsa-sha256", "ed25519-sha256"])
+def test_a_batch_composer_signs_every_variation_as_a_one_off_message_would(
+    algorithm: str, rsa_pem: str, ed25519_pem: str
+) -> None:
+    """A Composer builds the fixed headers, their DKIM canonical forms and the body lines once
+    per variation; messages of two variations, interleaved, must each verify and match what
+    composing each message on its own gives."""
+    pem = rsa_pem if algorithm == "rsa-sha256" else ed25519_pem
+    ctx = {
+        "from_address": "news@example.com", "sender_updated_at": 2, "sender_id": 7,
+        "dkim_keys": [{"id": -len(algorithm), "selector": "s", "algorithm": algorithm,
+                       "private_key": pem}],
+        "return_path_domain": "b.example.com", "public_base_url": "https://l.example.com",
+        "from_name": "Tart News", "reply_to": "help@example.com",
+    }  # fmt: skip
+    variations = [
+        {"id": vid, "updated_at": 1, "subject": f"{vid}: hi {{{{ properties.n }}}}",
+         "plain_body": "Hello {{ properties.n }}\nsame line\n",
+         "html_body": "<p>Hi {{ properties.n }}</p>\n<p>same line</p>"}
+        for vid in (31, 32)
+    ]  # fmt: skip
+    composer = Composer(ctx, bulk=True, track_clicks=True, email_id=5)
+    for i in range(4):
+        subscriber = {"address": f"r{i}@example.org", "properties": {"n": f"Ayşe {i}"}}
+        variation = variations[i % 2]
+        batch = composer.compose(variation, subscriber, f"tok{i}")
+        alone = compose(ctx, variation, subscriber, f"tok{i}", bulk=True, track_clicks=True,
+                        email_id=5)  # fmt: skip
+        assert dkim.verify(batch.data, dnsfunc=dkim_dns(pem)), f"message {i}"
+        parsed = [message_from_bytes(m.data, policy=policy.default) for m in (batch, alone)]
+        for name in ("Subject", "Feedback-ID", "From", "To", "List-Unsubscribe", "Content-Type"):
+            assert parsed[0][name] == parsed[1][name]
+        assert batch.data.split(b"\r\n\r\n", 1)[1] == alone.data.split(b"\r\n\r\n", 1)[1]
+        assert parsed[0]["Feedback-ID"] == f"5:{variation['id']}:7:tart"

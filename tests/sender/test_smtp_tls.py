@@ -148,7 +148,7 @@ async def test_smtps_delivers(pki: Pki, settings: Settings, start_peer: Any) -> 
     url = f"smtps://{USER}:relay-p%40ss%3Aword@localhost:{peer.port}#tls"
     relays = Relays([url], 1, 5, trusting(settings, pki.trusted_ca))
     try:
-        result = await relays.for_sender("tls").send("b@example.com", "one@example.org", DATA)
+        result = await relays.send("tls", "b@example.com", "one@example.org", DATA)
     finally:
         await relays.close()
     assert (result.kind, result.code) == ("sent", 250)

@@ -121,3 +121,20 @@ def test_properties_are_also_names_of_their_own() -> None:
     assert r.plain == "<Ann>/<Ann> a@example.org https://links.example.com/u/tok"
     assert r.html is not None
     assert r.html.startswith('<a href="https://links.example.com/u/tok">&lt;Ann&gt;</a>[0, 1]')
+
+
+@pytest.mark.parametrize(
+    "html,before",
+    [
+        ("<p>İzmir</p></body></html>", "<p>İzmir</p>"),  # a lower-cased İ changes length
+        ("<body>x</BODY >\n</html>", "<body>x"),
+        ("<body></body><p>late</p></body\n>", "<body></body><p>late</p>"),  # the last one
+        ("<p>no end tag</p></bodyx>", "<p>no end tag</p></bodyx>"),
+    ],
+)
+def test_the_pixel_goes_before_the_last_body_end_tag(html: str, before: str) -> None:
+    rendered = render_variation(
+        {"id": None, "subject": "s", "html_body": html}, {}, URLS, track_clicks=True
+    )
+    assert rendered.html is not None
+    assert rendered.html.startswith(before + '<img src="https://links.example.com/o/tok"')

@@ -9,12 +9,11 @@ import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from services.admin import dkim
 from services.admin.forms import Form, read_form
 from services.admin.sessions import CurrentAdmin, OwnerAdmin, SenderId, Tx
 from services.admin.templating import render
 from shared.db import Conn
-from shared.errors import NotFound
+from shared.errors import Conflict, NotFound, Unprocessable
 from shared.limits import (
     API_KEY_RATE_DEFAULT,
     API_KEY_RATE_MAX,
@@ -23,14 +22,16 @@ from shared.limits import (
     SOFT_BOUNCE_LIMIT_MIN,
     valid_id,
 )
+from shared.senders import dkim_keys
 from shared.senders import repository as senders
+from shared.senders.dkim import ALGORITHMS
+from shared.senders.relays import check_relay, relay_names
 from shared.subscribers.validation import address_error
 
 router = APIRouter(prefix="/senders")
 
 URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 DOMAIN_RE = re.compile(r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
-SELECTOR_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 
 def _check_url(form: Form, name: str, *, required: bool) -> str | None:
@@ -52,6 +53,16 @@ def _check_domain(form: Form, name: str) -> str | None:
     if value and name not in form.errors and not DOMAIN_RE.match(value):
         form.errors[name] = "not a domain name"
     return value or None
+
+
+def _check_relay(request: Request, form: Form) -> str | None:
+    """The relay the sender is pinned to: a configured name, or empty for any in turn."""
+    value = form.line("relay", max_len=200) or None
+    try:
+        return check_relay(value, request.app.state.settings.smtp_relays)
+    except Unprocessable as error:
+        form.errors["relay"] = str(error).removeprefix("relay: ")
+        return None
 
 
 @router.get("")
@@ -110,6 +121,7 @@ async def _settings_page(
     if sender is None:
         raise NotFound("no such sender")
     keys = await senders.list_api_keys(conn, sender_id)
+    signing_keys = await dkim_keys.list_keys(conn, sender_id, sender["address"])
     if values is None:
         values = {
             k: "" if sender[k] is None else str(sender[k])
@@ -126,20 +138,15 @@ async def _settings_page(
         }
         values["soft_bounce_days"] = str(sender["soft_bounce_window"].days)
         values["anonymous_events"] = "on" if sender["anonymous_events"] else ""
-    dkim_record = None
-    if sender["dkim_private_key"]:
-        domain = sender["address"].split("@", 1)[1]
-        dkim_record = {
-            "name": f"{sender['dkim_selector']}._domainkey.{domain}",
-            "value": dkim.public_record(sender["dkim_private_key"], sender["dkim_algorithm"]),
-        }
+        values["relay"] = sender["relay"] or ""
     context = {
         "sender": sender,
         "keys": keys,
         "values": values,
         "errors": errors or {},
         "new_key": new_key,
-        "dkim_record": dkim_record,
+        "dkim_keys": signing_keys,
+        "relays": relay_names(request.app.state.settings.smtp_relays),
         "api_key_rate_default": API_KEY_RATE_DEFAULT,
     }
     return await render(
@@ -173,6 +180,7 @@ async def save_sender(request: Request, sender_id: SenderId, tx: Tx) -> Response
         ),
         "anonymous_events": form.checkbox("anonymous_events"),
         "webhook_url": _check_url(form, "webhook_url", required=False),
+        "relay": _check_relay(request, form),
     }
     if not values["return_path_domain"]:
         form.errors["return_path_domain"] = "required (VERP bounces come back to this domain)"
@@ -218,23 +226,65 @@ async def revoke_key(request: Request, sender_id: SenderId, key_id: int, tx: Tx)
 
 
 @router.post("/{sender_id}/dkim")
-async def generate_dkim(request: Request, sender_id: SenderId, tx: Tx) -> Response:
+async def create_dkim_key(request: Request, sender_id: SenderId, tx: Tx) -> Response:
+    """A new key under a new selector, 'next' until activated (publish its record first)."""
     form = await read_form(request)
     selector = form.line("selector", required=True, max_len=63)
-    algorithm = form.choice("algorithm", dkim.ALGORITHMS, default="rsa-sha256")
-    if selector and "selector" not in form.errors and not SELECTOR_RE.match(selector):
-        form.errors["selector"] = "letters, digits, dot, dash or underscore"
+    algorithm = form.choice("algorithm", ALGORITHMS, default="rsa-sha256")
     if not form.ok:
         return await _settings_page(
             request, tx.conn, sender_id, errors=form.errors, status_code=400
         )
     sender = await senders.get_sender(tx.conn, sender_id)
     assert sender is not None
-    key = dkim.generate(selector, sender["address"].split("@", 1)[1], algorithm)
-    await senders.admin_set_dkim(
-        tx.conn, sender_id, selector=selector, algorithm=algorithm, private_key=key.private_pem
-    )
+    try:
+        async with tx.savepoint():
+            await dkim_keys.create_key(
+                tx.conn, sender_id, sender["address"], selector=selector, algorithm=algorithm
+            )
+    except (Unprocessable, Conflict) as error:
+        form.errors["selector"] = str(error).removeprefix("selector: ")
+        return await _settings_page(
+            request, tx.conn, sender_id, errors=form.errors, status_code=400
+        )
     return RedirectResponse(f"/senders/{sender_id}?notice=saved#dkim", status_code=303)
+
+
+async def _change_dkim_key(tx: Tx, sender_id: int, dkim_key_id: int, action: str) -> Response:
+    if not valid_id(dkim_key_id):
+        raise NotFound("no such DKIM key")
+    sender = await senders.get_sender(tx.conn, sender_id)
+    assert sender is not None
+    if action == "activate":
+        await dkim_keys.activate_key(tx.conn, sender_id, dkim_key_id, sender["address"])
+    elif action == "retire":
+        await dkim_keys.retire_key(tx.conn, sender_id, dkim_key_id, sender["address"])
+    else:
+        await dkim_keys.delete_key(tx.conn, sender_id, dkim_key_id)
+    return RedirectResponse(f"/senders/{sender_id}?notice=saved#dkim", status_code=303)
+
+
+@router.post("/{sender_id}/dkim/{dkim_key_id}/activate")
+async def activate_dkim_key(
+    request: Request, sender_id: SenderId, dkim_key_id: int, tx: Tx
+) -> Response:
+    """Sign with the key from now on; the active key of its algorithm is retired."""
+    return await _change_dkim_key(tx, sender_id, dkim_key_id, "activate")
+
+
+@router.post("/{sender_id}/dkim/{dkim_key_id}/retire")
+async def retire_dkim_key(
+    request: Request, sender_id: SenderId, dkim_key_id: int, tx: Tx
+) -> Response:
+    return await _change_dkim_key(tx, sender_id, dkim_key_id, "retire")
+
+
+@router.post("/{sender_id}/dkim/{dkim_key_id}/delete")
+async def delete_dkim_key(
+    request: Request, sender_id: SenderId, dkim_key_id: int, tx: Tx
+) -> Response:
+    """Only a key that does not sign (409 for an active one)."""
+    return await _change_dkim_key(tx, sender_id, dkim_key_id, "delete")
 
 
 @router.get("/{sender_id}/delete")

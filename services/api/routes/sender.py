@@ -23,6 +23,7 @@ from services.api.schemas.reports import (
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.limits import API_KEY_RATE_DEFAULT
 from shared.senders import repository as senders
+from shared.senders.relays import check_relay
 from shared.webhooks import repository as webhooks
 from shared.webhooks.guard import RefusedTarget, allow_private_targets, check_url_syntax
 from shared.webhooks.service import deliver_message
@@ -48,6 +49,8 @@ async def update_sender(body: SenderPatch, ctx: Ctx) -> Any:
             )
         except RefusedTarget as error:
             raise Unprocessable(f"webhook_url: {error}") from None
+    if "relay" in changes:
+        check_relay(changes["relay"], get_settings(ctx.request).smtp_relays)
     await senders.update_sender(ctx.conn, ctx.sender_id, changes)
     return await senders.get_public_sender(ctx.conn, ctx.sender_id)
 

@@ -26,7 +26,9 @@ class Sender(BaseModel):
     reply_to: str | None
     public_base_url: str
     return_path_domain: str
-    dkim_selector: str | None
+    dkim_selector: str | None = Field(
+        description="An active DKIM key's selector (RSA first); /v1/sender/dkim-keys lists all."
+    )
     dkim_algorithm: str
     rate_per_second: int | None
     rate_per_hour: int | None
@@ -36,6 +38,10 @@ class Sender(BaseModel):
     webhook_url: str | None
     webhook_events: list[str]
     webhook_secret_set: bool
+    relay: str | None = Field(
+        description="The relay (a name from TART_SMTP_RELAYS) this sender's mail always goes "
+        "through; null: every configured relay in turn, skipping one that is down."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -54,6 +60,14 @@ class SenderPatch(Strict):
     anonymous_events: StrictBool = omittable()
     webhook_url: HttpUrl | None = None
     webhook_events: list[WebhookEvent] | None = Field(None, max_length=6)
+    relay: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Pin the sender to a configured relay by name (an unknown name is a 422 that "
+        "lists the names), or null for every relay in turn. While a pinned relay is down, the "
+        "sender's mail waits for it (temporary failures, retried) rather than taking another.",
+    )
 
 
 class ApiKeyInfo(BaseModel):
