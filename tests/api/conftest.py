@@ -33,7 +33,11 @@ async def api_app(settings: Settings) -> AsyncIterator[FastAPI]:
 
 
 async def make_tenant(
-    pool: AsyncConnectionPool, app: FastAPI, rate: int | None = None, domain: str | None = None
+    pool: AsyncConnectionPool,
+    app: FastAPI,
+    rate: int | None = None,
+    domain: str | None = None,
+    manage_keys: bool = False,
 ) -> Tenant:
     """A sender with a key and a client. With ``domain``, the sender's addresses and links are
     all on that domain, so per-domain data (DMARC reports) is its alone."""
@@ -47,7 +51,9 @@ async def make_tenant(
         }
     async with pool.connection() as conn:
         sender = await senders.create_sender(conn, address=address, name="News", **on_domain)
-        key, row = await senders.create_api_key(conn, sender["id"], "tests")
+        key, row = await senders.create_api_key(
+            conn, sender["id"], "tests", can_manage_keys=manage_keys
+        )
         if rate is not None:
             await conn.execute(
                 "UPDATE api_keys SET rate_per_minute = %s WHERE id = %s", [rate, row["id"]]

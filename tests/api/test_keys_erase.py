@@ -7,12 +7,13 @@ from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from shared.senders import repository as senders
-from tests.api.conftest import Tenant
+from tests.api.conftest import Tenant, make_tenant
 
 
 async def test_list_and_revoke_keys(
-    tenant: Tenant, other: Tenant, pool: AsyncConnectionPool, api_app: FastAPI
+    other: Tenant, pool: AsyncConnectionPool, api_app: FastAPI
 ) -> None:
+    tenant = await make_tenant(pool, api_app, manage_keys=True)
     async with pool.connection() as conn:
         second_key, second = await senders.create_api_key(conn, tenant.sender_id, "second")
     r = await tenant.client.get("/v1/sender/keys")
@@ -38,6 +39,10 @@ async def test_list_and_revoke_keys(
         headers={"Authorization": f"Bearer {second_key}"},
     ) as second_client:
         assert (await second_client.get("/v1/sender")).status_code == 200
+        # a key without the right to manage keys cannot revoke another (a leaked plain key
+        # cannot lock its sender out)
+        refused = await second_client.delete(f"/v1/sender/keys/{items[0]['id']}")
+        assert refused.status_code == 403 and "may not manage keys" in refused.json()["detail"]
         r = await tenant.client.delete(f"/v1/sender/keys/{second['id']}")
         assert r.status_code == 200 and r.json()["revoked_at"] is not None
         assert (await second_client.get("/v1/sender")).status_code == 401
@@ -48,6 +53,7 @@ async def test_list_and_revoke_keys(
     assert own.status_code == 409 and own.json()["error"] == "Conflict", own.text
     assert (await tenant.client.get("/v1/sender")).status_code == 200
     assert (await tenant.client.get("/v1/sender/keys/999999999")).status_code == 404
+    await tenant.client.aclose()
 
 
 async def test_erase_clears_stored_idempotent_answers(

@@ -22,7 +22,10 @@ __all__ = [
 
 
 async def domain_tenant(pool: AsyncConnectionPool, app: FastAPI) -> Tenant:
-    return await make_tenant(pool, app, domain=f"d{uuid.uuid4().hex[:10]}.example")
+    # Keys that may manage keys, so the key routes answer on isolation, not on the right.
+    return await make_tenant(
+        pool, app, domain=f"d{uuid.uuid4().hex[:10]}.example", manage_keys=True
+    )
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from services.api.deps import Ctx, Id, get_settings
+from services.api.deps import Context, Ctx, Id, get_settings
 from services.api.errors import ERROR_RESPONSES, ErrorBody
 from services.api.pagination import Cursor, Limit, before_id, id_page
 from services.api.schemas.common import Page
@@ -61,6 +61,15 @@ async def list_keys(ctx: Ctx) -> Any:
     return {"items": await senders.list_api_keys(ctx.conn, ctx.sender_id)}
 
 
+def _require_key_management(ctx: Context) -> None:
+    """Creating and revoking keys is a right of its own (``api_keys.can_manage_keys``)."""
+    if not ctx.key.can_manage_keys:
+        raise Forbidden(
+            "this key may not manage keys: an administrator grants that right (in the admin, "
+            "or tart create-api-key --can-manage-keys)"
+        )
+
+
 @router.post(
     "/sender/keys",
     status_code=201,
@@ -75,11 +84,7 @@ async def list_keys(ctx: Ctx) -> Any:
 )
 async def create_key(body: ApiKeyIn, ctx: Ctx) -> Any:
     caller = ctx.key
-    if not caller.can_manage_keys:
-        raise Forbidden(
-            "this key may not manage keys: an administrator grants that right (in the admin, "
-            "or tart create-api-key --can-manage-keys)"
-        )
+    _require_key_management(ctx)
     rate = body.rate_per_minute
     if rate is None:
         rate = min(API_KEY_RATE_DEFAULT, caller.rate_per_minute)
@@ -110,11 +115,15 @@ async def get_key(key_id: Id, ctx: Ctx) -> Any:
     response_model=ApiKeyInfo,
     summary="Revoke an API key",
     description="The key stops working at once (its next request is a 401), in every API "
-    "process. Revoking a revoked key returns it unchanged. A key cannot revoke itself (409): "
-    "rotate by creating the new key, then revoking the old one with it, so a sender is never "
-    "left without a working key by mistake. An administrator can revoke any key in the admin.",
+    "process. Revoking a revoked key returns it unchanged. Only a key that may manage keys "
+    "(`can_manage_keys`) revokes one; any other key gets a 403, so a leaked plain key cannot "
+    "lock its sender out. A key cannot revoke itself (409): rotate by creating the new key, "
+    "then revoking the old one with it, so a sender is never left without a working key by "
+    "mistake. An administrator can revoke any key in the admin.",
+    responses={403: {"model": ErrorBody, "description": "This key may not manage keys."}},
 )
 async def revoke_key(key_id: Id, ctx: Ctx) -> Any:
+    _require_key_management(ctx)
     if key_id == ctx.key_id:
         raise Conflict("a key cannot revoke itself: revoke it with another key of this sender")
     await senders.revoke_api_key(ctx.conn, ctx.sender_id, key_id)
