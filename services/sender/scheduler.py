@@ -5,6 +5,11 @@ winners whose wait is over, and finishes campaigns with nothing left to send. Le
 re-queues work that was left behind (a crash between COMMIT and publish, or a lost message) and
 purges old rate windows. Every step is one set-based statement and safe to run from several
 schedulers at once (row locks with SKIP LOCKED, state-guarded updates).
+
+When RabbitMQ is away at the moment a tick's COMMIT is published, the jobs wait in the process's
+outbox and go out with the next tick that reaches the broker. Rows released from an expired lease
+need that: once 'queued' again no tick releases them twice, and the stale-row sweep would leave
+them waiting five minutes.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from shared.campaigns import repository as campaigns
 from shared.campaigns.models import Message, batch_message, dispatch_message
 from shared.config import Settings, get_settings
 from shared.db import create_pool, transaction
+from shared.errors import BrokerUnavailable
+from shared.jobs import publish
 from shared.logging import get_logger
 from shared.sends import repository as sends
 
@@ -30,18 +37,46 @@ STALE_QUEUED_SECONDS = 300.0
 STALLED_DISPATCH_SECONDS = 60.0
 
 
-async def tick(pool: AsyncConnectionPool, settings: Settings) -> list[Message]:
+class Outbox:
+    """Jobs whose work was committed but whose publish failed (RabbitMQ away): kept in memory and
+    published again before the next tick's work. A scheduler that dies with jobs here leaves
+    them to the sweeps, as any crash between COMMIT and publish does."""
+
+    def __init__(self) -> None:
+        self.jobs: list[Message] = []
+
+    async def flush(self) -> None:
+        """Publish what is waiting; raises BrokerUnavailable (and keeps it) while the broker is
+        away. Publishing a job twice is harmless: claims take only rows still queued."""
+        if self.jobs:
+            await publish(self.jobs)
+            self.jobs.clear()
+
+
+OUTBOX = Outbox()
+
+
+async def tick(
+    pool: AsyncConnectionPool, settings: Settings, outbox: Outbox = OUTBOX
+) -> list[Message]:
     """One pass of the frequent duties; returns (and publishes) the messages it queued."""
+    await outbox.flush()
     queued: list[Message] = []
-    async with transaction(pool) as tx:
-        for row in await campaigns.due_campaigns(tx.conn):
-            await campaigns.set_campaign_state(tx.conn, row["id"], "dispatching")
-            await campaigns.set_email_state(tx.conn, row["sender_id"], row["email_id"], "sending")
-            tx.enqueue(dispatch_message(row["id"]))
-        for r in await sends.release_expired_leases(tx.conn, settings.send_batch_size):
-            tx.enqueue(batch_message(r["email_id"], r["first_id"], r["last_id"]))
-        finished = await campaigns.finish_done_campaigns(tx.conn)
-        queued = list(tx.after_commit)
+    try:
+        async with transaction(pool) as tx:
+            for row in await campaigns.due_campaigns(tx.conn):
+                await campaigns.set_campaign_state(tx.conn, row["id"], "dispatching")
+                await campaigns.set_email_state(
+                    tx.conn, row["sender_id"], row["email_id"], "sending"
+                )
+                tx.enqueue(dispatch_message(row["id"]))
+            for r in await sends.release_expired_leases(tx.conn, settings.send_batch_size):
+                tx.enqueue(batch_message(r["email_id"], r["first_id"], r["last_id"]))
+            finished = await campaigns.finish_done_campaigns(tx.conn)
+            queued = list(tx.after_commit)
+    except BrokerUnavailable:
+        outbox.jobs.extend(queued)  # committed: publish them with the next tick
+        raise
     for row in finished:
         log.info("email sent", email_id=row["id"])
     async with pool.connection() as conn:

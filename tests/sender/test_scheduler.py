@@ -95,3 +95,49 @@ async def test_expired_leases_are_released(pool: Any, settings: Any, sync_conn: 
         ).fetchall()
     }
     assert states == {"queued"}
+
+
+async def test_released_leases_reach_the_queue_after_a_broker_outage(
+    pool: Any, settings: Any, sync_conn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RabbitMQ away at the tick's publish: the rows are 'queued' (committed), so no later tick
+    releases them again; the job waits in the outbox and goes out with the next tick."""
+    from shared import jobs
+    from shared.errors import BrokerUnavailable
+
+    sender = make_sender(sync_conn)
+    email_id, _ = make_email(sync_conn, sender["id"], VARIATIONS[:1])
+    ids = make_subscribers(sync_conn, sender["id"], 2)
+    rows = sync_conn.execute(
+        "INSERT INTO sends (email_id, sender_id, subscriber_id, state, lease_until)"
+        " SELECT %s, %s, unnest(%s::bigint[]), 'sending', now() - interval '1 second'"
+        " RETURNING id",
+        (email_id, sender["id"], ids),
+    ).fetchall()
+    published: list[Any] = []
+
+    def broker_away(items: Any) -> None:
+        raise BrokerUnavailable()
+
+    outbox = scheduler.Outbox()
+    monkeypatch.setattr(jobs, "publish_blocking", broker_away)
+    with pytest.raises(BrokerUnavailable):
+        await scheduler.tick(pool, settings, outbox)
+    states = sync_conn.execute(
+        "SELECT DISTINCT state::text FROM sends WHERE email_id = %s", (email_id,)
+    ).fetchall()
+    assert [r["state"] for r in states] == ["queued"]
+    mine = [j for j in outbox.jobs if j.args[0] == email_id]
+    assert [j.args for j in mine] == [(email_id, rows[0]["id"], rows[-1]["id"])]
+
+    # Still away: the next tick keeps the job and does no work before it is out.
+    with pytest.raises(BrokerUnavailable):
+        await scheduler.tick(pool, settings, outbox)
+    assert [j for j in outbox.jobs if j.args[0] == email_id] == mine
+
+    monkeypatch.setattr(jobs, "publish_blocking", published.extend)
+    await scheduler.tick(pool, settings, outbox)
+    assert outbox.jobs == []
+    assert [j.args for j in published if j.args[0] == email_id] == [
+        (email_id, rows[0]["id"], rows[-1]["id"])
+    ]
