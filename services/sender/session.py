@@ -25,6 +25,10 @@ _BARE_LINE_END = re.compile(rb"\r\n|\r|\n")
 class Reply(NamedTuple):
     code: int
     message: str
+    stage: str = "content"  # the step that answered: mail, rcpt, data, or the content itself
+
+
+STAGES = ("mail", "rcpt", "data")  # the envelope's steps, in the order they are answered
 
 
 def wire_content(data: bytes) -> bytes:
@@ -109,10 +113,10 @@ class Session(asyncio.Protocol):
                 replies += await self._read(1)
                 if replies[-1].code not in codes:
                     break
-        for reply, codes in zip(replies, expected, strict=False):
+        for reply, codes, stage in zip(replies, expected, STAGES, strict=False):
             if reply.code not in codes:
                 await self._abandon(replies)
-                return reply
+                return reply._replace(stage=stage)
         if then is not None and self.pipelining:
             self._transport.write(wire_content(data) + b"".join(then))
             self._ahead = then

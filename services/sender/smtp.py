@@ -57,11 +57,16 @@ class SmtpResult:
         return ".".join(match.groups()) if match else None
 
 
-def _classify(code: int, message: str) -> SmtpResult:
+def _classify(code: int, message: str, stage: str = "content") -> SmtpResult:
+    """A refusal of MAIL FROM is about our sender (a From the relay does not let us use, a
+    return-path domain it does not know), not about this recipient: like a refused relay login
+    it is temporary, retried on the schedule and never a bounce, so a relay's setup cannot stop
+    every subscriber it refuses."""
     text = f"{code} {message}".strip()
     if 200 <= code < 300:
         return SmtpResult("sent", code, text)
-    return SmtpResult("permanent" if code >= 500 else "temporary", code, text)
+    permanent = code >= 500 and stage != "mail"
+    return SmtpResult("permanent" if permanent else "temporary", code, text)
 
 
 class RelaySetupError(Exception):
@@ -271,7 +276,7 @@ class RelayPool:
             then = self._follower() if session.pipelining else None
             ahead = None if then is None else then.commands
             reply = await session.send(job.commands, job.data, ahead)
-            result = _classify(reply.code, reply.message)
+            result = _classify(reply.code, reply.message, reply.stage)
             if reply.code == 421:  # the relay is closing this session
                 await session.quit()
         except RelaySetupError as exc:

@@ -64,6 +64,31 @@ async def test_451_then_250_ends_sent(
     assert "Precedence" not in smtp_peer.received[0].message  # transactional, not bulk
 
 
+async def test_a_refused_sender_is_retried_and_never_bounces_the_recipient(
+    pool: Any, sync_conn: Any, smtp_peer: SmtpPeer, sender_worker: WorkerProcess
+) -> None:
+    """A 5xx to MAIL FROM is about our sender (the relay's setup), not the recipient: the send
+    waits on the retry schedule, no bounce is recorded and the subscriber stays active."""
+    sender = make_sender(sync_conn)
+    email_id, _ = make_email(sync_conn, sender["id"], VARIATIONS[:1], bulk=False)
+    (sub_id,) = make_subscribers(sync_conn, sender["id"], 1)
+    smtp_peer.mail_reply = "553 5.7.1 Sender address rejected: not owned by user"
+    send = await transactional(
+        pool, sender_id=sender["id"], email_id=email_id, subscriber_id=sub_id
+    )
+    await await_until(lambda: send_row(sync_conn, send["id"])["smtp_code"] == 553, timeout=20)
+    row = send_row(sync_conn, send["id"])
+    assert row["state"] in ("queued", "sending") and row["bounce_type"] is None
+    assert subscriber(sync_conn, sub_id)["state"] == "active"
+    reports = sync_conn.execute(
+        "SELECT count(*) AS n FROM response_reports WHERE send_id = %s", (send["id"],)
+    ).fetchone()
+    assert reports["n"] == 0
+    smtp_peer.mail_reply = None
+    await await_until(lambda: send_row(sync_conn, send["id"])["state"] == "sent", timeout=30)
+    assert [r.rcpt_tos for r in smtp_peer.received] == [[subscriber(sync_conn, sub_id)["address"]]]
+
+
 async def test_550_511_fails_and_stops_the_subscriber(
     pool: Any, sync_conn: Any, smtp_peer: SmtpPeer, sender_worker: WorkerProcess
 ) -> None:
