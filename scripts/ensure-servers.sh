@@ -10,8 +10,10 @@ if ! pg_up; then
     if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
         version=$(ls /etc/postgresql | sort -V | tail -n1)
         echo "starting PostgreSQL $version"
-        pg_ctlcluster --skip-systemctl-redirect "$version" main start || pg_ctlcluster "$version" main start
-        for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+        # "already running" is not a failure: a cluster in crash recovery runs but does not answer yet.
+        pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>&1 \
+            || pg_ctlcluster "$version" main start 2>&1 || true
+        for _ in $(seq 1 180); do pg_up && break; sleep 1; done
     else
         echo "PostgreSQL is not installed: apt-get install postgresql (15 or newer), or point TART_DATABASE_URL at a server." >&2
         exit 1
@@ -22,7 +24,7 @@ pg_up || { echo "PostgreSQL did not come up on 127.0.0.1:5432" >&2; exit 1; }
 if ! rabbit_up; then
     if command -v rabbitmq-server >/dev/null 2>&1; then
         echo "starting RabbitMQ"
-        rabbitmq-server -detached
+        rabbitmq-server -detached || true  # a node still booting refuses a second start
         for _ in $(seq 1 60); do rabbit_up && break; sleep 1; done
     else
         echo "RabbitMQ is not installed: apt-get install rabbitmq-server, or point TART_AMQP_URL at a broker." >&2
