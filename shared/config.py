@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         SecretStr(PLACEHOLDER_PREFIX + "session-secret"),
         description="Signs admin session and CSRF cookies.",
     )
+    erasure_key: SecretStr = Field(
+        SecretStr(PLACEHOLDER_PREFIX + "erasure-key"),
+        description="Keys the hash kept of an erased subscriber's address (proof of consent, "
+        "warning when it comes back). Never rotate it: old hashes would stop matching.",
+    )
     db_pool_min: int = Field(1, ge=1, description="Smallest PostgreSQL pool per process.")
     db_pool_max: int = Field(10, ge=1, description="Largest PostgreSQL pool per process.")
     smtp_relays: Annotated[list[str], NoDecode] = Field(
@@ -293,7 +298,11 @@ class Settings(BaseSettings):
     def _refuse_placeholders_outside_dev(self) -> Settings:
         if self.env in DEV_ENVIRONMENTS:
             return self
-        secrets = {"token_secrets": self.token_secrets, "session_secret": [self.session_secret]}
+        secrets = {
+            "token_secrets": self.token_secrets,
+            "session_secret": [self.session_secret],
+            "erasure_key": [self.erasure_key],
+        }
         for name, values in secrets.items():
             if any(v.get_secret_value().startswith(PLACEHOLDER_PREFIX) for v in values):
                 raise ValueError(
