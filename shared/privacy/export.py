@@ -22,7 +22,12 @@ FORMAT = "tart-mailer.subscriber-export.v1"
 async def export(conn: Conn, sender_id: int, subscriber_id: int) -> dict[str, Any] | None:
     """The document, or None when the sender has no such subscriber. Values are Python objects
     (datetimes, dicts); serialise with ``jsonable_encoder`` or ``json.dumps(default=str)``."""
-    params = {"sender_id": sender_id, "subscriber_id": subscriber_id, "limit": EXPORT_MAX}
+    params = {
+        "sender_id": sender_id,
+        "subscriber_id": subscriber_id,
+        "limit": EXPORT_MAX,
+        "newest_first": False,
+    }
     profile = await fetch_one(conn, Q.profile, params)
     if profile is None:
         return None
@@ -42,4 +47,21 @@ async def export(conn: Conn, sender_id: int, subscriber_id: int) -> dict[str, An
         "subscriber": profile,
         **sections,
         "truncated": sorted(k for k, rows in sections.items() if len(rows) >= EXPORT_MAX),
+    }
+
+
+async def activity(
+    conn: Conn, sender_id: int, subscriber_id: int, *, limit: int = 50
+) -> dict[str, list[dict[str, Any]]]:
+    """The admin's subscriber page: the whole consent history, and the latest sends and events."""
+    params = {
+        "sender_id": sender_id,
+        "subscriber_id": subscriber_id,
+        "limit": limit,
+        "newest_first": True,
+    }
+    return {
+        "consent": await consent.history(conn, sender_id, subscriber_id),
+        "sends": await fetch_all(conn, Q.sends, params),
+        "events": await fetch_all(conn, Q.events, params),
     }

@@ -12,7 +12,8 @@ SELECT s.id, s.email_id, e.name AS email_name, s.campaign_id, s.variation_id,
        s.complained_at, s.bounce_type, s.open_count, s.view_count, s.click_count
 FROM sends s JOIN emails e ON e.id = s.email_id
 WHERE s.sender_id = :sender_id AND s.subscriber_id = :subscriber_id
-ORDER BY s.id
+-- oldest first for the export, newest first for the admin's page
+ORDER BY CASE WHEN :newest_first THEN -s.id ELSE s.id END
 LIMIT :limit;
 
 -- name: events
@@ -21,7 +22,7 @@ SELECT ev.id, ev.send_id, ev.email_id, ev.kind::text AS kind, ev.at, host(ev.ip)
        ev.user_agent, ev.link_index, ev.machine, ev.machine_reason, ev.proxy, ev.detail
 FROM send_events ev JOIN emails e ON e.id = ev.email_id AND e.sender_id = :sender_id
 WHERE ev.subscriber_id = :subscriber_id
-ORDER BY ev.at, ev.id
+ORDER BY CASE WHEN :newest_first THEN -ev.id ELSE ev.id END
 LIMIT :limit;
 
 -- name: reports

@@ -23,6 +23,7 @@ from shared.events import service as events
 from shared.filters import parse_filter
 from shared.limits import valid_id
 from shared.privacy import erasure
+from shared.privacy import export as exports
 from shared.subscribers import repository as subscribers
 from shared.subscribers.listing import SubscriberQuery, list_page
 from shared.subscribers.validation import STATES, address_error, locale_error
@@ -222,11 +223,30 @@ async def edit_subscriber(
         "state": row["state"],
         "properties": json.dumps(row["properties"], indent=2, ensure_ascii=False),
     }
+    activity = await exports.activity(tx.conn, sender_id, subscriber_id)
     return await render(
         request,
         "subscribers/edit.html",
-        {"values": values, "errors": {}, "subscriber": row},
+        {"values": values, "errors": {}, "subscriber": row, **activity},
         sender_id=sender_id,
+    )
+
+
+@router.get("/{subscriber_id}/export.json")
+async def export_subscriber(
+    request: Request, sender_id: SenderId, subscriber_id: int, tx: Tx
+) -> Response:
+    """The GDPR export (the API's document), as a download."""
+    await _get(tx.conn, sender_id, subscriber_id)
+    document = await exports.export(tx.conn, sender_id, subscriber_id)
+    body = json.dumps(document, default=str, ensure_ascii=False, indent=2)
+    return Response(
+        body,
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="subscriber-{subscriber_id}.json"',
+            "Cache-Control": "no-store",
+        },
     )
 
 
