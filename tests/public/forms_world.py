@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - Turkish labels
 """Committed fixtures for the subscription form tests: a sender with topics, forms, a welcome
 email, the public app on its own client address, and helpers to submit and read back."""
 
@@ -19,7 +20,6 @@ from services.public.app import create_app
 from services.public.forms import form_token
 from shared.config import Settings
 from shared.tokens import signed_values
-from tests.public.conftest import CollectingSink
 
 
 @dataclass
@@ -42,7 +42,7 @@ class Shop:
         names = ", ".join(columns)
         marks = ", ".join(["%s"] * len(columns))
         row = self.db.execute(
-            f"INSERT INTO forms (sender_id, {names}) VALUES (%s, {marks}) RETURNING id",  # noqa: S608 - fixed names
+            f"INSERT INTO forms (sender_id, {names}) VALUES (%s, {marks}) RETURNING id",
             [self.sender_id, *columns.values()],
         ).fetchone()
         assert row is not None
@@ -131,6 +131,8 @@ class Site:
 
 
 async def open_site(settings: Settings) -> AsyncIterator[Site]:
+    from tests.public.conftest import CollectingSink
+
     app = create_app(settings, event_sink=CollectingSink())
     ip = f"198.51.{random.randint(0, 255)}.{random.randint(1, 254)}"
     async with app.router.lifespan_context(app):

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - Turkish text
 """The hosted subscription form with JavaScript off (plain HTTP, no browser): pages in English
 and Turkish, what a submission stores, and the abuse rules, each of which stores nothing."""
 
@@ -6,7 +7,7 @@ from __future__ import annotations
 import re
 
 from shared.config import Settings
-from tests.public.forms_world import Shop, Site, address, open_site, shop, site  # noqa: F401
+from tests.public.forms_world import Shop, Site, address, open_site
 
 
 async def test_hosted_page_works_without_javascript_in_both_languages(
@@ -172,15 +173,15 @@ async def test_an_oversized_body_is_refused_before_it_is_read(site: Site, shop: 
 
 async def test_throttling_per_address_and_per_ip(settings: Settings, shop: Shop) -> None:
     strict = settings.model_copy(update={"form_max_per_address_hour": 2, "form_max_per_ip_hour": 4})
-    async for site in open_site(strict):
+    async for strict_site in open_site(strict):
         email = address()
         for _ in range(2):
-            assert (await site.submit(shop.form_id, email)).status_code == 200
-        third = await site.submit(shop.form_id, email)
+            assert (await strict_site.submit(shop.form_id, email)).status_code == 200
+        third = await strict_site.submit(shop.form_id, email)
         assert third.status_code == 429 and "Too many attempts" in third.text
-        fourth = await site.submit(shop.form_id, address())
+        fourth = await strict_site.submit(shop.form_id, address())
         assert fourth.status_code == 200  # IP: 4 submissions so far, the limit
         fifth_address = address()
-        refused = await site.submit(shop.form_id, fifth_address)
+        refused = await strict_site.submit(shop.form_id, fifth_address)
         assert refused.status_code == 429
         assert shop.subscriber(fifth_address) is None
