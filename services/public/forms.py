@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from services.public import pages
 from shared.config import Settings
+from shared.consent import service as consent
 from shared.db import Row, transaction
 from shared.errors import BrokerUnavailable
 from shared.forms import repository as forms
@@ -122,6 +123,32 @@ def _topics(form: Row, language: str) -> list[dict[str, str]]:
         {"key": t["key"], "label": (t["label_tr"] if language == "tr" else "") or t["label_en"]}
         for t in form["topic_labels"]
     ]
+
+
+def consent_text(form: Row, language: str) -> str:
+    """The words of the form as shown in ``language`` (heading, inputs, topics, button): its
+    SHA-256 goes into the consent record as proof of what the person was asked."""
+    lines = [
+        translate(language, "Subscribe to %(sender)s") % {"sender": form["sender_name"]},
+        translate(language, "Email address"),
+        *(str(name).replace("_", " ").capitalize() for name in form["fields"]),
+        *(topic["label"] for topic in _topics(form, language)),
+        translate(language, "Subscribe"),
+    ]
+    return "\n".join(lines)
+
+
+def confirm_text(row: Row, language: str) -> str:
+    """The words of the confirmation page (hashed into the ``confirm`` consent record)."""
+    values = {"sender": row["sender_name"], "address": row["address"]}
+    return "\n".join(
+        translate(language, msgid) % values
+        for msgid in (
+            "Confirm your subscription to %(sender)s",
+            "Press the button to receive emails from %(sender)s at %(address)s.",
+            "Confirm my subscription",
+        )
+    )
 
 
 def form_token(settings: Settings, form_id: int) -> str:
@@ -270,9 +297,11 @@ async def _apply(request: Request, form: Row, submission: optin.Submission) -> o
         )  # fmt: skip
     if over:
         raise Refused("throttled")
+    language = mail.language_of(submission.locale)
     submission = optin.Submission(
-        submission.address, submission.locale, submission.properties, ip=ip, user_agent=ua
-    )
+        submission.address, submission.locale, submission.properties, ip=ip, user_agent=ua,
+        text_hash=consent.text_hash(consent_text(form, language)),
+    )  # fmt: skip
     try:
         async with transaction(pool) as tx:
             outcome = await optin.subscribe(tx, form, submission, settings=settings)
@@ -495,9 +524,12 @@ async def confirm(request: Request, token: str) -> Response:
         await conn.rollback()
     if row is None:
         return _invalid_link(request)
+    ip, ua = _client(request)
+    proof = consent.text_hash(confirm_text(row, mail.language_of(row["locale"])))
     try:
         async with transaction(pool) as tx:
-            confirmed = await optin.confirm(tx, *target) is not None
+            done = await optin.confirm(tx, *target, ip=ip, user_agent=ua, text_hash=proof)
+            confirmed = done is not None
     except BrokerUnavailable:
         # committed: the welcome send row is queued and the scheduler's sweep sends it
         log.exception("welcome email not published", subscriber_id=target[1])

@@ -21,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from shared.campaigns.models import batch_message
 from shared.config import Settings
+from shared.consent import service as consent
 from shared.db import Conn, Row, Transaction, transaction
 from shared.errors import Conflict
 from shared.jobs import OPTIN_CONFIRMATION, job
@@ -40,6 +41,7 @@ class Submission:
     properties: dict[str, Any] = field(default_factory=dict)
     ip: str | None = None
     user_agent: str | None = None
+    text_hash: str | None = None  # of the form as the person saw it (consent proof)
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,10 @@ async def create_pending(
     locale: str,
     properties: dict[str, Any],
     resend_minutes: int,
+    api_key_id: int,
 ) -> Row:
-    """The API's create with double opt-in: a pending subscriber and its confirmation mail.
+    """The API's create with double opt-in: a pending subscriber, its consent record (source
+    ``api``, the key's id) and its confirmation mail.
 
     Raises:
       Conflict: the address exists (as for a create without double opt-in).
@@ -102,6 +106,10 @@ async def create_pending(
     )  # fmt: skip
     if row is None:
         raise Conflict("a subscriber with this address exists")
+    await consent.record(
+        tx.conn, sender_id=sender_id, subscriber_id=int(row["id"]), action="subscribe",
+        source="api", source_ref=str(api_key_id), detail={"double_opt_in": True},
+    )  # fmt: skip
     await ask_confirmation(
         tx, sender_id, int(row["id"]), form_id=None, resend_minutes=resend_minutes
     )
@@ -114,6 +122,15 @@ async def subscribe(
     """Apply one form submission (already validated and not throttled)."""
     sender_id, form_id = int(form["sender_id"]), int(form["id"])
     conn = tx.conn
+
+    async def consented(subscriber_id: int) -> None:
+        await consent.record(
+            conn, sender_id=sender_id, subscriber_id=subscriber_id, action="subscribe",
+            source="form", source_ref=str(form_id), ip=submission.ip,
+            user_agent=submission.user_agent, text_hash=submission.text_hash,
+            detail={"locale": submission.locale, "double_opt_in": bool(form["double_opt_in"])},
+        )  # fmt: skip
+
     existing = await repo.lock_by_address(conn, sender_id, submission.address)
     if existing is None:
         state = "pending" if form["double_opt_in"] else "active"
@@ -123,6 +140,7 @@ async def subscribe(
         )  # fmt: skip
         if created is not None:
             subscriber_id = int(created["id"])
+            await consented(subscriber_id)
             if state == "pending":
                 await ask_confirmation(
                     tx, sender_id, subscriber_id, form_id=form_id,
@@ -137,6 +155,8 @@ async def subscribe(
         if existing is None:
             return Outcome(None, "ignored")
     subscriber_id = int(existing["id"])
+    if existing["state"] in ("pending", "unsubscribed"):
+        await consented(subscriber_id)  # asked again; confirming is recorded on its own
     if existing["state"] == "pending":
         await repo.update_pending(
             conn, subscriber_id, locale=submission.locale, properties=submission.properties
@@ -164,12 +184,29 @@ class Confirmed:
     welcome_send_id: int | None
 
 
-async def confirm(tx: Transaction, confirmation_id: int, subscriber_id: int) -> Confirmed | None:
+async def confirm(
+    tx: Transaction,
+    confirmation_id: int,
+    subscriber_id: int,
+    *,
+    ip: str | None = None,
+    user_agent: str | None = None,
+    text_hash: str | None = None,
+) -> Confirmed | None:
     """Confirm the subscription a link names; None when it is closed (confirmed before, purged,
-    or the subscriber bounced or complained meanwhile)."""
+    or the subscriber bounced or complained meanwhile). Writes the consent record: ``confirm``
+    for a new subscriber, ``resubscribe`` for one who had unsubscribed."""
     row = await repo.confirm(tx.conn, confirmation_id, subscriber_id)
     if row is None:
         return None
+    await consent.record(
+        tx.conn, sender_id=row["sender_id"], subscriber_id=row["id"],
+        action="confirm" if row["previous_state"] == "pending" else "resubscribe",
+        source="form" if row["form_id"] is not None else "api",
+        source_ref=None if row["form_id"] is None else str(row["form_id"]),
+        ip=ip, user_agent=user_agent, text_hash=text_hash,
+        detail={"via": "confirmation_link"},
+    )  # fmt: skip
     send_id = await queue_welcome(tx, row["sender_id"], row["id"], row["welcome_email_id"])
     log.info(
         "subscription confirmed", subscriber_id=row["id"], previous_state=row["previous_state"]

@@ -75,6 +75,18 @@ async def test_confirmation_mail_link_get_never_confirms_post_does_and_welcomes_
     welcome = "SELECT count(*) FROM sends WHERE email_id = %s AND subscriber_id = %s"
     assert shop.count(welcome, shop.welcome_email_id, subscriber["id"]) == 1
 
+    history = shop.db.execute(
+        "SELECT action, source, source_ref, host(ip) AS ip, user_agent, text_hash, detail "
+        "FROM consent_records WHERE subscriber_id = %s ORDER BY id",
+        [subscriber["id"]],
+    ).fetchall()
+    assert [(r["action"], r["source"], r["source_ref"]) for r in history] == [
+        ("subscribe", "form", str(shop.form_id)),
+        ("confirm", "form", str(shop.form_id)),
+    ]
+    assert all(r["ip"] == site.ip and len(r["text_hash"]) == 64 for r in history)
+    assert history[0]["detail"] == {"locale": "tr_TR", "double_opt_in": True}
+
     # used once: the link is dead, and a redelivered mail job sends nothing
     assert (await site.client.post(path)).status_code == 404
     assert (await site.client.get(path)).status_code == 404
@@ -154,6 +166,10 @@ async def test_an_unsubscribed_address_comes_back_only_by_confirming_and_is_welc
     assert subscriber is not None and subscriber["state"] == "active"
     welcome = "SELECT count(*) FROM sends WHERE email_id = %s AND subscriber_id = %s"
     assert shop.count(welcome, shop.welcome_email_id, row["id"]) == 1
+    actions = shop.db.execute(
+        "SELECT action FROM consent_records WHERE subscriber_id = %s ORDER BY id", [row["id"]]
+    ).fetchall()
+    assert [r["action"] for r in actions] == ["subscribe", "resubscribe"]
 
 
 async def test_pending_subscribers_are_never_in_a_bulk_audience(

@@ -107,6 +107,7 @@ async def create_subscriber(body: SubscriberCreateIn, ctx: Ctx, idem: Idem) -> A
             locale=body.locale,
             properties=body.properties,
             resend_minutes=get_settings(ctx.request).optin_resend_minutes,
+            api_key_id=ctx.key_id,
         )
     else:
         row = await subscribers.create(
