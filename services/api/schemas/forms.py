@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from services.api.schemas.common import HttpUrl, Strict
 from shared.forms.service import MAX_FIELDS, MAX_NAME, MAX_ORIGINS, MAX_THANK_YOU, MAX_TOPICS
@@ -60,7 +60,9 @@ class FormIn(Strict):
     redirect_url: HttpUrl | None = Field(
         None, description="Where the browser goes after a submit, instead of the thank-you text."
     )
-    double_opt_in: bool = Field(True, description="New subscribers confirm their address first.")
+    double_opt_in: StrictBool = Field(
+        True, description="New subscribers confirm their address first."
+    )
     allowed_origins: list[Origin] = Field(
         default_factory=list,
         max_length=MAX_ORIGINS,

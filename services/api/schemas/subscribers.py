@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StrictBool, field_validator
 
 from services.api.schemas.common import Address, Locale, Properties, Strict
 
@@ -52,7 +52,7 @@ class SubscriberCreateIn(SubscriberIn):
             "examples": [{"address": "ada@example.com", "locale": "en_US", "double_opt_in": True}]
         },
     }
-    double_opt_in: bool = Field(
+    double_opt_in: StrictBool = Field(
         False, description="Start pending and mail a confirmation link (double opt-in)."
     )
 
