@@ -272,6 +272,38 @@ class Settings(BaseSettings):
         "", description="Link to the API's docs in the admin menu. Empty: the local API's /docs."
     )
 
+    # subscription forms and double opt-in (issue 15)
+    optin_token_hours: int = Field(
+        72, ge=1, le=24 * 60, description="How long a double opt-in confirmation link works."
+    )
+    optin_purge_days: int = Field(
+        7,
+        ge=1,
+        description="Pending subscribers who have not confirmed within this many days are "
+        "deleted by the scheduler.",
+    )
+    optin_resend_minutes: int = Field(
+        10,
+        ge=1,
+        description="A form submitted again for a pending address resends the confirmation at "
+        "most once in this many minutes.",
+    )
+    form_min_submit_seconds: float = Field(
+        3.0, ge=0, description="A form submitted sooner than this after it was served is refused."
+    )
+    form_max_age_hours: int = Field(
+        24, ge=1, description="A served form can be submitted for this many hours."
+    )
+    form_max_per_ip_hour: int = Field(
+        30, ge=1, description="Form submissions a client IP may make in an hour (all forms)."
+    )
+    form_max_per_address_hour: int = Field(
+        5, ge=1, description="Form submissions for one address in an hour (per sender)."
+    )
+    form_max_body_bytes: int = Field(
+        16 * 1024, ge=1024, description="Largest form submission body the public service reads."
+    )
+
     @field_validator("token_secrets", "smtp_relays", "imap_urls", "trusted_proxies", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:

@@ -28,6 +28,7 @@ from shared.db import create_pool, transaction
 from shared.errors import BrokerUnavailable
 from shared.jobs import publish
 from shared.logging import get_logger
+from shared.optin import service as optin
 from shared.sends import repository as sends
 
 log = get_logger(__name__)
@@ -98,7 +99,10 @@ async def sweep(pool: AsyncConnectionPool, settings: Settings) -> list[Message]:
         for row in await campaigns.stalled_dispatches(tx.conn, STALLED_DISPATCH_SECONDS):
             tx.enqueue(dispatch_message(row["id"]))
         await sends.purge_rate_counters(tx.conn)
-        return list(tx.after_commit)
+        queued = list(tx.after_commit)
+    # pending subscribers who never confirmed: in batches, each its own short transaction
+    await optin.purge_pending(pool, settings.optin_purge_days)
+    return queued
 
 
 async def run(stop: asyncio.Event) -> None:

@@ -19,6 +19,7 @@ from services.api.schemas.subscribers import (
     BulkUpsertOut,
     ImportJob,
     Subscriber,
+    SubscriberCreateIn,
     SubscriberIn,
     SubscriberPatch,
 )
@@ -29,6 +30,7 @@ from shared.events import service as events
 from shared.filters import parse_filter
 from shared.imports import csv_import
 from shared.imports import repository as imports
+from shared.optin import service as optin
 from shared.privacy import erasure
 from shared.subscribers import listing
 from shared.subscribers import repository as subscribers
@@ -45,7 +47,8 @@ async def list_subscribers(
     cursor: Cursor = None,
     locale: Annotated[list[str], Query(max_length=100)] = [],  # noqa: B006 - FastAPI copies it
     state: Annotated[
-        list[Literal["active", "unsubscribed", "bounced", "complained"]], Query(max_length=4)
+        list[Literal["pending", "active", "unsubscribed", "bounced", "complained"]],
+        Query(max_length=5),
     ] = [],  # noqa: B006
     filter: Annotated[
         str | None,
@@ -95,24 +98,36 @@ async def list_subscribers(
     summary="Create a subscriber",
     responses={409: {"description": "The address exists (use PUT to upsert)."}},
 )
-async def create_subscriber(body: SubscriberIn, ctx: Ctx, idem: Idem) -> Any:
+async def create_subscriber(body: SubscriberCreateIn, ctx: Ctx, idem: Idem) -> Any:
     if idem.replay is not None:
         return idem.replay
-    row = await subscribers.create(
-        ctx.conn,
-        ctx.sender_id,
-        address=body.address,
-        locale=body.locale,
-        properties=body.properties,
-    )
-    await consent.record(
-        ctx.conn,
-        sender_id=ctx.sender_id,
-        subscriber_id=row["id"],
-        action="subscribe",
-        source="api",
-        source_ref=str(ctx.key_id),
-    )
+    if body.double_opt_in:
+        # pending, with its 'subscribe' consent record; the confirmation mail goes after COMMIT
+        row = await optin.create_pending(
+            ctx.tx,
+            ctx.sender_id,
+            address=body.address,
+            locale=body.locale,
+            properties=body.properties,
+            resend_minutes=get_settings(ctx.request).optin_resend_minutes,
+            api_key_id=ctx.key_id,
+        )
+    else:
+        row = await subscribers.create(
+            ctx.conn,
+            ctx.sender_id,
+            address=body.address,
+            locale=body.locale,
+            properties=body.properties,
+        )
+        await consent.record(
+            ctx.conn,
+            sender_id=ctx.sender_id,
+            subscriber_id=row["id"],
+            action="subscribe",
+            source="api",
+            source_ref=str(ctx.key_id),
+        )
     return await idem.respond(201, Subscriber.model_validate(row))
 
 
