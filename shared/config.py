@@ -250,6 +250,13 @@ class Settings(BaseSettings):
     scanner_click_seconds: float = Field(
         10.0, ge=0, description="A click this soon after sent_at is flagged as a link scanner."
     )
+    preferences_link_days: int = Field(
+        180,
+        ge=1,
+        le=3650,
+        description="A message's preference-center link ({{ preferences_url }}) works for this "
+        "many days after the message was sent (its unsubscribe link never expires).",
+    )
 
     admin_cookie_secure: bool | None = Field(
         None,
