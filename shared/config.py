@@ -250,6 +250,12 @@ class Settings(BaseSettings):
     scanner_click_seconds: float = Field(
         10.0, ge=0, description="A click this soon after sent_at is flagged as a link scanner."
     )
+    retention_inbound_days: int = Field(
+        0,
+        ge=0,
+        description="Raw inbound mail tied to no sender (DMARC and TLS reports, unknown mail) "
+        "is emptied after this many days; 0 keeps it. Per-sender limits are sender settings.",
+    )
     preferences_link_days: int = Field(
         180,
         ge=1,
