@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from psycopg_pool import AsyncConnectionPool
 
 from shared.config import Settings
-from shared.db import SQL, fetch_all, load_queries, transaction
+from shared.db import SQL, Conn, Row, fetch_all, fetch_one, load_queries, transaction
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -103,3 +103,29 @@ async def run(pool: AsyncConnectionPool, settings: Settings, *, batch: int = BAT
             webhooks=purged.webhooks,
         )
     return purged
+
+
+async def get_settings(conn: Conn, sender_id: int) -> Row | None:
+    """``events_days``, ``inbound_days``, ``webhook_days`` (None keeps for ever)."""
+    return await fetch_one(conn, Q.get_settings, {"sender_id": sender_id})
+
+
+async def set_settings(
+    conn: Conn,
+    sender_id: int,
+    *,
+    events_days: int | None,
+    inbound_days: int | None,
+    webhook_days: int | None,
+) -> Row | None:
+    """Replace the limits; each is None (keep) or 1 to 36500 days (checked by the caller)."""
+    return await fetch_one(
+        conn,
+        Q.set_settings,
+        {
+            "sender_id": sender_id,
+            "events_days": events_days,
+            "inbound_days": inbound_days,
+            "webhook_days": webhook_days,
+        },
+    )

@@ -87,3 +87,17 @@ WITH doomed AS (
     FOR UPDATE SKIP LOCKED
 )
 DELETE FROM webhook_deliveries w USING doomed d WHERE w.id = d.id;
+
+-- name: get_settings
+-- A sender's retention limits (null: kept for ever).
+SELECT retention_events_days AS events_days, retention_inbound_days AS inbound_days,
+       retention_webhook_days AS webhook_days
+FROM senders WHERE id = :sender_id;
+
+-- name: set_settings
+-- Replaces a sender's retention limits.
+UPDATE senders SET retention_events_days = :events_days, retention_inbound_days = :inbound_days,
+                   retention_webhook_days = :webhook_days
+WHERE id = :sender_id
+RETURNING retention_events_days AS events_days, retention_inbound_days AS inbound_days,
+          retention_webhook_days AS webhook_days;

@@ -51,3 +51,22 @@ async def test_admin_subscriber_page_consent_export_and_erase(
         ("erase_request", "admin", str(owner.user_id)),
     ]
     assert all(r["subscriber_id"] is None for r in rows)
+
+
+async def test_admin_retention_settings(
+    owner: AdminClient, pool: AsyncConnectionPool, sync_conn: psycopg.Connection[dict]
+) -> None:
+    sender_id = await make_sender(pool)
+    url = f"/senders/{sender_id}/retention"
+    assert (await owner.client.get(url)).status_code == 200
+    bad = await owner.post(url, {"events_days": "0", "inbound_days": "", "webhook_days": "x"})
+    assert bad.status_code == 400 and "must be between 1 and 36500" in bad.text
+    saved = await owner.post(url, {"events_days": "90", "inbound_days": "", "webhook_days": "30"})
+    assert saved.status_code == 303
+    row = sync_conn.execute(
+        "SELECT retention_events_days, retention_inbound_days, retention_webhook_days"
+        " FROM senders WHERE id = %s",
+        (sender_id,),
+    ).fetchone()
+    assert tuple(row.values()) == (90, None, 30)
+    assert (await owner.client.post(url, data={"events_days": "5"})).status_code == 403  # no CSRF

@@ -177,3 +177,19 @@ async def test_raw_mail_and_webhook_logs_are_purged_by_age(
         (tenant.sender_id,),
     ).fetchall()
     assert [s["state"] for s in states] == ["delivered", "pending"]  # a pending one is kept
+
+
+async def test_retention_settings_through_the_api(tenant: Tenant, other: Tenant) -> None:
+    assert (await tenant.client.get("/v1/sender/retention")).json() == {
+        "events_days": None, "inbound_days": None, "webhook_days": None
+    }  # fmt: skip
+    r = await tenant.client.put(
+        "/v1/sender/retention", json={"events_days": 90, "webhook_days": 30}
+    )
+    assert r.status_code == 200
+    assert r.json() == {"events_days": 90, "inbound_days": None, "webhook_days": 30}
+    for bad in ({"events_days": 0}, {"inbound_days": 40000}, {"events_days": "x"}, {"ever": 1}):
+        refused = await tenant.client.put("/v1/sender/retention", json=bad)
+        assert refused.status_code == 422, bad
+    assert (await tenant.client.get("/v1/sender/retention")).json()["events_days"] == 90
+    assert (await other.client.get("/v1/sender/retention")).json()["events_days"] is None

@@ -1,5 +1,6 @@
-"""/v1/subscribers/{id}/consent and /export: a subscriber's consent history and GDPR export.
-(The erase is ``DELETE /v1/subscribers/{id}`` in ``subscribers.py``.)"""
+"""/v1/subscribers/{id}/consent and /export: a subscriber's consent history and GDPR export
+(the erase is ``DELETE /v1/subscribers/{id}`` in ``subscribers.py``); /v1/sender/retention: how
+long the sender keeps events, raw inbound mail and webhook logs."""
 
 from __future__ import annotations
 
@@ -11,17 +12,19 @@ from fastapi.responses import JSONResponse
 
 from services.api.deps import Ctx, Id
 from services.api.errors import ERROR_RESPONSES
-from services.api.schemas.privacy import ConsentHistory, SubscriberExport
+from services.api.schemas.privacy import ConsentHistory, Retention, SubscriberExport
 from shared.consent import repository as consent
 from shared.errors import NotFound
 from shared.privacy import export as exports
+from shared.privacy import retention
 from shared.subscribers import repository as subscribers
 
-router = APIRouter(prefix="/v1/subscribers", tags=["subscribers"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 
 
 @router.get(
-    "/{subscriber_id:int}/consent",
+    "/subscribers/{subscriber_id:int}/consent",
+    tags=["subscribers"],
     response_model=ConsentHistory,
     summary="Consent history of a subscriber",
 )
@@ -34,7 +37,8 @@ async def consent_history(subscriber_id: Id, ctx: Ctx) -> Any:
 
 
 @router.get(
-    "/{subscriber_id:int}/export",
+    "/subscribers/{subscriber_id:int}/export",
+    tags=["subscribers"],
     response_model=SubscriberExport,
     summary="Export everything about a subscriber (GDPR)",
 )
@@ -51,4 +55,23 @@ async def export_subscriber(subscriber_id: Id, ctx: Ctx) -> Any:
             "Content-Disposition": f'attachment; filename="subscriber-{subscriber_id}.json"',
             "Cache-Control": "no-store",
         },
+    )
+
+
+@router.get(
+    "/sender/retention", response_model=Retention, tags=["sender"], summary="Retention limits"
+)
+async def get_retention(ctx: Ctx) -> Any:
+    return await retention.get_settings(ctx.conn, ctx.sender_id)
+
+
+@router.put("/sender/retention", response_model=Retention, tags=["sender"], summary="Set retention")
+async def set_retention(body: Retention, ctx: Ctx) -> Any:
+    """Replaces the three limits (an omitted one becomes null: kept for ever)."""
+    return await retention.set_settings(
+        ctx.conn,
+        ctx.sender_id,
+        events_days=body.events_days,
+        inbound_days=body.inbound_days,
+        webhook_days=body.webhook_days,
     )

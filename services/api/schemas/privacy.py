@@ -48,3 +48,16 @@ class SubscriberExport(BaseModel):
     reports: list[dict[str, Any]] = Field(description="Bounces, complaints, auto-replies.")
     webhook_deliveries: list[dict[str, Any]]
     truncated: list[str] = Field(description="Sections cut at 10,000 items.")
+
+
+class Retention(BaseModel):
+    """How long the sender keeps data, in days; null keeps it for ever. Events older than
+    ``events_days`` are rolled up (statistics stay the same) and deleted; raw inbound mail (the
+    bytes of bounces and complaints) older than ``inbound_days`` is emptied, its parsed report
+    stays; finished webhook deliveries older than ``webhook_days`` are deleted. Applied by the
+    scheduler every ten minutes, in batches."""
+
+    model_config = {"extra": "forbid"}
+    events_days: int | None = Field(None, ge=1, le=36500)
+    inbound_days: int | None = Field(None, ge=1, le=36500)
+    webhook_days: int | None = Field(None, ge=1, le=36500)
