@@ -5,8 +5,9 @@
 -- One row per act: subscribe, confirm (double opt-in), unsubscribe, resubscribe,
 -- preference_change (locale or topics in the preference center), erase_request (GDPR erasure).
 -- source says through what: a form, the API, the admin, a CSV import, the one-click
--- unsubscribe (RFC 8058 link or header), or the preference center. source_ref names the thing
--- (form id, API key id, admin user id, import id) as text, since the kinds differ.
+-- unsubscribe (RFC 8058 POST), the unsubscribe page an email links to (email_link), a mailto
+-- unsubscribe, or the preference center. source_ref names the thing as text, since the kinds
+-- differ: form id, API key id, admin user id, import id, or the send id whose link was used.
 --
 -- Append-only, enforced here so no service bug can rewrite history: the trigger below refuses
 -- UPDATE, DELETE and TRUNCATE with two exceptions.
@@ -36,7 +37,7 @@ CREATE TABLE consent_records (
                                                   'resubscribe', 'preference_change',
                                                   'erase_request')),
     source        text NOT NULL CHECK (source IN ('form', 'api', 'admin', 'import', 'one_click',
-                                                  'preferences')),
+                                                  'email_link', 'mailto', 'preferences')),
     source_ref    text CHECK (length(source_ref) BETWEEN 1 AND 200 AND source_ref !~ '[\r\n]'),
     at            timestamptz NOT NULL DEFAULT now(),
     ip            inet,

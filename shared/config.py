@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         SecretStr(PLACEHOLDER_PREFIX + "session-secret"),
         description="Signs admin session and CSRF cookies.",
     )
+    erasure_key: SecretStr = Field(
+        SecretStr(PLACEHOLDER_PREFIX + "erasure-key"),
+        description="Keys the hash kept of an erased subscriber's address (proof of consent, "
+        "warning when it comes back). Never rotate it: old hashes would stop matching.",
+    )
     db_pool_min: int = Field(1, ge=1, description="Smallest PostgreSQL pool per process.")
     db_pool_max: int = Field(10, ge=1, description="Largest PostgreSQL pool per process.")
     smtp_relays: Annotated[list[str], NoDecode] = Field(
@@ -245,6 +250,19 @@ class Settings(BaseSettings):
     scanner_click_seconds: float = Field(
         10.0, ge=0, description="A click this soon after sent_at is flagged as a link scanner."
     )
+    retention_inbound_days: int = Field(
+        0,
+        ge=0,
+        description="Raw inbound mail tied to no sender (DMARC and TLS reports, unknown mail) "
+        "is emptied after this many days; 0 keeps it. Per-sender limits are sender settings.",
+    )
+    preferences_link_days: int = Field(
+        180,
+        ge=1,
+        le=3650,
+        description="A message's preference-center link ({{ preferences_url }}) works for this "
+        "many days after the message was sent (its unsubscribe link never expires).",
+    )
 
     admin_cookie_secure: bool | None = Field(
         None,
@@ -325,7 +343,11 @@ class Settings(BaseSettings):
     def _refuse_placeholders_outside_dev(self) -> Settings:
         if self.env in DEV_ENVIRONMENTS:
             return self
-        secrets = {"token_secrets": self.token_secrets, "session_secret": [self.session_secret]}
+        secrets = {
+            "token_secrets": self.token_secrets,
+            "session_secret": [self.session_secret],
+            "erasure_key": [self.erasure_key],
+        }
         for name, values in secrets.items():
             if any(v.get_secret_value().startswith(PLACEHOLDER_PREFIX) for v in values):
                 raise ValueError(

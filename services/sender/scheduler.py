@@ -3,7 +3,8 @@
 Each tick it starts due scheduled campaigns, gives expired leases back to the queue, decides A/B
 winners whose wait is over, and finishes campaigns with nothing left to send. Less often it
 re-queues work that was left behind (a crash between COMMIT and publish, or a lost message) and
-purges old rate windows. Every step is one set-based statement and safe to run from several
+purges old rate windows; every ten minutes it applies the senders' retention limits
+(``shared.privacy.retention``). Every step is one set-based statement and safe to run from several
 schedulers at once (row locks with SKIP LOCKED, state-guarded updates).
 
 When RabbitMQ is away at the moment a tick's COMMIT is published, the jobs wait in the process's
@@ -29,11 +30,13 @@ from shared.errors import BrokerUnavailable
 from shared.jobs import publish
 from shared.logging import get_logger
 from shared.optin import service as optin
+from shared.privacy import retention
 from shared.sends import repository as sends
 
 log = get_logger(__name__)
 TICK_SECONDS = 1.0
 SWEEP_SECONDS = 30.0
+RETENTION_SECONDS = 600.0
 STALE_QUEUED_SECONDS = 300.0
 STALLED_DISPATCH_SECONDS = 60.0
 
@@ -109,7 +112,7 @@ async def run(stop: asyncio.Event) -> None:
     settings = get_settings()
     pool = create_pool(settings, name="scheduler", max_size=2)
     await pool.open(wait=False)
-    last_sweep = 0.0
+    last_sweep = last_retention = 0.0
     try:
         while not stop.is_set():
             try:
@@ -117,6 +120,10 @@ async def run(stop: asyncio.Event) -> None:
                 if time.monotonic() - last_sweep > SWEEP_SECONDS:
                     await sweep(pool, settings)
                     last_sweep = time.monotonic()
+                if time.monotonic() - last_retention > RETENTION_SECONDS:
+                    # old events (rolled up first), raw inbound mail, webhook logs: in batches
+                    last_retention = time.monotonic()
+                    await retention.run(pool, settings)
             except Exception:  # keep ticking through a database or broker outage
                 log.exception("scheduler tick failed")
             with contextlib.suppress(TimeoutError):

@@ -19,7 +19,9 @@ from shared.db import Conn
 ACTIONS = frozenset(
     {"subscribe", "confirm", "unsubscribe", "resubscribe", "preference_change", "erase_request"}
 )
-SOURCES = frozenset({"form", "api", "admin", "import", "one_click", "preferences"})
+SOURCES = frozenset(
+    {"form", "api", "admin", "import", "one_click", "email_link", "mailto", "preferences"}
+)
 MAX_USER_AGENT = 1000
 MAX_SOURCE_REF = 200
 

@@ -148,7 +148,7 @@ async def run_import(
                 errors = b.errors
                 if b.rows:
                     await repository.copy_rows(conn, b.rows)
-                    imported, bad = await repository.merge_staged(conn, sender_id)
+                    imported, bad = await repository.merge_staged(conn, sender_id, job_id)
                     errors += [{"line": line, "error": "not a valid email address"} for line in bad]
                     errors.sort(key=lambda e: e["line"])
                 await repository.record_progress(

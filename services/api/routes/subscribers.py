@@ -23,6 +23,7 @@ from services.api.schemas.subscribers import (
     SubscriberIn,
     SubscriberPatch,
 )
+from shared.consent import service as consent
 from shared.db import transaction
 from shared.errors import NotFound, Unprocessable
 from shared.events import service as events
@@ -30,6 +31,7 @@ from shared.filters import parse_filter
 from shared.imports import csv_import
 from shared.imports import repository as imports
 from shared.optin import service as optin
+from shared.privacy import erasure
 from shared.subscribers import listing
 from shared.subscribers import repository as subscribers
 from shared.subscribers.validation import LOCALE_RE
@@ -100,6 +102,7 @@ async def create_subscriber(body: SubscriberCreateIn, ctx: Ctx, idem: Idem) -> A
     if idem.replay is not None:
         return idem.replay
     if body.double_opt_in:
+        # pending, with its 'subscribe' consent record; the confirmation mail goes after COMMIT
         row = await optin.create_pending(
             ctx.tx,
             ctx.sender_id,
@@ -117,6 +120,14 @@ async def create_subscriber(body: SubscriberCreateIn, ctx: Ctx, idem: Idem) -> A
             locale=body.locale,
             properties=body.properties,
         )
+        await consent.record(
+            ctx.conn,
+            sender_id=ctx.sender_id,
+            subscriber_id=row["id"],
+            action="subscribe",
+            source="api",
+            source_ref=str(ctx.key_id),
+        )
     return await idem.respond(201, Subscriber.model_validate(row))
 
 
@@ -133,6 +144,7 @@ async def upsert_subscriber(body: SubscriberIn, ctx: StatementCtx) -> Any:
         address=body.address,
         locale=body.locale,
         properties=body.properties,
+        consent_ref=str(ctx.key_id),
     )
     inserted = row.pop("inserted")
     return JSONResponse(
@@ -149,7 +161,9 @@ async def bulk_upsert(body: BulkUpsertIn, ctx: Ctx, idem: Idem) -> Any:
         {"address": s.address, "locale": s.locale, "properties": s.properties}
         for s in body.subscribers
     ]
-    created, updated = await subscribers.bulk_upsert(ctx.conn, ctx.sender_id, rows)
+    created, updated = await subscribers.bulk_upsert(
+        ctx.conn, ctx.sender_id, rows, consent_ref=str(ctx.key_id)
+    )
     return await idem.respond(200, {"created": created, "updated": updated})
 
 
@@ -236,7 +250,7 @@ async def update_subscriber(subscriber_id: Id, body: SubscriberPatch, ctx: Ctx) 
     if body.merge_properties is not None:
         changes["merge"] = body.merge_properties
     row, messages = await events.update_subscriber(
-        ctx.conn, ctx.sender_id, subscriber_id, changes, source="api"
+        ctx.conn, ctx.sender_id, subscriber_id, changes, source="api", source_ref=str(ctx.key_id)
     )
     if row is None:
         raise NotFound("no such subscriber")
@@ -251,7 +265,16 @@ async def update_subscriber(subscriber_id: Id, body: SubscriberPatch, ctx: Ctx) 
     summary="Erase a subscriber (GDPR)",
 )
 async def erase_subscriber(subscriber_id: Id, ctx: Ctx) -> Response:
-    """Removes the personal data; sends and events stay as anonymous counts."""
-    if not await subscribers.erase(ctx.conn, ctx.sender_id, subscriber_id):
+    """Removes the subscriber and their address from everywhere it was stored; sends and events
+    stay as anonymous counts, consent records as proof under a keyed hash of the address."""
+    erased = await erasure.erase(
+        ctx.conn,
+        ctx.sender_id,
+        subscriber_id,
+        key=erasure.erasure_key(get_settings(ctx.request)),
+        source="api",
+        source_ref=str(ctx.key_id),
+    )
+    if not erased:
         raise NotFound("no such subscriber")
     return Response(status_code=204)

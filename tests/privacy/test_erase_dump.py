@@ -1,0 +1,79 @@
+"""After an erase, a pg_dump of the whole database holds the address nowhere, in any case or
+as bytea hex; what is kept (counts, detached consent proof) is still there."""
+
+from __future__ import annotations
+
+import subprocess
+
+import psycopg
+
+from shared.config import Settings
+from tests.api.conftest import Tenant
+from tests.privacy.world import spread
+
+
+def dump(settings: Settings) -> str:
+    result = subprocess.run(
+        ["pg_dump", "--no-owner", "--dbname", settings.database_url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+def traces(text: str, address: str) -> list[str]:
+    """Each place the address shows: as text in any case, or hex-encoded (bytea columns)."""
+    lowered = text.lower()
+    found = []
+    for needle in (address.lower(), address.encode().hex()):
+        at = lowered.find(needle)
+        if at >= 0:
+            found.append(text[max(0, at - 200) : at + 100])
+    return found
+
+
+async def test_erase_leaves_no_trace_in_a_full_dump(
+    tenant: Tenant, sync_conn: psycopg.Connection[dict], settings: Settings
+) -> None:
+    world = await spread(tenant, sync_conn)
+    before = dump(settings)
+    assert traces(before, world.address), "the world must put the address in the dump"
+
+    r = await tenant.client.delete(f"/v1/subscribers/{world.subscriber_id}")
+    assert r.status_code == 204
+
+    assert traces(dump(settings), world.address) == []
+    # what stays: the send as an anonymous count, its open, the consent proof
+    send = sync_conn.execute(
+        "SELECT subscriber_id, open_count, smtp_reply FROM sends WHERE id = %s", (world.send_id,)
+    ).fetchone()
+    assert send["subscriber_id"] is None and send["open_count"] == 1
+    assert send["smtp_reply"] == "550 5.1.1 <[erased]>: user unknown"
+    kept = sync_conn.execute(
+        "SELECT action FROM consent_records WHERE sender_id = %s ORDER BY id",
+        (tenant.sender_id,),
+    ).fetchall()
+    assert [k["action"] for k in kept] == ["subscribe", "confirm", "unsubscribe", "erase_request"]
+    events = sync_conn.execute(
+        "SELECT count(*) AS n FROM send_events WHERE email_id = %s", (world.email_id,)
+    ).fetchone()
+    assert events["n"] == 1
+    replay = await tenant.client.post(
+        "/v1/subscribers", json={"address": world.address}, headers={"Idempotency-Key": "x"}
+    )
+    assert replay.status_code == 201  # the address may come back; it is a new subscriber
+
+
+async def test_erase_of_one_sender_leaves_another_senders_copy(
+    tenant: Tenant, other: Tenant, sync_conn: psycopg.Connection[dict]
+) -> None:
+    world = await spread(tenant, sync_conn)
+    kept = await other.client.post("/v1/subscribers", json={"address": world.address})
+    assert kept.status_code == 201
+    assert (await other.client.delete(f"/v1/subscribers/{world.subscriber_id}")).status_code == 404
+    assert (await tenant.client.delete(f"/v1/subscribers/{world.subscriber_id}")).status_code == 204
+    row = sync_conn.execute(
+        "SELECT address FROM subscribers WHERE id = %s", (kept.json()["id"],)
+    ).fetchone()
+    assert row["address"] == world.address
