@@ -30,6 +30,7 @@ from shared.consent import service as consent
 from shared.db import Row, transaction
 from shared.errors import BrokerUnavailable
 from shared.forms import repository as forms
+from shared.forms.service import field_label
 from shared.limits import valid_id
 from shared.logging import get_logger
 from shared.optin import mail
@@ -42,6 +43,11 @@ log = get_logger(__name__)
 router = APIRouter()
 FIELD_MAX_CHARS = 200
 HONEYPOT = "website"
+# What the person agrees to, shown above the button and part of the hashed consent text.
+CONSENT_LINE = (
+    "You will receive emails from %(sender)s at this address. You can unsubscribe at any time "
+    "with the link in every email."
+)
 LANGUAGE_NAMES = {"en": "English", "tr": "Türkçe"}
 SUBSCRIBER_LOCALES = {"en": "en_US", "tr": "tr_TR"}
 
@@ -131,8 +137,9 @@ def consent_text(form: Row, language: str) -> str:
     lines = [
         translate(language, "Subscribe to %(sender)s") % {"sender": form["sender_name"]},
         translate(language, "Email address"),
-        *(str(name).replace("_", " ").capitalize() for name in form["fields"]),
+        *(field_label(form, name, language) for name in form["fields"]),
         *(topic["label"] for topic in _topics(form, language)),
+        translate(language, CONSENT_LINE) % {"sender": form["sender_name"]},
         translate(language, "Subscribe"),
     ]
     return "\n".join(lines)
@@ -179,7 +186,7 @@ def _form_page(
         sender_name=form["sender_name"],
         action=f"/f/{form['id']}",
         ts=form_token(_settings(request), int(form["id"])),
-        fields=form["fields"],
+        fields=[(name, field_label(form, name, language)) for name in form["fields"]],
         topics=_topics(form, language),
         chosen=set(values.get("topics") or []),
         values={k: v for k, v in values.items() if isinstance(v, str)},

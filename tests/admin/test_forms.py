@@ -39,6 +39,7 @@ async def test_forms_pages_topics_snippet_templates_and_delete(
         f"{base}/new",
         data={"csrf_token": owner.csrf, "name": "Main <b>", "locales": ["en", "tr"],
               "fields": "first_name, company", "topics": ["news"], "double_opt_in": "on",
+              "field_labels": "first_name.tr = Adin\nfirst_name.en = First name",
               "allowed_origins": "https://www.example.com"},
     )  # fmt: skip
     assert created.status_code == 303, created.text
@@ -50,6 +51,13 @@ async def test_forms_pages_topics_snippet_templates_and_delete(
     form_id = form_url.rsplit("/", 1)[1]
     assert f'<form method="post" action="https://links.example.com/f/{form_id}"' in snippet
     assert 'name="company"' in snippet and 'value="news"' in snippet
+    assert "First name" in snippet and "first_name.tr = Adin" in page.text
+    bad_labels = await owner.client.post(
+        form_url,
+        data={"csrf_token": owner.csrf, "name": "x", "locales": ["en"],
+              "fields": "first_name", "field_labels": "no equals sign"},
+    )  # fmt: skip
+    assert bad_labels.status_code == 400 and "field.language = label" in bad_labels.text
     saved = await owner.client.post(
         form_url,
         data={"csrf_token": owner.csrf, "name": "Renamed", "locales": ["tr"], "fields": ""},

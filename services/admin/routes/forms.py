@@ -45,6 +45,11 @@ def _values(row: dict[str, Any] | None) -> dict[str, Any]:
         "name": row["name"],
         "locales": row["locales"],
         "fields": ", ".join(row["fields"]),
+        "field_labels": "\n".join(
+            f"{name}.{language} = {label}"
+            for name, labels in row["field_labels"].items()
+            for language, label in labels.items()
+        ),
         "topics": row["topics"],
         "thank_you_text": row["thank_you_text"] or "",
         "redirect_url": row["redirect_url"] or "",
@@ -54,6 +59,21 @@ def _values(row: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def _labels(form: Form) -> dict[str, dict[str, str]]:
+    """Field labels typed one per line as ``first_name.tr = Ad``."""
+    labels: dict[str, dict[str, str]] = {}
+    for line in form.raw("field_labels", max_len=20_000).splitlines():
+        if not line.strip():
+            continue
+        key, sep, label = line.partition("=")
+        name, dot, language = key.strip().partition(".")
+        if not sep or not dot or not label.strip():
+            form.errors["field_labels"] = f"{line.strip()!r}: write field.language = label"
+            continue
+        labels.setdefault(name, {})[language] = label.strip()
+    return labels
+
+
 async def _read(conn: Conn, sender_id: int, form: Form) -> service.FormSettings:
     """The settings from the page, with each field's error kept for the page (the rules are
     the API's: ``shared.forms.service``)."""
@@ -61,6 +81,7 @@ async def _read(conn: Conn, sender_id: int, form: Form) -> service.FormSettings:
         name=form.line("name", required=True, max_len=service.MAX_NAME),
         locales=form.many("locales"),
         fields=_split(form.text("fields", max_len=2000)),
+        field_labels=_labels(form),
         topics=form.many("topics"),
         thank_you_text=form.raw("thank_you_text", max_len=service.MAX_THANK_YOU).strip() or None,
         redirect_url=form.line("redirect_url", max_len=service.MAX_URL) or None,
