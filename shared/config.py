@@ -339,6 +339,13 @@ class Settings(BaseSettings):
             raise ValueError("each secret must be at least 16 characters")
         return value
 
+    @field_validator("erasure_key")
+    @classmethod
+    def _long_erasure_key(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
     @model_validator(mode="after")
     def _refuse_placeholders_outside_dev(self) -> Settings:
         if self.env in DEV_ENVIRONMENTS:

@@ -1,4 +1,4 @@
--- name: insert
+-- name: insert!
 -- One consent record. The subscriber must belong to the sender (the foreign key on
 -- (sender_id, subscriber_id) refuses another tenant's subscriber).
 INSERT INTO consent_records (sender_id, subscriber_id, action, source, source_ref, ip, user_agent,
@@ -6,7 +6,7 @@ INSERT INTO consent_records (sender_id, subscriber_id, action, source, source_re
 VALUES (:sender_id, :subscriber_id, :action, :source, :source_ref, :ip, :user_agent, :text_hash,
         :detail);
 
--- name: insert_many
+-- name: insert_many!
 -- The same act for many subscribers in one statement (a CSV import, a bulk change): one row per
 -- id, skipping ids that are not this sender's subscribers so a stale id cannot fail the batch.
 INSERT INTO consent_records (sender_id, subscriber_id, action, source, source_ref, ip, user_agent,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Any
 
 from shared.config import Settings
 from shared.consent import service as consent
@@ -83,3 +84,23 @@ async def erase(
     )
     log.info("subscriber erased", sender_id=sender_id, subscriber_id=subscriber_id)
     return erased
+
+
+async def drop_erased(
+    conn: Conn, sender_id: int, key: bytes, rows: list[tuple[Any, ...]]
+) -> tuple[list[tuple[Any, ...]], list[int]]:
+    """A CSV import's staged rows ``(line, address, ...)`` without the addresses this sender
+    erased: an old export must not bring back someone who asked to be forgotten (they may
+    still subscribe again themselves, through a form or the API). Returns the rows to import
+    and the lines refused."""
+    hashes = [address_hash(key, sender_id, row[1]) for row in rows]
+    erased = await repository.erased_among(conn, sender_id, hashes)
+    if not erased:
+        return rows, []
+    kept = [row for row, h in zip(rows, hashes, strict=True) if h not in erased]
+    refused = [row[0] for row, h in zip(rows, hashes, strict=True) if h in erased]
+    return kept, refused
+
+
+async def has_erased(conn: Conn, sender_id: int) -> bool:
+    return await repository.has_erased(conn, sender_id)

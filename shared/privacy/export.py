@@ -2,7 +2,8 @@
 
 Sections: the profile, the consent history, sends (with the counts the sender sees), events
 (with IP and user agent as stored), bounce/complaint/auto-reply reports (with the returned
-headers and texts), and webhook deliveries whose payload names the subscriber. Each list is
+headers and texts), a pending double opt-in confirmation, and webhook deliveries whose payload
+names the subscriber. Each list is
 capped at ``EXPORT_MAX`` items; ``truncated`` names the sections that hit the cap.
 """
 
@@ -36,6 +37,7 @@ async def export(conn: Conn, sender_id: int, subscriber_id: int) -> dict[str, An
         "sends": await fetch_all(conn, Q.sends, params),
         "events": await fetch_all(conn, Q.events, params),
         "reports": await fetch_all(conn, Q.reports, params),
+        "confirmations": await fetch_all(conn, Q.confirmations, params),
         "webhook_deliveries": await fetch_all(
             conn, Q.webhooks, {**params, "address": profile["address"]}
         ),

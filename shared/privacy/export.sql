@@ -34,6 +34,11 @@ WHERE sender_id = :sender_id AND subscriber_id = :subscriber_id
 ORDER BY id
 LIMIT :limit;
 
+-- name: confirmations
+-- A double opt-in confirmation waiting for the subscriber (at most one).
+SELECT form_id, requested_at, mailed_at, mail_count, created_at
+FROM confirmations WHERE sender_id = :sender_id AND subscriber_id = :subscriber_id;
+
 -- name: webhooks
 -- Webhook deliveries whose payload names the subscriber, by id or by address.
 SELECT id, event, payload, state, attempts, last_status, last_error, created_at, delivered_at

@@ -88,6 +88,10 @@ RETURNING id;
 -- When an address (by its keyed hash) was erased from this sender, or nothing.
 SELECT erased_at FROM erased_addresses WHERE sender_id = :sender_id AND address_hash = :address_hash;
 
+-- name: has_erased
+-- Whether the sender ever erased anyone (an import checks its rows only then).
+SELECT EXISTS (SELECT 1 FROM erased_addresses WHERE sender_id = :sender_id) AS any;
+
 -- name: erased_among
 -- Which of these keyed hashes were erased from this sender (an import's warning).
 SELECT address_hash FROM erased_addresses

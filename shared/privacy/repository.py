@@ -31,6 +31,10 @@ async def erased_at(conn: Conn, sender_id: int, address_hash: bytes) -> datetime
     return value
 
 
+async def has_erased(conn: Conn, sender_id: int) -> bool:
+    return bool(await fetch_value(conn, Q.has_erased, {"sender_id": sender_id}))
+
+
 async def erased_among(conn: Conn, sender_id: int, hashes: Sequence[bytes]) -> set[bytes]:
     rows = await fetch_all(conn, Q.erased_among, {"sender_id": sender_id, "hashes": list(hashes)})
     return {bytes(r["address_hash"]) for r in rows}

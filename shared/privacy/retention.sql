@@ -47,7 +47,7 @@ WITH doomed AS (
 )
 SELECT count(*) AS purged FROM gone;
 
--- name: purge_sender_inbound
+-- name: purge_sender_inbound!
 -- One batch of raw inbound mail older than the cutoff whose reports are all this sender's:
 -- the bytes are emptied, the parsed reports stay. Messages still to be parsed are left.
 WITH doomed AS (
@@ -63,7 +63,7 @@ WITH doomed AS (
 )
 UPDATE inbound_messages m SET raw = ''::bytea FROM doomed d WHERE m.id = d.id;
 
--- name: purge_unattributed_inbound
+-- name: purge_unattributed_inbound!
 -- One batch of raw inbound mail older than the cutoff tied to no sender's report (DMARC and TLS
 -- reports, unknown mail): the bytes are emptied; what was parsed from them stays.
 WITH doomed AS (
@@ -77,7 +77,7 @@ WITH doomed AS (
 )
 UPDATE inbound_messages m SET raw = ''::bytea FROM doomed d WHERE m.id = d.id;
 
--- name: purge_webhook_deliveries
+-- name: purge_webhook_deliveries!
 -- One batch of a sender's finished webhook deliveries older than the cutoff.
 WITH doomed AS (
     SELECT id FROM webhook_deliveries

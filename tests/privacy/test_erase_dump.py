@@ -77,3 +77,28 @@ async def test_erase_of_one_sender_leaves_another_senders_copy(
         "SELECT address FROM subscribers WHERE id = %s", (kept.json()["id"],)
     ).fetchone()
     assert row["address"] == world.address
+
+
+async def test_an_import_refuses_an_erased_address(
+    tenant: Tenant, sync_conn: psycopg.Connection[dict]
+) -> None:
+    """The keyed hash kept at erasure lets a later CSV import (an old export) refuse the
+    address, without the database holding it; the person can still come back themselves."""
+    world = await spread(tenant, sync_conn)
+    assert (await tenant.client.delete(f"/v1/subscribers/{world.subscriber_id}")).status_code == 204
+    csv = f"address\nkeep-{world.send_id}@example.org\n{world.address.upper()}\n".encode()
+    r = await tenant.client.post(
+        "/v1/subscribers/imports", content=csv, headers={"Content-Type": "text/csv"}
+    )
+    job = r.json()
+    assert (job["imported_rows"], job["error_rows"]) == (1, 1)
+    assert job["errors"] == [
+        {"line": 3, "error": "this address was erased on request (GDPR): not imported again"}
+    ]
+    found = sync_conn.execute(
+        "SELECT count(*) AS n FROM subscribers WHERE sender_id = %s AND address = %s",
+        (tenant.sender_id, world.address),
+    ).fetchone()
+    assert found["n"] == 0
+    again = await tenant.client.post("/v1/subscribers", json={"address": world.address})
+    assert again.status_code == 201

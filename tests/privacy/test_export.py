@@ -29,4 +29,5 @@ async def test_export_holds_every_kind_of_record(
     assert [(p["id"], p["recipient"]) for p in doc["reports"]] == [(world.report_id, world.address)]
     assert [w["event"] for w in doc["webhook_deliveries"]] == ["unsubscribe"]
     assert doc["webhook_deliveries"][0]["payload"]["address"] == world.address
+    assert doc["confirmations"] == []
     assert doc["truncated"] == []

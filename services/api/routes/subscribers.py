@@ -195,7 +195,12 @@ async def import_csv(request: Request, key: Auth) -> Any:
     async with transaction(pool) as tx:
         job = await imports.create_job(tx.conn, key.sender_id)
     row = await csv_import.run_import(
-        pool, key.sender_id, job["id"], body, max_bytes=settings.api_max_import_bytes
+        pool,
+        key.sender_id,
+        job["id"],
+        body,
+        max_bytes=settings.api_max_import_bytes,
+        erasure_key=erasure.erasure_key(settings),
     )
     return JSONResponse(ImportJob.model_validate(row).model_dump(mode="json"), status_code=201)
 

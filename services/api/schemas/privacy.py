@@ -46,6 +46,7 @@ class SubscriberExport(BaseModel):
     sends: list[dict[str, Any]]
     events: list[dict[str, Any]]
     reports: list[dict[str, Any]] = Field(description="Bounces, complaints, auto-replies.")
+    confirmations: list[dict[str, Any]] = Field(description="A pending double opt-in.")
     webhook_deliveries: list[dict[str, Any]]
     truncated: list[str] = Field(description="Sections cut at 10,000 items.")
 
