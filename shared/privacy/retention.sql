@@ -8,8 +8,9 @@ ORDER BY id;
 
 -- name: roll_up_events
 -- One batch of a sender's events older than the cutoff: counted into send_event_rollups and
--- deleted in one statement (db/0102). A human click's send counts as a rolled-up clicker of its
--- link only when no human click of that send on that link stays in send_events.
+-- deleted in one statement (db/0102). A send counts as a rolled-up unique clicker of a link
+-- (once, at the hour of its first purged click) only when no human click of that send on that
+-- link stays in send_events; the live ones are counted live.
 WITH doomed AS (
     SELECT ev.id FROM send_events ev
     WHERE ev.email_id IN (SELECT id FROM emails WHERE sender_id = :sender_id)
@@ -23,19 +24,33 @@ WITH doomed AS (
     DELETE FROM send_events ev USING doomed d WHERE ev.id = d.id
     RETURNING ev.id, ev.send_id, ev.email_id, ev.variation_id, ev.link_index, ev.kind,
               ev.machine, date_trunc('hour', ev.at) AS hour
+), pairs AS (
+    -- each (send, link) whose human clicks this batch purges, at the hour of its first one
+    SELECT send_id, email_id, variation_id, link_index, min(hour) AS hour, count(*) AS purged
+    FROM gone
+    WHERE kind = 'click' AND NOT machine AND send_id IS NOT NULL
+    GROUP BY send_id, email_id, variation_id, link_index
+), new_clickers AS (
+    -- the statement sees send_events as before its DELETE: a pair whose every human click on
+    -- the link is purged here has none left live, so the roll-up counts it as a clicker
+    SELECT p.email_id, p.variation_id, p.link_index, p.hour, count(*) AS clickers
+    FROM pairs p
+    WHERE p.purged = (SELECT count(*) FROM send_events r
+                      WHERE r.send_id = p.send_id AND r.kind = 'click' AND NOT r.machine
+                        AND r.link_index IS NOT DISTINCT FROM p.link_index)
+    GROUP BY p.email_id, p.variation_id, p.link_index, p.hour
+), grouped AS (
+    SELECT email_id, variation_id, link_index, kind, machine, hour, count(*) AS events,
+           count(*) FILTER (WHERE send_id IS NULL) AS anonymous
+    FROM gone
+    GROUP BY email_id, variation_id, link_index, kind, machine, hour
 ), counted AS (
-    SELECT g.email_id, g.variation_id, g.link_index, g.kind, g.machine, g.hour,
-           count(*) AS events,
-           count(DISTINCT g.send_id) FILTER (
-               WHERE g.kind = 'click' AND NOT g.machine AND g.send_id IS NOT NULL
-                 AND NOT EXISTS (
-                     SELECT 1 FROM send_events r
-                     WHERE r.send_id = g.send_id AND r.kind = 'click' AND NOT r.machine
-                       AND r.link_index IS NOT DISTINCT FROM g.link_index
-                       AND r.id NOT IN (SELECT id FROM doomed))) AS clickers,
-           count(*) FILTER (WHERE g.send_id IS NULL) AS anonymous
-    FROM gone g
-    GROUP BY g.email_id, g.variation_id, g.link_index, g.kind, g.machine, g.hour
+    SELECT g.*, coalesce(n.clickers, 0) AS clickers
+    FROM grouped g
+    LEFT JOIN new_clickers n
+        ON g.kind = 'click' AND NOT g.machine AND n.email_id = g.email_id
+       AND n.variation_id IS NOT DISTINCT FROM g.variation_id
+       AND n.link_index IS NOT DISTINCT FROM g.link_index AND n.hour = g.hour
 ), rolled AS (
     INSERT INTO send_event_rollups AS r
         (email_id, variation_id, link_index, kind, machine, hour, events, clickers, anonymous)

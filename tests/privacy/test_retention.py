@@ -32,7 +32,8 @@ def _email(conn: psycopg.Connection[dict], sender_id: int) -> tuple[int, int]:
 
 def _events(conn: psycopg.Connection[dict], sender_id: int, email: int, variation: int) -> None:
     """Sends with clicks on both links, some 100 days old and some fresh (one send has both on
-    the same link: it must stay one unique clicker), machine clicks, opens, an anonymous click."""
+    the same link: it must stay one unique clicker; another clicks a link on two old days),
+    machine clicks, opens, an anonymous click."""
     subs = [
         conn.execute(
             "INSERT INTO subscribers (sender_id, address) VALUES (%s, %s) RETURNING id",
@@ -57,6 +58,8 @@ def _events(conn: psycopg.Connection[dict], sender_id: int, email: int, variatio
         (sends[1], "click", 0, False, 100), (sends[2], "click", 1, True, 100),
         (sends[2], "open", None, False, 100), (sends[3], "open", None, True, 100),
         (sends[3], "click", 1, False, 2), (None, "click", 0, False, 100),
+        # one send clicking one link on two days, both purged: still one unique clicker
+        (sends[1], "click", 1, False, 99), (sends[1], "click", 1, False, 98),
     ]  # fmt: skip
     for send, kind, link, machine, age in rows:
         conn.execute(
@@ -91,14 +94,14 @@ async def test_statistics_are_equal_before_and_after_a_purge(
     # the anonymous click makes link 0's unique clickers unknowable, as before any purge
     assert (by_link[0]["clicks"], by_link[0]["clickers"]) == (5, None)
     assert (by_link[1]["clicks"], by_link[1]["clickers"], by_link[1]["machine_clicks"]) == (
-        2, 2, 1
+        4, 3, 1
     )  # fmt: skip
 
     sync_conn.execute(
         "UPDATE senders SET retention_events_days = 30 WHERE id = %s", (tenant.sender_id,)
     )
     purged = await retention.run(pool, settings, batch=3)  # several batches
-    assert purged.events == 8
+    assert purged.events == 10
     left = sync_conn.execute(
         "SELECT count(*) AS n FROM send_events WHERE email_id = %s", (email,)
     ).fetchone()["n"]

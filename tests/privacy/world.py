@@ -78,7 +78,7 @@ async def spread(tenant: Tenant, conn: psycopg.Connection[dict]) -> Spread:
          psycopg.types.json.Jsonb([["X-Failed-Recipients", address]]),
          f"Could not deliver to {address}", f"To: {address}\r\n"),
     ).fetchone()["id"]  # fmt: skip
-    dmarc_raw = f"Feedback-Type: auth-failure\r\n\r\nTo: {address}\r\n".encode()
+    dmarc_raw = f"Feedback-Type: auth-failure\r\n\r\nTo: {shouted}\r\n".encode()
     dmarc_in = _inbound(conn, dmarc_raw, "dmarc_failure")
     conn.execute(
         "INSERT INTO dmarc_failure_reports (inbound_id, original_rcpt_to, subject,"
