@@ -1,14 +1,12 @@
 """Subscription forms on the public service: the hosted page, its plain POST (the embeddable
-snippet posts there too), a JSON endpoint for single-page apps, and the double opt-in
-confirmation pages.
+snippet posts there too) and a JSON endpoint for single-page apps (the confirmation pages are
+in ``confirm.py``).
 
-Abuse rules, all before anything is stored: a body size cap, a honeypot field (a bot that
-fills it is answered as if it succeeded), a signed timestamp in the form that must be at least
+Abuse rules, all before anything is stored: a body size cap, a honeypot field (a bot that fills
+it is answered as if it succeeded), a signed timestamp in the form that must be at least
 ``form_min_submit_seconds`` old (a snippet without one gets the hosted page to press once
 more), and hourly throttles per client IP and per address. Every accepted submission gets the
-same answer whether or not the address was known (no enumeration). The confirmation link is a
-signed, expiring token; its GET shows a button and only the POST confirms, so a link scanner
-confirms nobody.
+same answer whether or not the address was known (no enumeration).
 """
 
 from __future__ import annotations
@@ -30,10 +28,10 @@ from shared.consent import service as consent
 from shared.db import Row, transaction
 from shared.errors import BrokerUnavailable
 from shared.forms import repository as forms
+from shared.forms.service import field_label
 from shared.limits import valid_id
 from shared.logging import get_logger
 from shared.optin import mail
-from shared.optin import repository as optin_repo
 from shared.optin import service as optin
 from shared.subscribers.validation import address_error
 from shared.tokens import SignedValues, signed_values
@@ -42,6 +40,11 @@ log = get_logger(__name__)
 router = APIRouter()
 FIELD_MAX_CHARS = 200
 HONEYPOT = "website"
+# What the person agrees to, shown above the button and part of the hashed consent text.
+CONSENT_LINE = (
+    "You will receive emails from %(sender)s at this address. You can unsubscribe at any time "
+    "with the link in every email."
+)
 LANGUAGE_NAMES = {"en": "English", "tr": "Türkçe"}
 SUBSCRIBER_LOCALES = {"en": "en_US", "tr": "tr_TR"}
 
@@ -131,24 +134,12 @@ def consent_text(form: Row, language: str) -> str:
     lines = [
         translate(language, "Subscribe to %(sender)s") % {"sender": form["sender_name"]},
         translate(language, "Email address"),
-        *(str(name).replace("_", " ").capitalize() for name in form["fields"]),
+        *(field_label(form, name, language) for name in form["fields"]),
         *(topic["label"] for topic in _topics(form, language)),
+        translate(language, CONSENT_LINE) % {"sender": form["sender_name"]},
         translate(language, "Subscribe"),
     ]
     return "\n".join(lines)
-
-
-def confirm_text(row: Row, language: str) -> str:
-    """The words of the confirmation page (hashed into the ``confirm`` consent record)."""
-    values = {"sender": row["sender_name"], "address": row["address"]}
-    return "\n".join(
-        translate(language, msgid) % values
-        for msgid in (
-            "Confirm your subscription to %(sender)s",
-            "Press the button to receive emails from %(sender)s at %(address)s.",
-            "Confirm my subscription",
-        )
-    )
 
 
 def form_token(settings: Settings, form_id: int) -> str:
@@ -179,7 +170,7 @@ def _form_page(
         sender_name=form["sender_name"],
         action=f"/f/{form['id']}",
         ts=form_token(_settings(request), int(form["id"])),
-        fields=form["fields"],
+        fields=[(name, field_label(form, name, language)) for name in form["fields"]],
         topics=_topics(form, language),
         chosen=set(values.get("topics") or []),
         values={k: v for k, v in values.items() if isinstance(v, str)},
@@ -478,65 +469,3 @@ async def submit_json(request: Request, form_id: int) -> Response:
          "redirect_url": form["redirect_url"]},
         cors,
     )  # fmt: skip
-
-
-def _confirm_target(request: Request, token: str) -> tuple[int, int] | None:
-    values = mail.codec(_settings(request)).verify(token, count=2, now=time.time())
-    return (values[0], values[1]) if values else None
-
-
-def _invalid_link(request: Request) -> HTMLResponse:
-    language = pages.language_for_accept(request.headers.get("accept-language"))
-    body = pages.render("optin_invalid.html", language, sender_name=None)
-    return HTMLResponse(body, 404, headers=pages.PAGE_HEADERS)
-
-
-@router.get("/confirm/{token}", include_in_schema=False)
-async def confirm_page(request: Request, token: str) -> Response:
-    """The confirmation page with its button; a GET never confirms (scanners follow links)."""
-    target = _confirm_target(request, token)
-    if target is None:
-        return _invalid_link(request)
-    wait = _settings(request).public_db_wait_seconds
-    async with request.app.state.pool.connection(timeout=wait) as conn:
-        row = await optin_repo.confirmation_page(conn, *target)
-    if row is None:
-        return _invalid_link(request)
-    body = pages.render(
-        "optin_confirm.html",
-        mail.language_of(row["locale"]),
-        sender_name=row["sender_name"],
-        address=row["address"],
-        action=token,
-    )
-    return HTMLResponse(body, headers=pages.PAGE_HEADERS)
-
-
-@router.post("/confirm/{token}", include_in_schema=False)
-async def confirm(request: Request, token: str) -> Response:
-    """Confirm: the subscriber becomes active and the welcome email is queued (once)."""
-    target = _confirm_target(request, token)
-    if target is None:
-        return _invalid_link(request)
-    pool = request.app.state.pool
-    async with pool.connection() as conn:
-        row = await optin_repo.confirmation_page(conn, *target)
-        await conn.rollback()
-    if row is None:
-        return _invalid_link(request)
-    ip, ua = _client(request)
-    proof = consent.text_hash(confirm_text(row, mail.language_of(row["locale"])))
-    try:
-        async with transaction(pool) as tx:
-            done = await optin.confirm(tx, *target, ip=ip, user_agent=ua, text_hash=proof)
-            confirmed = done is not None
-    except BrokerUnavailable:
-        # committed: the welcome send row is queued and the scheduler's sweep sends it
-        log.exception("welcome email not published", subscriber_id=target[1])
-        confirmed = True
-    if not confirmed:
-        return _invalid_link(request)
-    body = pages.render(
-        "optin_confirmed.html", mail.language_of(row["locale"]), sender_name=row["sender_name"]
-    )
-    return HTMLResponse(body, headers=pages.PAGE_HEADERS)

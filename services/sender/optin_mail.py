@@ -88,13 +88,14 @@ async def send_confirmation(
     )
     if result.kind == "temporary":
         raise MailDeferred(result.reply)
+    # sent, or refused for good (the person can submit the form again): handled either way
+    async with pool.connection() as conn:
+        await optin.mark_mailed(conn, confirmation_id)
+        await conn.commit()
     if result.kind != "sent":
         log.warning(
             "confirmation mail refused", confirmation_id=confirmation_id, reply=result.reply
         )
         return "refused"
-    async with pool.connection() as conn:
-        await optin.mark_mailed(conn, confirmation_id)
-        await conn.commit()
     log.info("confirmation mailed", confirmation_id=confirmation_id)
     return "sent"

@@ -39,6 +39,9 @@ SWEEP_SECONDS = 30.0
 RETENTION_SECONDS = 600.0
 STALE_QUEUED_SECONDS = 300.0
 STALLED_DISPATCH_SECONDS = 60.0
+# A confirmation mail still not out this long after it was asked for lost its message (its
+# own retries, up to 20 with backoff, end well before).
+UNMAILED_CONFIRMATION_SECONDS = 30 * 60
 
 
 class Outbox:
@@ -92,8 +95,10 @@ async def tick(
 
 
 async def sweep(pool: AsyncConnectionPool, settings: Settings) -> list[Message]:
-    """Re-queue what nobody is working on: queued rows untouched for a while and dispatches
-    that made no progress. Extra messages are harmless (claims skip what is not due)."""
+    """Re-queue what nobody is working on: queued rows untouched for a while, dispatches that
+    made no progress and confirmation mails that never went out; then purge pending subscribers
+    who never confirmed. Extra messages are harmless (claims skip what is not due, a mailed
+    confirmation is not mailed again)."""
     async with transaction(pool) as tx:
         for r in await sends.stale_queued_ranges(
             tx.conn, STALE_QUEUED_SECONDS, settings.send_batch_size
@@ -102,6 +107,7 @@ async def sweep(pool: AsyncConnectionPool, settings: Settings) -> list[Message]:
         for row in await campaigns.stalled_dispatches(tx.conn, STALLED_DISPATCH_SECONDS):
             tx.enqueue(dispatch_message(row["id"]))
         await sends.purge_rate_counters(tx.conn)
+        await optin.requeue_unmailed(tx, UNMAILED_CONFIRMATION_SECONDS)
         queued = list(tx.after_commit)
     # pending subscribers who never confirmed: in batches, each its own short transaction
     await optin.purge_pending(pool, settings.optin_purge_days)

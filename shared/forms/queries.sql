@@ -19,15 +19,16 @@ FROM forms f JOIN senders s ON s.id = f.sender_id
 WHERE f.id = :id;
 
 -- name: create_form
-INSERT INTO forms (sender_id, name, locales, fields, topics, thank_you_text, redirect_url,
-                   double_opt_in, allowed_origins, welcome_email_id)
-VALUES (:sender_id, :name, :locales, :fields, :topics, :thank_you_text, :redirect_url,
-        :double_opt_in, :allowed_origins, :welcome_email_id)
+INSERT INTO forms (sender_id, name, locales, fields, field_labels, topics, thank_you_text,
+                   redirect_url, double_opt_in, allowed_origins, welcome_email_id)
+VALUES (:sender_id, :name, :locales, :fields, :field_labels, :topics, :thank_you_text,
+        :redirect_url, :double_opt_in, :allowed_origins, :welcome_email_id)
 RETURNING *;
 
 -- name: update_form
 -- Replaces every setting of a form (the API's PUT and the admin's edit page send all of them).
-UPDATE forms SET name = :name, locales = :locales, fields = :fields, topics = :topics,
+UPDATE forms SET name = :name, locales = :locales, fields = :fields,
+    field_labels = :field_labels, topics = :topics,
     thank_you_text = :thank_you_text, redirect_url = :redirect_url,
     double_opt_in = :double_opt_in, allowed_origins = :allowed_origins,
     welcome_email_id = :welcome_email_id

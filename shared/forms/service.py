@@ -8,6 +8,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from psycopg.types.json import Jsonb
+
 from shared.db import Conn, Row
 from shared.errors import Unprocessable
 from shared.forms import repository as forms
@@ -21,7 +23,7 @@ RESERVED_FIELDS = frozenset({"email", "address", "locale", "topics", "ts", "webs
 ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?$")
 URL_RE = re.compile(r"^https?://[^\s\x00]+$")
 MAX_FIELDS, MAX_TOPICS, MAX_ORIGINS = 20, 50, 20
-MAX_NAME, MAX_THANK_YOU, MAX_URL = 200, 5000, 2000
+MAX_NAME, MAX_THANK_YOU, MAX_URL, MAX_LABEL = 200, 5000, 2000, 200
 
 
 @dataclass
@@ -31,6 +33,8 @@ class FormSettings:
     name: str
     locales: list[str] = field(default_factory=lambda: list(LANGUAGES))
     fields: list[str] = field(default_factory=list)
+    # per field, per language: {"first_name": {"en": "First name", "tr": "Ad"}}
+    field_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     topics: list[str] = field(default_factory=list)
     thank_you_text: str | None = None
     redirect_url: str | None = None
@@ -39,7 +43,9 @@ class FormSettings:
     welcome_email_id: int | None = None
 
     def as_params(self) -> dict[str, Any]:
-        return asdict(self)
+        params = asdict(self)
+        params["field_labels"] = Jsonb(self.field_labels)
+        return params
 
 
 def problems(settings: FormSettings) -> dict[str, str]:
@@ -60,6 +66,20 @@ def problems(settings: FormSettings) -> dict[str, str]:
         )
     elif len(settings.fields) > MAX_FIELDS or len(set(settings.fields)) != len(settings.fields):
         errors["fields"] = f"at most {MAX_FIELDS}, each once"
+    for name, labels in settings.field_labels.items():
+        if name not in settings.fields:
+            errors["field_labels"] = f"{name!r} is not one of the form's fields"
+        elif any(
+            language not in LANGUAGES
+            or not isinstance(label, str)
+            or not label.strip()
+            or len(label) > MAX_LABEL
+            or any(c in label for c in "\r\n\x00")
+            for language, label in labels.items()
+        ):
+            errors["field_labels"] = (
+                f"{name!r}: a label per language (en, tr), one line, at most {MAX_LABEL} characters"
+            )
     if len(settings.topics) > MAX_TOPICS or len(set(settings.topics)) != len(settings.topics):
         errors["topics"] = f"at most {MAX_TOPICS}, each once"
     elif set(settings.topics) & set(settings.fields):
@@ -103,6 +123,12 @@ async def validate(conn: Conn, sender_id: int, settings: FormSettings) -> None:
         raise Unprocessable(f"{name}: {message}")
 
 
+def field_label(form: dict[str, Any], name: str, language: str) -> str:
+    """The label of a text field in a language: the form's own, else the name humanised."""
+    labels = (form.get("field_labels") or {}).get(name) or {}
+    return str(labels.get(language) or labels.get("en") or name.replace("_", " ").capitalize())
+
+
 def hosted_url(public_base_url: str, form_id: int) -> str:
     return f"{public_base_url.rstrip('/')}/f/{form_id}"
 
@@ -117,7 +143,7 @@ def embed_snippet(form: dict[str, Any], public_base_url: str, topic_labels: dict
         '  <label>Email <input type="email" name="email" required maxlength="254"></label>'
     )
     for name in form["fields"]:
-        label = html.escape(name.replace("_", " ").capitalize())
+        label = html.escape(field_label(form, name, "en"))
         lines.append(f'  <label>{label} <input type="text" name="{name}" maxlength="200"></label>')
     for key in form["topics"]:
         label = html.escape(topic_labels.get(key, key))

@@ -25,11 +25,12 @@ WHERE id = :id AND state = 'pending';
 -- Asks for a confirmation mail: opens the subscriber's confirmation, or asks again for one that
 -- is open when the last ask is older than :resend_minutes. Returns nothing when it is too soon,
 -- which is the resend rate limit (the caller queues no mail).
-INSERT INTO confirmations (sender_id, subscriber_id, form_id, mail_count)
-VALUES (:sender_id, :subscriber_id, :form_id, 1)
+INSERT INTO confirmations (sender_id, subscriber_id, form_id, source, mail_count)
+VALUES (:sender_id, :subscriber_id, :form_id, :source, 1)
 ON CONFLICT (subscriber_id) DO UPDATE
     SET requested_at = now(), mail_count = confirmations.mail_count + 1,
-        form_id = coalesce(EXCLUDED.form_id, confirmations.form_id)
+        form_id = coalesce(EXCLUDED.form_id, confirmations.form_id),
+        source = EXCLUDED.source
     WHERE confirmations.requested_at < now() - make_interval(mins => :resend_minutes)
 RETURNING id;
 
@@ -44,7 +45,17 @@ JOIN senders se ON se.id = c.sender_id
 WHERE c.id = :id;
 
 -- name: mark_mailed!
+-- The confirmation's mail was handled (sent, or refused for good): the sweep leaves it.
 UPDATE confirmations SET mailed_at = now() WHERE id = :id;
+
+-- name: unmailed_confirmations
+-- Confirmations asked for more than :age_seconds ago whose mail never went out (its message was
+-- lost between commit and publish, or its retries ran out): queued again by the sweep. The
+-- mail job skips one that was mailed meanwhile.
+SELECT id FROM confirmations
+WHERE (mailed_at IS NULL OR mailed_at < requested_at)
+  AND requested_at < now() - make_interval(secs => :age_seconds)
+ORDER BY requested_at LIMIT :limit;
 
 -- name: confirmation_page
 -- The confirmation a link names, if it is still open and its subscriber may confirm.
@@ -63,14 +74,14 @@ WHERE c.id = :id AND c.subscriber_id = :subscriber_id;
 WITH closed AS (
     DELETE FROM confirmations
     WHERE id = :id AND subscriber_id = :subscriber_id
-    RETURNING sender_id, subscriber_id, form_id
+    RETURNING sender_id, subscriber_id, form_id, source
 )
 UPDATE subscribers s
 SET state = 'active', state_changed_at = now(), soft_bounces = 0
 FROM closed c, subscribers old, senders se
 WHERE s.id = c.subscriber_id AND old.id = s.id AND se.id = s.sender_id
   AND s.state IN ('pending', 'unsubscribed')
-RETURNING s.id, s.sender_id, old.state::text AS previous_state, c.form_id,
+RETURNING s.id, s.sender_id, old.state::text AS previous_state, c.form_id, c.source,
           coalesce((SELECT f.welcome_email_id FROM forms f WHERE f.id = c.form_id),
                    se.welcome_email_id) AS welcome_email_id;
 

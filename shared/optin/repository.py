@@ -50,12 +50,13 @@ async def update_pending(
 async def open_confirmation(
     conn: Conn, sender_id: int, subscriber_id: int, form_id: int | None, resend_minutes: int
 ) -> int | None:
-    """The confirmation's id when a mail should go out now; None when one went too recently."""
+    """The confirmation's id when a mail should go out now; None when one went too recently.
+    Without a form, the API asked for it."""
     value = await fetch_value(
         conn,
         Q.open_confirmation,
         {"sender_id": sender_id, "subscriber_id": subscriber_id, "form_id": form_id,
-         "resend_minutes": resend_minutes},
+         "source": "api" if form_id is None else "form", "resend_minutes": resend_minutes},
     )  # fmt: skip
     return None if value is None else int(value)
 
@@ -66,6 +67,13 @@ async def confirmation_for_mail(conn: Conn, confirmation_id: int) -> Row | None:
 
 async def mark_mailed(conn: Conn, confirmation_id: int) -> None:
     await execute(conn, Q.mark_mailed, {"id": confirmation_id})
+
+
+async def unmailed_confirmations(conn: Conn, age_seconds: float, limit: int = 1000) -> list[int]:
+    rows = await fetch_all(
+        conn, Q.unmailed_confirmations, {"age_seconds": age_seconds, "limit": limit}
+    )
+    return [int(r["id"]) for r in rows]
 
 
 async def confirmation_page(conn: Conn, confirmation_id: int, subscriber_id: int) -> Row | None:

@@ -202,7 +202,7 @@ async def confirm(
     await consent.record(
         tx.conn, sender_id=row["sender_id"], subscriber_id=row["id"],
         action="confirm" if row["previous_state"] == "pending" else "resubscribe",
-        source="form" if row["form_id"] is not None else "api",
+        source=row["source"],
         source_ref=None if row["form_id"] is None else str(row["form_id"]),
         ip=ip, user_agent=user_agent, text_hash=text_hash,
         detail={"via": "confirmation_link"},
@@ -212,6 +212,13 @@ async def confirm(
         "subscription confirmed", subscriber_id=row["id"], previous_state=row["previous_state"]
     )
     return Confirmed(row["id"], row["sender_id"], row["previous_state"], row["form_id"], send_id)
+
+
+async def requeue_unmailed(tx: Transaction, age_seconds: float) -> int:
+    """Queue the mail again for confirmations whose mail never went out (the sweep)."""
+    ids = await repo.unmailed_confirmations(tx.conn, age_seconds)
+    tx.enqueue(*(job(OPTIN_CONFIRMATION, confirmation_id) for confirmation_id in ids))
+    return len(ids)
 
 
 def throttle_keys(secret: bytes, sender_id: int, ip: str | None, address: str) -> list[str]:

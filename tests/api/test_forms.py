@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - Turkish text
 """/v1/forms, /v1/topics, /v1/optin and subscribing with double opt-in through the API."""
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ async def test_forms_crud_with_topics_snippet_and_isolation(tenant: Tenant, othe
     created = await tenant.client.post(
         "/v1/forms",
         json={"name": "Main", "fields": ["first_name"], "topics": ["news"],
+              "field_labels": {"first_name": {"en": "Your first name", "tr": "Adınız"}},
               "allowed_origins": ["https://www.example.com"], "welcome_email_id": welcome},
     )  # fmt: skip
     assert created.status_code == 201, created.text
@@ -42,6 +44,8 @@ async def test_forms_crud_with_topics_snippet_and_isolation(tenant: Tenant, othe
     assert form["hosted_url"] == f"https://links.example.com/f/{form['id']}"
     assert f'action="{form["hosted_url"]}"' in form["embed_html"]
     assert 'name="website"' in form["embed_html"] and "Nieuws" in form["embed_html"]
+    assert "Your first name" in form["embed_html"]
+    assert form["field_labels"] == {"first_name": {"en": "Your first name", "tr": "Adınız"}}
     assert "<script" not in form["embed_html"]
     listed = await tenant.client.get("/v1/forms")
     assert [f["id"] for f in listed.json()["items"]] == [form["id"]]
@@ -70,6 +74,9 @@ async def test_form_settings_are_validated(tenant: Tenant, other: Tenant) -> Non
         {"name": "x", "locales": []},
         {"name": "x", "fields": ["Bad Name"]},
         {"name": "x", "fields": ["email"]},
+        {"name": "x", "fields": ["a"], "field_labels": {"b": {"en": "B"}}},
+        {"name": "x", "fields": ["a"], "field_labels": {"a": {"de": "A"}}},
+        {"name": "x", "fields": ["a"], "field_labels": {"a": {"en": "A\nB"}}},
         {"name": "x", "topics": ["undeclared"]},
         {"name": "x", "allowed_origins": ["https://example.com/path"]},
         {"name": "x", "allowed_origins": ["*"]},

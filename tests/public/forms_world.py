@@ -72,8 +72,8 @@ def address() -> str:
     return f"visitor-{uuid.uuid4().hex[:12]}@example.net"
 
 
-@pytest.fixture
-def shop(settings: Settings) -> Iterator[Shop]:
+def make_shop(settings: Settings) -> Shop:
+    """Committed rows; ``drop_shop`` deletes them (the sender, cascading)."""
     db = psycopg.connect(settings.database_url, autocommit=True, row_factory=dict_row)
     tag = uuid.uuid4().hex[:10]
     sender = db.execute(
@@ -100,9 +100,19 @@ def shop(settings: Settings) -> Iterator[Shop]:
     )
     shop = Shop(db, sender_id, int(email["id"]), 0)
     shop.form_id = shop.form(welcome_email_id=email["id"])
-    yield shop
-    db.execute("DELETE FROM senders WHERE id = %s", [sender_id])
-    db.close()
+    return shop
+
+
+def drop_shop(shop: Shop) -> None:
+    shop.db.execute("DELETE FROM senders WHERE id = %s", [shop.sender_id])
+    shop.db.close()
+
+
+@pytest.fixture
+def shop(settings: Settings) -> Iterator[Shop]:
+    made = make_shop(settings)
+    yield made
+    drop_shop(made)
 
 
 @dataclass

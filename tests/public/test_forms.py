@@ -33,6 +33,19 @@ async def test_hosted_page_works_without_javascript_in_both_languages(
     assert "Subscribe to Tart Shop" in forced.text
 
 
+async def test_field_labels_follow_the_page_language(site: Site, shop: Shop) -> None:
+    form_id = shop.form(fields=["first_name", "city"])
+    shop.db.execute(
+        'UPDATE forms SET field_labels = \'{"first_name": {"en": "First name", '
+        '"tr": "Adınız"}}\' WHERE id = %s',
+        [form_id],
+    )
+    turkish = await site.client.get(f"/f/{form_id}?locale=tr")
+    assert "Adınız" in turkish.text and "City" in turkish.text  # no label: the name
+    english = await site.client.get(f"/f/{form_id}?locale=en")
+    assert "First name" in english.text and "Adınız" not in english.text
+
+
 async def test_a_form_offers_only_its_languages(site: Site, shop: Shop) -> None:
     english_only = shop.form(locales=["en"])
     page = await site.client.get(f"/f/{english_only}?locale=tr")

@@ -15,6 +15,8 @@ from services.sender.optin_mail import send_confirmation
 from services.sender.smtp import Relays
 from shared.campaigns import repository as campaigns
 from shared.config import Settings
+from shared.db import unit_of_work
+from shared.jobs import OPTIN_CONFIRMATION
 from shared.optin import mail
 from shared.optin import service as optin
 from tests.fixtures.smtp import SmtpPeer
@@ -216,3 +218,68 @@ async def test_the_purge_deletes_only_pending_subscribers_older_than_the_setting
     assert shop.subscriber(old) is None and shop.confirmation(old) is None
     assert shop.subscriber(recent) is not None and shop.confirmation(recent) is not None
     assert shop.subscriber(old_active) is not None
+
+
+async def test_a_lost_or_refused_confirmation_mail_and_the_sweep(
+    site: Site, shop: Shop, pool: AsyncConnectionPool, settings: Settings, smtp_peer: SmtpPeer
+) -> None:
+    lost, refused = address(), address()
+    await site.submit(shop.form_id, lost)
+    await site.submit(shop.form_id, refused)
+    ids = {}
+    for email in (lost, refused):
+        row = shop.confirmation(email)
+        assert row is not None
+        ids[email] = row["id"]
+    shop.db.execute(
+        "UPDATE confirmations SET requested_at = now() - interval '31 minutes' WHERE id = ANY(%s)",
+        [list(ids.values())],
+    )
+    smtp_peer.rcpt_replies[refused] = "550 5.1.1 no such user"
+    assert await mail_confirmation(pool, settings, smtp_peer, ids[refused]) == "refused"
+    async with pool.connection() as conn, unit_of_work(conn) as tx:
+        await optin.requeue_unmailed(tx, 30 * 60)
+        queued = [j.args[0] for j in tx.after_commit if j.actor_name == OPTIN_CONFIRMATION]
+        tx.after_commit.clear()  # this test publishes nothing
+    assert ids[lost] in queued and ids[refused] not in queued
+
+
+async def test_a_deleted_form_or_the_api_is_named_as_the_source_of_the_confirmation(
+    site: Site, shop: Shop, pool: AsyncConnectionPool
+) -> None:
+    form_id = shop.form()
+    email = address()
+    await site.submit(form_id, email)
+    shop.db.execute("DELETE FROM forms WHERE id = %s", [form_id])
+    confirmation = shop.confirmation(email)
+    subscriber = shop.subscriber(email)
+    assert confirmation is not None and subscriber is not None
+    token = mail.confirm_token(site.settings, confirmation["id"], subscriber["id"])
+    assert (await site.client.post(f"/confirm/{token}")).status_code == 200
+    records = shop.db.execute(
+        "SELECT action, source, source_ref FROM consent_records WHERE subscriber_id = %s "
+        "ORDER BY id",
+        [subscriber["id"]],
+    ).fetchall()
+    assert [(r["action"], r["source"]) for r in records] == [
+        ("subscribe", "form"),
+        ("confirm", "form"),
+    ]
+    # a pending subscriber created through the API confirms with source api
+    api_email = address()
+    async with pool.connection() as conn, unit_of_work(conn) as tx:
+        row = await optin.create_pending(
+            tx, shop.sender_id, address=api_email, locale="C", properties={},
+            resend_minutes=10, api_key_id=1,
+        )  # fmt: skip
+        tx.after_commit.clear()
+    api_confirmation = shop.confirmation(api_email)
+    assert api_confirmation is not None and api_confirmation["source"] == "api"
+    token = mail.confirm_token(site.settings, api_confirmation["id"], row["id"])
+    assert (await site.client.post(f"/confirm/{token}")).status_code == 200
+    last = shop.db.execute(
+        "SELECT action, source FROM consent_records WHERE subscriber_id = %s ORDER BY id DESC "
+        "LIMIT 1",
+        [row["id"]],
+    ).fetchone()
+    assert last == {"action": "confirm", "source": "api"}

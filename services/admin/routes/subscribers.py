@@ -50,7 +50,7 @@ def _query(
         else:
             q.locales = [values["locale"]]
     if values["state"]:
-        if values["state"] in STATES:
+        if values["state"] in (*STATES, "pending"):
             q.states = [values["state"]]
         else:
             errors["state"] = "unknown state"
@@ -259,7 +259,8 @@ async def save_subscriber(
     row = await _get(tx.conn, sender_id, subscriber_id)
     form = await read_form(request)
     locale = form.line("locale", required=True, max_len=10)
-    state = form.choice("state", STATES)
+    # a pending subscriber stays pending unless the admin picks a state (no silent activation)
+    state = form.choice("state", (*STATES, "pending") if row["state"] == "pending" else STATES)
     if locale and locale_error(locale):
         form.errors["locale"] = "C or like en_US"
     properties = _properties(form)

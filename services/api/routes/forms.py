@@ -85,7 +85,12 @@ async def list_topics(ctx: Ctx) -> Any:
     return {"items": await topics.list_topics(ctx.conn, ctx.sender_id)}
 
 
-@router.put("/topics/{key}", response_model=Topic, summary="Declare or relabel a topic")
+@router.put(
+    "/topics/{key}",
+    response_model=Topic,
+    summary="Declare or relabel a topic",
+    responses={201: {"model": Topic, "description": "Declared."}},
+)
 async def put_topic(key: TopicKey, body: TopicIn, ctx: Ctx, response: Response) -> Any:
     """A topic is a boolean property (``properties[key]`` is ``true`` for a subscriber who
     chose it) that forms offer as a checkbox."""

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - a Turkish example
 """Forms, topics, confirmation mail templates and the sender's welcome email."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ Origin = Annotated[
     ),
 ]
 Language = Literal["en", "tr"]
+Label = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00\r\n]+$")]
 
 
 def _both_languages() -> list[Language]:
@@ -48,6 +50,13 @@ class FormIn(Strict):
     )
     fields: list[PropertyName] = Field(
         default_factory=list, max_length=MAX_FIELDS, description="Text properties asked for."
+    )
+    field_labels: dict[PropertyName, dict[Language, Label]] = Field(
+        default_factory=dict,
+        max_length=MAX_FIELDS,
+        description="Labels of the text fields per page language; without one a field shows "
+        "its name humanised.",
+        examples=[{"first_name": {"en": "First name", "tr": "Adınız"}}],
     )
     topics: list[PropertyName] = Field(
         default_factory=list,
@@ -78,6 +87,7 @@ class Form(BaseModel):
     name: str
     locales: list[str]
     fields: list[str]
+    field_labels: dict[str, dict[str, str]]
     topics: list[str]
     thank_you_text: str | None
     redirect_url: str | None
