@@ -297,8 +297,8 @@ async def _apply(request: Request, form: Row, submission: optin.Submission) -> o
         async with transaction(pool) as tx:
             outcome = await optin.subscribe(tx, form, submission, settings=settings)
     except BrokerUnavailable:
-        # Committed; the confirmation mail's message was not published. The person can
-        # submit again once the resend interval has passed.
+        # Committed; the confirmation mail's message was not published: the scheduler's sweep
+        # queues it again (shared.optin.service.requeue_unmailed).
         log.exception("confirmation mail not queued", form_id=form["id"])
         return None
     log.info("form submission", form_id=form["id"], action=outcome.action)
