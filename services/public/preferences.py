@@ -172,7 +172,13 @@ async def save_preferences(request: Request, token: str) -> Response:
     ip, ua = _client(request)
     async with transaction(request.app.state.pool) as tx:
         change = await service.save(
-            tx.conn, found, locale=locale, chosen=chosen, ip=ip, user_agent=ua
+            tx.conn,
+            found,
+            locale=locale,
+            chosen=chosen,
+            ip=ip,
+            user_agent=ua,
+            language=pages.language_for_locale(found["locale"]),
         )
         declared = await service.declared_topics(tx.conn, found["sender_id"])
     if change is None:

@@ -45,6 +45,15 @@ def locale_choices(current: str) -> list[str]:
     return list(LOCALES) if current in LOCALES else [*LOCALES, current]
 
 
+def shown_text(declared: Sequence[Row], language: str) -> str:
+    """The choices the page showed, in its language: what the consent record's text_hash is of
+    (the sender can recompute it from its topic labels)."""
+    labels = [
+        (t["label_tr"] or t["label_en"]) if language == "tr" else t["label_en"] for t in declared
+    ]
+    return "\n".join(["locale: " + ", ".join(LOCALES), *labels])
+
+
 def topic_states(declared: Sequence[Row], properties: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The sender's topics with whether the subscriber has each (properties[key] is true)."""
     return [
@@ -70,10 +79,12 @@ async def save(
     chosen: set[str],
     ip: str | None,
     user_agent: str | None,
+    language: str = "en",
 ) -> Change | None:
     """Apply a preference form: the locale and the set of topic keys checked. Topics the sender
     no longer declares are left alone. Returns None when the subscriber is gone (erased), or
-    when ``locale`` is not one offered (the caller shows the page again)."""
+    when ``locale`` is not one offered (the caller shows the page again). ``language`` is the
+    page's (en, tr): the record keeps the hash of the choices as shown."""
     sender_id, subscriber_id = context["sender_id"], context["subscriber_id"]
     if subscriber_id is None:
         return None
@@ -113,6 +124,7 @@ async def save(
         source_ref=str(context["send_id"]),
         ip=None if anonymous else clean_ip(ip),
         user_agent=None if anonymous else user_agent,
+        text_hash=consent.text_hash(shown_text(declared, language)),
         detail=detail,
     )
     return change

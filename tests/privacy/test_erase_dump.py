@@ -113,3 +113,25 @@ async def test_an_import_refuses_an_erased_address(
     assert found["n"] == 0
     again = await tenant.client.post("/v1/subscribers", json={"address": world.address})
     assert again.status_code == 201
+
+
+async def test_the_consent_proof_of_an_erased_address_can_be_looked_up(
+    tenant: Tenant, other: Tenant, sync_conn: psycopg.Connection[dict]
+) -> None:
+    world = await spread(tenant, sync_conn)
+    url = "/v1/subscribers/erased/lookup"
+    before = await tenant.client.post(url, json={"address": world.address})
+    assert before.status_code == 404  # not erased yet
+    assert (await tenant.client.delete(f"/v1/subscribers/{world.subscriber_id}")).status_code == 204
+    found = await tenant.client.post(url, json={"address": world.address.upper()})
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert body["erased_at"]
+    assert [c["action"] for c in body["consent"]] == [
+        "subscribe", "confirm", "unsubscribe", "erase_request"
+    ]  # fmt: skip
+    assert "ip" not in body["consent"][0]
+    # another sender's key learns nothing about this sender's erasures
+    assert (await other.client.post(url, json={"address": world.address})).status_code == 404
+    bad = await tenant.client.post(url, json={"address": "not an address"})
+    assert bad.status_code == 422

@@ -5,6 +5,7 @@ unsubscribe links write consent records too."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from shared.rendering.templates import MessageUrls, render_variation
@@ -24,7 +25,7 @@ def topics(world: World) -> None:
 
 def consent(world: World) -> list[dict]:
     return world.rows(
-        "SELECT action, source, source_ref, host(ip) AS ip, user_agent, detail"
+        "SELECT action, source, source_ref, host(ip) AS ip, user_agent, detail, text_hash"
         " FROM consent_records WHERE sender_id = %s ORDER BY id",
         world.sender_id,
     )
@@ -81,6 +82,9 @@ async def test_save_changes_locale_and_topics_and_records_it(public: Public, wor
     assert record["ip"] == "203.0.113.7" and "Firefox" in record["user_agent"]
     assert record["detail"] == {"locale": {"from": "en_US", "to": "tr_TR"},
                                 "topics": {"offers": True}}  # fmt: skip
+    # the hash of the choices as the (English) page showed them
+    shown = "locale: en_US, tr_TR\nNews\nOffers"
+    assert record["text_hash"] == hashlib.sha256(shown.encode()).hexdigest()
     shown = await public.client.get(f"/p/{token}?done=saved")
     assert "Tercihleriniz kaydedildi." in shown.text  # now in Turkish
     # the same form again changes nothing and records nothing

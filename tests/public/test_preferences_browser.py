@@ -28,6 +28,7 @@ from services.public.app import create_app
 from shared.campaigns import service as campaigns
 from shared.config import Settings
 from shared.jobs import publish
+from shared.tokens import codec_from_settings_secrets
 from tests.fixtures.ports import free_port, wait_for_port
 from tests.fixtures.smtp import SmtpPeer
 from tests.sender.conftest import WorkerProcess, worker_env
@@ -189,6 +190,24 @@ def test_a_subscriber_manages_preferences_with_javascript_off(
             expect(page.locator(".notice")).to_be_visible()
             expect(page.locator("button", has_text="Yeniden abone ol")).to_be_visible()
             _shot(page, "03-unsubscribed")
+            # the same page in English for an en_US subscriber (a send made here, not mailed)
+            english = db.execute(
+                "INSERT INTO subscribers (sender_id, address, locale, properties)"
+                " VALUES (%s, %s, 'en_US', '{\"offers\": true}') RETURNING id",
+                (sender, f"ada-{uuid.uuid4().hex[:10]}@example.org"),
+            ).fetchone()["id"]
+            send = db.execute(
+                "INSERT INTO sends (email_id, sender_id, subscriber_id, state, sent_at)"
+                " VALUES (%s, %s, %s, 'sent', now()) RETURNING id",
+                (email, sender, english),
+            ).fetchone()["id"]
+            secrets = [x.get_secret_value() for x in settings.token_secrets]
+            token = codec_from_settings_secrets(secrets).encode(send)
+            page.goto(f"{public_url}/p/{token}")
+            expect(page.locator("h1")).to_have_text("Your subscription")
+            expect(page.locator("text=Offers")).to_be_visible()
+            expect(page.locator("input[value='topic:offers']")).to_be_checked()
+            _shot(page, "04-preferences-en")
         finally:
             context.close()
         after = db.execute(

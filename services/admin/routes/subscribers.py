@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 import psycopg
 from fastapi import APIRouter, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from services.admin.forms import Form, read_form
@@ -239,7 +240,8 @@ async def export_subscriber(
     """The GDPR export (the API's document), as a download."""
     await _get(tx.conn, sender_id, subscriber_id)
     document = await exports.export(tx.conn, sender_id, subscriber_id)
-    body = json.dumps(document, default=str, ensure_ascii=False, indent=2)
+    # the API's format (ISO times), indented for a person to read
+    body = json.dumps(jsonable_encoder(document), ensure_ascii=False, indent=2)
     return Response(
         body,
         media_type="application/json",

@@ -10,13 +10,20 @@ from fastapi import APIRouter
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
-from services.api.deps import Ctx, Id
+from services.api.deps import Ctx, Id, get_settings
 from services.api.errors import ERROR_RESPONSES
-from services.api.schemas.privacy import ConsentHistory, Retention, SubscriberExport
+from services.api.schemas.privacy import (
+    ConsentHistory,
+    ErasedLookup,
+    ErasedLookupIn,
+    Retention,
+    SubscriberExport,
+)
 from shared.consent import repository as consent
 from shared.errors import NotFound
+from shared.privacy import erasure, retention
 from shared.privacy import export as exports
-from shared.privacy import retention
+from shared.privacy import repository as privacy
 from shared.subscribers import repository as subscribers
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
@@ -75,3 +82,25 @@ async def set_retention(body: Retention, ctx: Ctx) -> Any:
         inbound_days=body.inbound_days,
         webhook_days=body.webhook_days,
     )
+
+
+@router.post(
+    "/subscribers/erased/lookup",
+    response_model=ErasedLookup,
+    tags=["subscribers"],
+    summary="Was this address erased? (consent proof)",
+)
+async def erased_lookup(body: ErasedLookupIn, ctx: Ctx) -> Any:
+    """Hashes the address with the deployment's erasure key and answers when the sender erased
+    it, with the consent records kept as proof (what was agreed, when, through what). A POST so
+    the address stays out of URLs and access logs; it changes nothing. 404: never erased."""
+    hashed = erasure.address_hash(
+        erasure.erasure_key(get_settings(ctx.request)), ctx.sender_id, body.address
+    )
+    erased_at = await privacy.erased_at(ctx.conn, ctx.sender_id, hashed)
+    if erased_at is None:
+        raise NotFound("this sender has not erased that address")
+    return {
+        "erased_at": erased_at,
+        "consent": await consent.by_address_hash(ctx.conn, ctx.sender_id, hashed),
+    }

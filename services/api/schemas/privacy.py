@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from services.api.schemas.common import Address, Strict
 from services.api.schemas.subscribers import Subscriber
 
 
@@ -62,3 +63,29 @@ class Retention(BaseModel):
     events_days: int | None = Field(None, ge=1, le=36500)
     inbound_days: int | None = Field(None, ge=1, le=36500)
     webhook_days: int | None = Field(None, ge=1, le=36500)
+
+
+class ErasedLookupIn(Strict):
+    """An address to look up among the sender's erased subscribers."""
+
+    model_config = {"extra": "forbid", "json_schema_extra": {"examples": [{"address": "a@b.org"}]}}
+    address: Address
+
+
+class ErasedConsentRecord(BaseModel):
+    """A consent record kept after erasure: no IP, user agent or detail."""
+
+    id: int
+    action: str
+    source: str
+    source_ref: str | None
+    at: datetime
+    text_hash: str | None
+    erased_at: datetime | None
+
+
+class ErasedLookup(BaseModel):
+    """When the address was erased, and the consent proof kept under its keyed hash."""
+
+    erased_at: datetime
+    consent: list[ErasedConsentRecord]
