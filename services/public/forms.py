@@ -29,7 +29,7 @@ from shared.db import Row, transaction
 from shared.errors import BrokerUnavailable
 from shared.forms import repository as forms
 from shared.forms.service import field_label
-from shared.limits import valid_id
+from shared.limits import FORM_ANSWER_MAX, valid_id
 from shared.logging import get_logger
 from shared.optin import mail
 from shared.optin import service as optin
@@ -38,7 +38,7 @@ from shared.tokens import SignedValues, signed_values
 
 log = get_logger(__name__)
 router = APIRouter()
-FIELD_MAX_CHARS = 200
+FIELD_MAX_CHARS = FORM_ANSWER_MAX
 HONEYPOT = "website"
 # What the person agrees to, shown above the button and part of the hashed consent text.
 CONSENT_LINE = (
@@ -297,8 +297,8 @@ async def _apply(request: Request, form: Row, submission: optin.Submission) -> o
         async with transaction(pool) as tx:
             outcome = await optin.subscribe(tx, form, submission, settings=settings)
     except BrokerUnavailable:
-        # Committed; the confirmation mail's message was not published. The person can
-        # submit again once the resend interval has passed.
+        # Committed; the confirmation mail's message was not published: the scheduler's sweep
+        # queues it again (shared.optin.service.requeue_unmailed).
         log.exception("confirmation mail not queued", form_id=form["id"])
         return None
     log.info("form submission", form_id=form["id"], action=outcome.action)

@@ -13,6 +13,15 @@ from psycopg.types.json import Jsonb
 from shared.db import Conn, Row
 from shared.errors import Unprocessable
 from shared.forms import repository as forms
+from shared.limits import (
+    FORM_FIELDS_MAX,
+    FORM_LABEL_MAX,
+    FORM_NAME_MAX,
+    FORM_ORIGINS_MAX,
+    FORM_THANK_YOU_MAX,
+    FORM_TOPICS_MAX,
+    FORM_URL_MAX,
+)
 from shared.senders import repository as senders
 from shared.topics import repository as topics
 
@@ -22,8 +31,13 @@ FIELD_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 RESERVED_FIELDS = frozenset({"email", "address", "locale", "topics", "ts", "website", "form"})
 ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?$")
 URL_RE = re.compile(r"^https?://[^\s\x00]+$")
-MAX_FIELDS, MAX_TOPICS, MAX_ORIGINS = 20, 50, 20
-MAX_NAME, MAX_THANK_YOU, MAX_URL, MAX_LABEL = 200, 5000, 2000, 200
+MAX_FIELDS, MAX_TOPICS, MAX_ORIGINS = FORM_FIELDS_MAX, FORM_TOPICS_MAX, FORM_ORIGINS_MAX
+MAX_NAME, MAX_THANK_YOU, MAX_URL, MAX_LABEL = (
+    FORM_NAME_MAX,
+    FORM_THANK_YOU_MAX,
+    FORM_URL_MAX,
+    FORM_LABEL_MAX,
+)
 
 
 @dataclass

@@ -177,6 +177,9 @@ async def subscribe(
 
 @dataclass(frozen=True)
 class Confirmed:
+    """A confirmed subscription: who, from which state, through which form, and the welcome
+    send queued for it (None when there is none to send, or it went before)."""
+
     subscriber_id: int
     sender_id: int
     previous_state: str

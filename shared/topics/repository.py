@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 from shared.db import Conn, Row, fetch_all, fetch_one, load_queries
+from shared.limits import FORM_TOPICS_MAX
 
 Q = load_queries(__file__)
 TOPIC_KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-MAX_TOPICS = 50
+MAX_TOPICS = FORM_TOPICS_MAX
 
 
 async def list_topics(conn: Conn, sender_id: int) -> list[Row]:

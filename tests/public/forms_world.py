@@ -95,7 +95,8 @@ def make_shop(settings: Settings) -> Shop:
     assert email is not None
     db.execute(
         "INSERT INTO variations (email_id, subject, plain_body) VALUES "
-        "(%s, 'Welcome {{ first_name }}', 'Glad you are here. {{ unsubscribe_url }}')",
+        "(%s, 'Welcome {{ first_name }}', 'Glad you are here.\nPreferences: "
+        "{{ preferences_url }}\nUnsubscribe: {{ unsubscribe_url }}\n')",
         [email["id"]],
     )
     shop = Shop(db, sender_id, int(email["id"]), 0)

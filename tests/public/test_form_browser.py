@@ -1,8 +1,10 @@
 # ruff: noqa: RUF001 - Turkish text
 """A new visitor joins in headless Debian Chromium (Playwright) with JavaScript off: the hosted
 form in Turkish, the thank-you page, the confirmation mail from the real sender worker, the
-confirmation page (opening it changes nothing), the button, and the welcome email. Screenshots
-go to test-artifacts/forms/."""
+confirmation page (opening it changes nothing), the button, the welcome email, a link scanner
+fetching every URL of both mails (nothing changes), then the preference center from the welcome
+email: a topic changed, unsubscribed. Every step leaves a consent record. Screenshots go to
+test-artifacts/forms/."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -128,6 +131,40 @@ def test_a_visitor_joins_with_javascript_off(
         done = shop.subscriber(email)
         assert done is not None and done["state"] == "active"
         _wait(lambda: bool(mails("Welcome Ayşe")), 60, "welcome email")
+
+        # a link scanner fetches every URL of both mails: nothing changes
+        urls = set()
+        for text in (*mails("Lütfen"), *mails("Welcome Ayşe")):
+            urls |= set(re.findall(r"(http://127\.0\.0\.1:\d+/\S+)", text))
+        assert len(urls) >= 3, urls
+        for url in urls:
+            httpx.get(url, follow_redirects=False, timeout=10)
+            httpx.head(url, timeout=10)
+        same = shop.subscriber(email)
+        assert same == done
+
+        preferences = re.search(r"Preferences: (\S+)", mails("Welcome Ayşe")[0])
+        assert preferences is not None
+        page.goto(preferences.group(1))
+        expect(page.locator("input[value='topic:news']")).to_be_checked()
+        _shot(page, "05-preferences")
+        page.uncheck("input[value='topic:news']")
+        page.check("input[value='topic:offers']")
+        page.click("text=Tercihleri kaydet")
+        expect(page.locator(".notice")).to_have_text("Tercihleriniz kaydedildi.")
+        page.click("text=Tüm e-postalardan çık")
+        expect(page.locator("button", has_text="Yeniden abone ol")).to_be_visible()
+        _shot(page, "06-unsubscribed")
+        after = shop.subscriber(email)
+        assert after is not None and after["state"] == "unsubscribed"
+        assert after["properties"] == {"first_name": "Ayşe", "news": False, "offers": True}
+        actions = shop.db.execute(
+            "SELECT action FROM consent_records WHERE subscriber_id = %s ORDER BY id",
+            [after["id"]],
+        ).fetchall()
+        assert [a["action"] for a in actions] == [
+            "subscribe", "confirm", "preference_change", "unsubscribe"
+        ]  # fmt: skip
     finally:
         context.close()
         drop_shop(shop)
