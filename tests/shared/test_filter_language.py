@@ -188,8 +188,8 @@ class World:
         for e in mail.events:
             self.db.execute(
                 "INSERT INTO send_events (send_id, email_id, subscriber_id, kind, at, machine,"
-                " link_index) VALUES (%s, %s, %s, %s, now() - make_interval(days => %s, hours => 1),"
-                " %s, %s)",
+                " link_index) VALUES (%s, %s, %s, %s,"
+                " now() - make_interval(days => %s, hours => 1), %s, %s)",
                 [send_id, self.emails[mail.email], person.id, e.kind, e.days_ago, e.machine,
                  e.link if e.kind == "click" else None],
             )  # fmt: skip
