@@ -70,6 +70,7 @@ async def bulk_send(email_id: Id, body: BulkSendIn, ctx: Ctx, idem: Idem) -> Any
         locales=body.locales,
         contains=body.contains,
         filter=parse_filter(body.filter),
+        segment_id=body.segment_id,
         max_count=body.max_count,
         scheduled_at=body.scheduled_at,
         ab=ab,
