@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.automations import repository as automations
 from shared.db import Conn, Row
 from shared.errors import Conflict, NotFound, Unprocessable
 from shared.filters import And, Filter, InSegment, Not, Or, parse_filter, segments_used, to_json
@@ -115,6 +116,10 @@ async def delete(conn: Conn, sender_id: int, segment_id: int) -> None:
     if users:
         names = ", ".join(f"{r['id']} ({r['name']})" for r in users)
         raise Conflict(f"segment {segment_id} is used by segment {names}")
+    sequences = await automations.using_segment(conn, sender_id, segment_id)
+    if sequences:
+        names = ", ".join(f"{r['id']} ({r['name']})" for r in sequences)
+        raise Conflict(f"segment {segment_id} is used by automation {names}")
     if not await repo.delete(conn, sender_id, segment_id):
         raise NotFound("segment not found")
 
