@@ -118,18 +118,21 @@ FROM automations WHERE state = 'active' ORDER BY id;
 -- name: enter_new
 -- Subscribers created (or become active) since the checkpoint enter, in one statement. The
 -- five-minute overlap catches rows whose transaction began before the last pass but committed
--- after it (their created_at is their transaction's start); entering twice is a no-op.
+-- after it (their created_at is their transaction's start); entering twice is a no-op. Only
+-- subscribers created (or activated) after the sequence was made enter.
 WITH a AS (
-    SELECT id, sender_id, trigger, entered_through FROM automations
+    SELECT id, sender_id, trigger, entered_through, created_at FROM automations
     WHERE id = :automation_id AND state = 'active' FOR UPDATE SKIP LOCKED
 ), entered AS (
     INSERT INTO automation_progress (automation_id, subscriber_id)
     SELECT a.id, s.id FROM a JOIN subscribers s ON s.sender_id = a.sender_id
     WHERE (a.trigger = 'subscriber_created'
            AND s.created_at > a.entered_through - interval '5 minutes'
+           AND s.created_at >= a.created_at
            AND s.created_at <= now())
        OR (a.trigger = 'subscriber_active' AND s.state = 'active'
            AND s.state_changed_at > a.entered_through - interval '5 minutes'
+           AND s.state_changed_at >= a.created_at
            AND s.state_changed_at <= now())
     ON CONFLICT DO NOTHING
     RETURNING 1
@@ -172,11 +175,12 @@ UPDATE automations SET entry_tried_at = now(), last_date_run = coalesce(:today, 
 WHERE id = :automation_id;
 
 -- name: advance_wait
--- Due rows at a wait step move on; the wait counts from when they reached it.
+-- Rows at a wait step stay there (shown as waiting at it) until the wait has passed since they
+-- reached it (due_at); then they move on, due at the moment the wait ended.
 WITH due AS (
     SELECT subscriber_id, occurrence FROM automation_progress
     WHERE automation_id = :automation_id AND position = :position AND state = 'waiting'
-      AND due_at <= now()
+      AND due_at <= now() - make_interval(secs => :wait_seconds)
     ORDER BY due_at LIMIT :limit FOR UPDATE SKIP LOCKED
 ), moved AS (
     UPDATE automation_progress p
