@@ -114,3 +114,19 @@ async def test_an_anonymous_sender_cannot_select_by_engagement(
     assert r.status_code == 422
     r = await tenant.client.post("/v1/segments", json={"name": "ok", "filter": "n >= 0"})
     assert r.status_code == 201
+
+
+async def test_resend_to_non_openers_through_the_api(tenant: Tenant) -> None:
+    c = tenant.client
+    first = (await c.post("/v1/emails", json=email_body())).json()["id"]
+    second = (await c.post("/v1/emails", json=email_body())).json()["id"]
+    path = f"/v1/emails/{first}/resend-to-non-openers"
+    r = await c.post(path, json={"followup_email_id": second, "delay_hours": 24})
+    assert r.status_code == 409 and "has not been sent" in r.json()["detail"]
+    r = await c.post(path, json={"followup_email_id": first, "delay_hours": 24})
+    assert r.status_code == 422
+    r = await c.post(path, json={"followup_email_id": second, "delay_hours": -1})
+    assert r.status_code == 422
+    r = await c.post(f"/v1/emails/{first}/resend-to-non-openers",
+                     json={"followup_email_id": 999_999_999, "delay_hours": 1})  # fmt: skip
+    assert r.status_code in (404, 409)
