@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from services.admin.routes import (
     auth,
+    automations,
     campaigns,
     dashboard,
     dmarc,
@@ -26,6 +27,7 @@ ROUTERS: list[APIRouter] = [
     senders.router,
     subscribers.router,
     segments.router,
+    automations.router,
     imports.router,
     emails.router,
     campaigns.router,
