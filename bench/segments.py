@@ -40,8 +40,8 @@ os.environ.setdefault("TART_ENV", "dev")
 os.environ.setdefault("TART_LOG_LEVEL", "warning")
 
 import psycopg  # noqa: E402
-from bench.procs import python_speed_ms  # noqa: E402
 
+from bench.procs import python_speed_ms  # noqa: E402
 from shared.automations import engine  # noqa: E402
 from shared.automations import service as automations  # noqa: E402
 from shared.automations.service import Step  # noqa: E402
