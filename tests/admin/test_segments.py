@@ -58,3 +58,39 @@ async def test_a_segment_of_another_sender_is_not_found(
     assert (await owner.client.get(f"/senders/{two}/segments/{segment_id}")).status_code == 404
     listed = await owner.client.get(f"/senders/{two}/subscribers", params={"segment": segment_id})
     assert listed.status_code == 400 and "not found" in listed.text
+
+
+async def test_follow_up_non_openers_from_the_send_page(
+    owner: AdminClient, pool: AsyncConnectionPool
+) -> None:
+    sender_id = await _sender_with_people(pool)
+    async with pool.connection() as conn:
+        ids = []
+        for name, state in (("first", "sending"), ("second", "draft")):
+            cur = await conn.execute(
+                "INSERT INTO emails (sender_id, name) VALUES (%s, %s) RETURNING id",
+                [sender_id, name],
+            )
+            email_id = (await cur.fetchone())["id"]
+            await conn.execute(
+                "INSERT INTO variations (email_id, name, subject, plain_body)"
+                " VALUES (%s, 'A', 'Hi', 'Hello')",
+                [email_id],
+            )
+            await conn.execute("UPDATE emails SET state = %s WHERE id = %s", [state, email_id])
+            ids.append(email_id)
+    first, second = ids
+    base = f"/senders/{sender_id}/emails/{first}"
+    page = await owner.client.get(f"{base}/send")
+    assert "Follow up with non-openers" in page.text
+    same = await owner.post(f"{base}/resend", {"followup_email_id": str(first), "delay_hours": "1"})
+    assert same.status_code == 400 and "a different email" in same.text
+    r = await owner.post(f"{base}/resend", {"followup_email_id": str(second), "delay_hours": "2"})
+    assert r.status_code == 303, r.text
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT state::text AS state, filter FROM campaigns WHERE email_id = %s", [second]
+        )
+        row = await cur.fetchone()
+    assert row["state"] == "scheduled"
+    assert row["filter"] == {"and": [{"received": first}, {"not": {"opened": first}}]}

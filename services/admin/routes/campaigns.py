@@ -15,6 +15,7 @@ from services.admin.forms import Form, read_form
 from services.admin.routes.emails import load_email
 from services.admin.sessions import SenderId, Tx
 from services.admin.templating import render
+from shared.campaigns import followups
 from shared.campaigns import service as campaigns
 from shared.campaigns.abtest import DEFAULT_MIN_SENDS, MAX_MIN_SENDS
 from shared.campaigns.models import AbSettings
@@ -228,6 +229,36 @@ async def queue(request: Request, sender_id: SenderId, email_id: int, tx: Tx) ->
         "progress": await _progress(tx.conn, sender_id, email_id),
     }
     return await render(request, "emails/send.html", context, sender_id=sender_id, status_code=409)
+
+
+@router.post("/resend")
+async def resend(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    """Queue a follow-up email to this one's non-openers after a delay."""
+    email = await load_email(tx.conn, sender_id, email_id)
+    form = await read_form(request)
+    followup = form.integer("followup_email_id", required=True, minimum=1, maximum=2**63 - 1)
+    hours = form.integer("delay_hours", required=True, minimum=0, maximum=90 * 24)
+    if form.ok and followup is not None and hours is not None:
+        try:
+            async with tx.savepoint():
+                campaign, messages = await followups.resend_to_non_openers(
+                    tx.conn, sender_id=sender_id, email_id=email_id,
+                    followup_email_id=followup, delay=timedelta(hours=hours),
+                )  # fmt: skip
+                tx.enqueue(*messages)
+        except AppError as error:
+            form.errors["form"] = error.detail
+        else:
+            url = f"/senders/{sender_id}/emails/{campaign['email_id']}/send?notice=queued"
+            return RedirectResponse(url, status_code=303)
+    context = {
+        "email": email,
+        "values": form.values,
+        "errors": form.errors,
+        "counts": {},
+        "progress": await _progress(tx.conn, sender_id, email_id),
+    }
+    return await render(request, "emails/send.html", context, sender_id=sender_id, status_code=400)
 
 
 @router.get("/progress")
