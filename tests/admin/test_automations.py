@@ -51,5 +51,7 @@ async def test_build_run_pause_and_edit(owner: AdminClient, pool: AsyncConnectio
     assert "wait 7200 s" in (await owner.client.get(page_url)).text
     listing = await owner.client.get(base)
     assert "w2" in listing.text
+    in_use = await owner.post(f"/senders/{sender_id}/emails/{email_id}/delete")
+    assert in_use.status_code == 409 and "automation step sends this email" in in_use.text
     assert (await owner.post(f"{page_url}/delete")).status_code == 303
     assert (await owner.client.get(page_url)).status_code == 404

@@ -101,3 +101,11 @@ async def test_bad_sequences_are_refused(tenant: Tenant, other: Tenant) -> None:
         kwargs: dict[str, Any] = {"json": {"name": "y"}} if method == "PATCH" else {}
         r = await o.request(method, f"/v1/automations/{theirs}{path}", **kwargs)
         assert r.status_code == 404, (method, path, r.text)
+
+
+async def test_an_email_an_automation_sends_cannot_be_deleted(tenant: Tenant) -> None:
+    c = tenant.client
+    email_id, segment_id = await _setup(tenant)
+    assert (await c.post("/v1/automations", json=_welcome(email_id, segment_id))).status_code == 201
+    r = await c.delete(f"/v1/emails/{email_id}")
+    assert r.status_code == 409 and "automation" in r.json()["detail"]
