@@ -43,7 +43,10 @@ CREATE TABLE automations (
     CHECK ((trigger = 'segment_entered') = (segment_id IS NOT NULL)),
     CHECK ((trigger = 'date_property') = (date_property IS NOT NULL))
 );
-CREATE TRIGGER automations_touch BEFORE UPDATE ON automations
+-- Only the owner's changes (rename, pause, resume, and every edit of the steps, which goes through
+-- the same UPDATE) move updated_at; the engine's checkpoints do not (it compares updated_at to
+-- notice an edit in the middle of a pass).
+CREATE TRIGGER automations_touch BEFORE UPDATE OF name, state ON automations
     FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
 CREATE INDEX automations_active ON automations (id) WHERE state = 'active';
 

@@ -73,6 +73,9 @@ async def run_automation(
         moved = 0
         for step in steps:
             async with pool.connection() as conn, conn.transaction():
+                held = await repo.hold(conn, aid)
+                if held is None or held["updated_at"] != automation["updated_at"]:
+                    return messages  # paused or edited since this pass read it
                 count, msgs = await _advance(conn, automation, step, filters, batch_size)
             moved += count
             messages += msgs

@@ -112,8 +112,14 @@ ORDER BY p.subscriber_id, p.occurrence LIMIT :limit;
 -- name: runnable
 -- Active sequences with their trigger settings, for one scheduler pass.
 SELECT id, sender_id, trigger::text AS trigger, segment_id, date_property, entered_through,
-       entry_tried_at, last_date_run
+       entry_tried_at, last_date_run, updated_at
 FROM automations WHERE state = 'active' ORDER BY id;
+
+-- name: hold
+-- Taken by each step statement's transaction: a pause or an edit (FOR UPDATE, which touches
+-- updated_at) waits for the step in flight, and a pass that read the steps before the edit
+-- sees it changed and stops (the next pass reads the new steps).
+SELECT updated_at FROM automations WHERE id = :automation_id AND state = 'active' FOR SHARE;
 
 -- name: enter_new
 -- Subscribers created (or become active) since the checkpoint enter, in one statement. The

@@ -88,6 +88,10 @@ async def runnable(conn: Conn) -> list[Row]:
     return await fetch_all(conn, Q.runnable)
 
 
+async def hold(conn: Conn, automation_id: int) -> Row | None:
+    return await fetch_one(conn, Q.hold, {"automation_id": automation_id})
+
+
 async def _count(conn: Conn, query: Any, params: dict[str, Any], column: str) -> int:
     row = await fetch_one(conn, query, params)
     return int(row[column]) if row else 0

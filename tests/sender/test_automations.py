@@ -10,6 +10,7 @@ import pytest
 
 from services.sender import scheduler
 from shared.automations import engine
+from shared.automations import repository as automations_repo
 from shared.automations import service as automations
 from shared.automations.service import Step
 from shared.db import transaction
@@ -244,3 +245,19 @@ async def test_a_sequence_keeps_going_across_scheduler_and_worker_restarts(
     assert sorted(received("Welcome")) == sorted(addresses)
     assert sorted(received("Second")) == sorted(addresses)
     assert set(_places(sync_conn, aid).values()) == {(3, "done")}
+
+
+async def test_a_pass_that_read_the_steps_before_an_edit_stops(pool: Any, sync_conn: Any) -> None:
+    sender = make_sender(sync_conn)
+    first, _ = make_email(sync_conn, sender["id"], VARIATION)
+    second, _ = make_email(sync_conn, sender["id"], FOLLOW)
+    aid = await _automation(pool, sender["id"], [Step("send", email_id=first)])
+    (person,) = make_subscribers(sync_conn, sender["id"], 1)
+    async with pool.connection() as conn:
+        stale = next(a for a in await automations_repo.runnable(conn) if a["id"] == aid)
+    async with transaction(pool) as tx:  # the owner edits meanwhile
+        await automations.update(tx.conn, sender["id"], aid, steps=[Step("send", email_id=second)])
+    await engine.run_automation(pool, stale, 50)  # entered, but no step runs on the old list
+    assert _sends(sync_conn, first) == {} and _places(sync_conn, aid) == {person: (0, "waiting")}
+    await engine.run_pass(pool, 50)
+    assert _sends(sync_conn, second) == {person: 1} and _sends(sync_conn, first) == {}
