@@ -13,11 +13,22 @@ from typing import Any
 from shared.automations import repository as automations
 from shared.db import Conn, Row
 from shared.errors import Conflict, NotFound, Unprocessable
-from shared.filters import And, Filter, InSegment, Not, Or, parse_filter, segments_used, to_json
+from shared.filters import (
+    And,
+    Filter,
+    In,
+    InSegment,
+    Not,
+    Or,
+    parse_filter,
+    segments_used,
+    to_json,
+)
 from shared.filters import uses_engagement as _uses_engagement
 from shared.segments import repository as repo
 
 MAX_SEGMENT_DEPTH = 8
+MAX_EXPANDED_NODES = 5_000  # segments naming segments many times over must not blow up a query
 
 
 async def resolve(
@@ -35,7 +46,7 @@ async def resolve(
         f = seg if f is None else And((f, seg))
     if f is None:
         return None
-    expanded = await _expand(conn, sender_id, f, {}, ())
+    expanded = await _expand(conn, sender_id, f, {}, (), [MAX_EXPANDED_NODES])
     if _uses_engagement(expanded) and await repo.anonymous_events(conn, sender_id):
         raise Unprocessable(
             "filter: this sender counts events anonymously, so it cannot select subscribers "
@@ -45,7 +56,12 @@ async def resolve(
 
 
 async def _expand(
-    conn: Conn, sender_id: int, f: Filter, cache: dict[int, Filter], trail: tuple[int, ...]
+    conn: Conn,
+    sender_id: int,
+    f: Filter,
+    cache: dict[int, Filter],
+    trail: tuple[int, ...],
+    budget: list[int],
 ) -> Filter:
     missing = [i for i in segments_used(f) if i not in cache]
     if missing:
@@ -56,23 +72,33 @@ async def _expand(
             parsed = parse_filter(found[i])
             assert parsed is not None
             cache[i] = parsed
-    return await _replace(conn, sender_id, f, cache, trail)
+    return await _replace(conn, sender_id, f, cache, trail, budget)
 
 
 async def _replace(
-    conn: Conn, sender_id: int, f: Filter, cache: dict[int, Filter], trail: tuple[int, ...]
+    conn: Conn,
+    sender_id: int,
+    f: Filter,
+    cache: dict[int, Filter],
+    trail: tuple[int, ...],
+    budget: list[int],
 ) -> Filter:
+    budget[0] -= 1 + (len(f.values) if isinstance(f, In) else 0)
+    if budget[0] < 0:
+        raise Unprocessable(f"filter: more than {MAX_EXPANDED_NODES} terms once segments expand")
     if isinstance(f, InSegment):
         if f.segment_id in trail:
             raise Unprocessable(f"filter: segment {f.segment_id} includes itself")
         if len(trail) >= MAX_SEGMENT_DEPTH:
             raise Unprocessable(f"filter: segments nested deeper than {MAX_SEGMENT_DEPTH}")
         inner = cache[f.segment_id]
-        return await _expand(conn, sender_id, inner, cache, (*trail, f.segment_id))
+        return await _expand(conn, sender_id, inner, cache, (*trail, f.segment_id), budget)
     if isinstance(f, Not):
-        return Not(await _replace(conn, sender_id, f.child, cache, trail))
+        return Not(await _replace(conn, sender_id, f.child, cache, trail, budget))
     if isinstance(f, And | Or):
-        children = tuple([await _replace(conn, sender_id, c, cache, trail) for c in f.children])
+        children = tuple(
+            [await _replace(conn, sender_id, c, cache, trail, budget) for c in f.children]
+        )
         return And(children) if isinstance(f, And) else Or(children)
     return f
 
@@ -84,7 +110,7 @@ async def _checked(
     if parsed is None:
         raise Unprocessable("filter: a segment needs a filter")
     trail = () if own is None else (own,)
-    await _expand(conn, sender_id, parsed, {}, trail)  # named segments exist, no loop
+    await _expand(conn, sender_id, parsed, {}, trail, [MAX_EXPANDED_NODES])  # exist, no loop
     await resolve(conn, sender_id, parsed)  # engagement allowed for this sender
     return parsed
 

@@ -130,3 +130,17 @@ async def test_resend_to_non_openers_through_the_api(tenant: Tenant) -> None:
     r = await c.post(f"/v1/emails/{first}/resend-to-non-openers",
                      json={"followup_email_id": 999_999_999, "delay_hours": 1})  # fmt: skip
     assert r.status_code in (404, 409)
+
+
+async def test_segments_that_multiply_when_expanded_are_refused(tenant: Tenant) -> None:
+    c = tenant.client
+    r = await c.post("/v1/segments", json={"name": "s0", "filter": {"in": ["n", list(range(900))]}})
+    assert r.status_code == 201
+    previous = r.json()["id"]
+    for level in range(1, 4):
+        body = {"or": [{"segment": previous}] * 4}
+        r = await c.post("/v1/segments", json={"name": f"s{level}", "filter": body})
+        if r.status_code != 201:
+            break
+        previous = r.json()["id"]
+    assert r.status_code == 422 and "once segments expand" in r.json()["detail"]
