@@ -8,7 +8,7 @@
 --
 -- send_events_human_engagement serves "opened/clicked within N days": a subscriber's human
 -- opens and clicks by time, without the machine ones (most events in a mailbox-provider world).
--- depends: 0095_api_key_rights
+-- depends: 0095_api_key_rights 0102_retention 0112_form_labels_confirmation_source
 
 CREATE FUNCTION jsonb_time(value jsonb) RETURNS timestamptz
 LANGUAGE sql STABLE PARALLEL SAFE AS $$

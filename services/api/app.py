@@ -15,6 +15,8 @@ from services.api.routes import (
     automations,
     dkim,
     emails,
+    forms,
+    privacy,
     reports,
     segments,
     sender,
@@ -44,7 +46,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "api", settings, title="tart-mailer REST API", version="1.0.0", description=DESCRIPTION
     )
     install_error_handlers(app)
-    for module in (sender, dkim, subscribers, emails, sending, reports, segments, automations):
+    for module in (
+        sender,
+        dkim,
+        subscribers,
+        privacy,
+        emails,
+        sending,
+        reports,
+        forms,
+        segments,
+        automations,
+    ):
         app.include_router(module.router)
     # swap the shared BaseHTTPMiddleware pair for the pure-ASGI equivalent (see RequestContext)
     app.user_middleware = [

@@ -208,6 +208,7 @@ WITH due AS (
     FROM automation_progress p JOIN subscribers s ON s.id = p.subscriber_id
     WHERE p.automation_id = :automation_id AND p.position = :position AND p.state = 'waiting'
       AND p.due_at <= now()
+      AND s.state <> 'pending'  -- not confirmed yet (double opt-in): the step waits for it
     ORDER BY p.due_at LIMIT :limit FOR UPDATE OF p SKIP LOCKED
 ), sent AS (
     INSERT INTO sends (email_id, sender_id, subscriber_id)
@@ -234,9 +235,11 @@ SELECT (SELECT count(*) FROM moved) AS moved,
 -- there, and those no longer active leave. {filter} is the expanded segment.
 WITH due AS (
     SELECT p.subscriber_id, p.occurrence FROM automation_progress p
+    JOIN subscribers s ON s.id = p.subscriber_id
     WHERE p.automation_id = :automation_id AND p.position = :position AND p.state = 'waiting'
       AND p.due_at <= now()
-    ORDER BY p.due_at LIMIT :limit FOR UPDATE SKIP LOCKED
+      AND s.state <> 'pending'  -- not confirmed yet (double opt-in): the step waits for it
+    ORDER BY p.due_at LIMIT :limit FOR UPDATE OF p SKIP LOCKED
 ), judged AS (
     SELECT d.subscriber_id, d.occurrence,
            CASE WHEN s.state <> 'active' THEN 'left'
@@ -264,11 +267,13 @@ SELECT count(*) AS done FROM done;
 
 -- name: leave_inactive
 -- Whoever unsubscribed, bounced or complained leaves every sequence, in one statement (the
--- send and condition steps check again when they run).
+-- send and condition steps check again when they run). A pending subscriber (double opt-in,
+-- not confirmed yet) stays: a "created" sequence goes on once it confirms, and one that never
+-- confirms is deleted by the pending purge, its progress with it.
 WITH gone AS (
     UPDATE automation_progress p SET state = 'left', updated_at = now()
     FROM subscribers s
-    WHERE p.state = 'waiting' AND s.id = p.subscriber_id AND s.state <> 'active'
+    WHERE p.state = 'waiting' AND s.id = p.subscriber_id AND s.state NOT IN ('active', 'pending')
     RETURNING 1
 )
 SELECT count(*) AS n FROM gone;

@@ -261,3 +261,27 @@ async def test_a_pass_that_read_the_steps_before_an_edit_stops(pool: Any, sync_c
     assert _sends(sync_conn, first) == {} and _places(sync_conn, aid) == {person: (0, "waiting")}
     await engine.run_pass(pool, 50)
     assert _sends(sync_conn, second) == {person: 1} and _sends(sync_conn, first) == {}
+
+
+async def test_a_pending_subscriber_waits_and_a_confirmation_starts_the_active_trigger(
+    pool: Any, sync_conn: Any
+) -> None:
+    sender = make_sender(sync_conn)
+    first, _ = make_email(sync_conn, sender["id"], VARIATION)
+    second, _ = make_email(sync_conn, sender["id"], FOLLOW)
+    created = await _automation(pool, sender["id"], [Step("send", email_id=first)],
+                                trigger="subscriber_created")  # fmt: skip
+    confirmed = await _automation(pool, sender["id"], [Step("send", email_id=second)])
+    (person,) = make_subscribers(sync_conn, sender["id"], 1)
+    sync_conn.execute("UPDATE subscribers SET state = 'pending' WHERE id = %s", [person])
+    sync_conn.execute(  # as if it had been created pending (double opt-in)
+        "UPDATE subscribers SET state_changed_at = created_at WHERE id = %s", [person]
+    )
+    await engine.run_pass(pool, 50)
+    assert await engine.leave_inactive(pool) == 0
+    assert _places(sync_conn, created) == {person: (0, "waiting")}  # waits for confirmation
+    assert _places(sync_conn, confirmed) == {} and _sends(sync_conn, first) == {}
+    # confirmed by whatever path: any statement that makes it active
+    sync_conn.execute("UPDATE subscribers SET state = 'active' WHERE id = %s", [person])
+    await engine.run_pass(pool, 50)
+    assert _sends(sync_conn, first) == {person: 1} and _sends(sync_conn, second) == {person: 1}
