@@ -12,11 +12,13 @@ from services.api.errors import install_error_handlers
 from services.api.middleware import BodyGuard, RequestContext
 from services.api.ratelimit import RateLimiter
 from services.api.routes import (
+    automations,
     dkim,
     emails,
     forms,
     privacy,
     reports,
+    segments,
     sender,
     sending,
     subscribers,
@@ -44,7 +46,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "api", settings, title="tart-mailer REST API", version="1.0.0", description=DESCRIPTION
     )
     install_error_handlers(app)
-    for module in (sender, dkim, subscribers, privacy, emails, sending, reports, forms):
+    for module in (
+        sender,
+        dkim,
+        subscribers,
+        privacy,
+        emails,
+        sending,
+        reports,
+        forms,
+        segments,
+        automations,
+    ):
         app.include_router(module.router)
     # swap the shared BaseHTTPMiddleware pair for the pure-ASGI equivalent (see RequestContext)
     app.user_middleware = [

@@ -1,11 +1,12 @@
 """The campaign scheduler (``python -m services.sender scheduler``).
 
 Each tick it starts due scheduled campaigns, gives expired leases back to the queue, decides A/B
-winners whose wait is over, and finishes campaigns with nothing left to send. Less often it
-re-queues work that was left behind (a crash between COMMIT and publish, or a lost message) and
-purges old rate windows; every ten minutes it applies the senders' retention limits
-(``shared.privacy.retention``). Every step is one set-based statement and safe to run from several
-schedulers at once (row locks with SKIP LOCKED, state-guarded updates).
+winners whose wait is over, finishes campaigns with nothing left to send, and moves automations
+on (shared/automations/engine.py). Less often it re-queues work that was left behind (a crash
+between COMMIT and publish, or a lost message) and purges old rate windows; every ten minutes
+it applies the senders' retention limits (``shared.privacy.retention``). Every step is one
+set-based statement and safe to run from several schedulers at once (row locks with SKIP
+LOCKED, state-guarded updates).
 
 When RabbitMQ is away at the moment a tick's COMMIT is published, the jobs wait in the process's
 outbox and go out with the next tick that reaches the broker. Rows released from an expired lease
@@ -22,6 +23,7 @@ import time
 from psycopg_pool import AsyncConnectionPool
 
 from services.sender.dispatch import decide_winner
+from shared.automations import engine as automations
 from shared.campaigns import repository as campaigns
 from shared.campaigns.models import Message, batch_message, dispatch_message
 from shared.config import Settings, get_settings
@@ -86,6 +88,12 @@ async def tick(
         raise
     for row in finished:
         log.info("email sent", email_id=row["id"])
+    # Automations: their rows are committed statement by statement; publish through the outbox
+    # so a broker outage keeps the messages for the next tick.
+    moved = await automations.run_pass(pool, settings.send_batch_size)
+    outbox.jobs.extend(moved)
+    await outbox.flush()
+    queued += moved
     async with pool.connection() as conn:
         due = await campaigns.testing_due(conn)
         await conn.rollback()
@@ -111,6 +119,7 @@ async def sweep(pool: AsyncConnectionPool, settings: Settings) -> list[Message]:
         queued = list(tx.after_commit)
     # pending subscribers who never confirmed: in batches, each its own short transaction
     await optin.purge_pending(pool, settings.optin_purge_days)
+    await automations.leave_inactive(pool)
     return queued
 
 

@@ -16,9 +16,7 @@ Q = load_queries(__file__)
 
 def _with_filter(query: Any, f: Filter | None) -> sql.Composed:
     """The named query with ``{filter}`` replaced by the compiled filter (or TRUE)."""
-    expr: sql.Composable = (
-        sql.SQL("TRUE") if f is None else compile_filter(f, sql.SQL("s.properties"))
-    )
+    expr: sql.Composable = sql.SQL("TRUE") if f is None else compile_filter(f, "s")
     return sql.SQL(query.sql).format(filter=expr)
 
 

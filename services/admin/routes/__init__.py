@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from services.admin.routes import (
     auth,
+    automations,
     campaigns,
     dashboard,
     dmarc,
@@ -15,6 +16,7 @@ from services.admin.routes import (
     inbound,
     reports,
     retention,
+    segments,
     senders,
     statistics,
     subscribers,
@@ -27,6 +29,8 @@ ROUTERS: list[APIRouter] = [
     senders.router,
     retention.router,
     subscribers.router,
+    segments.router,
+    automations.router,
     forms.router,
     imports.router,
     emails.router,

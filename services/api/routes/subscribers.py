@@ -30,6 +30,7 @@ from shared.events import service as events
 from shared.filters import parse_filter
 from shared.imports import csv_import
 from shared.imports import repository as imports
+from shared.limits import MAX_ID
 from shared.optin import service as optin
 from shared.privacy import erasure
 from shared.subscribers import listing
@@ -54,8 +55,11 @@ async def list_subscribers(
         str | None,
         Query(
             max_length=20_000,
-            description='Property filter, e.g. `plan = "pro" and country in ("TR", "DE")`.',
+            description='The filter language, e.g. `plan = "pro" and opened within 30 days`.',
         ),
+    ] = None,
+    segment_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Only the members of this segment.")
     ] = None,
     address_prefix: Annotated[str | None, Query(max_length=254, pattern=r"^[^\x00]+$")] = None,
     created_after: datetime | None = None,
@@ -74,6 +78,7 @@ async def list_subscribers(
         locales=locale,
         states=list(state),
         filter=parsed,
+        segment_id=segment_id,
         address_prefix=address_prefix,
         created_after=created_after,
         created_before=created_before,
