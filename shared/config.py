@@ -107,6 +107,18 @@ class Settings(BaseSettings):
         "user:password@host:port/MAILBOX.",
     )
     max_inbound_bytes: int = Field(25 * 1024 * 1024, description="Largest inbound message kept.")
+    esp_port: int = Field(
+        8003, description="Port of the ESP event intake (receiver web: SES/SNS, SendGrid, ...)."
+    )
+    esp_max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest ESP callback body accepted (413 above it)."
+    )
+    esp_max_age_seconds: float = Field(
+        900,
+        gt=0,
+        description="A signed ESP callback (SNS, SendGrid, Mailgun) older than this is refused "
+        "as a replay (409).",
+    )
     inbound_max_attempts: int = Field(
         5, ge=1, description="Parse attempts of an inbound message before it is quarantined."
     )
