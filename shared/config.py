@@ -107,6 +107,12 @@ class Settings(BaseSettings):
         "user:password@host:port/MAILBOX.",
     )
     max_inbound_bytes: int = Field(25 * 1024 * 1024, description="Largest inbound message kept.")
+    campaign_guard_interval_seconds: float = Field(
+        10,
+        ge=0,
+        description="How often, at most, the bounce and complaint guard recounts a running "
+        "campaign's rates while responses arrive (per campaign).",
+    )
     esp_port: int = Field(
         8003, description="Port of the ESP event intake (receiver web: SES/SNS, SendGrid, ...)."
     )

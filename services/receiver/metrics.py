@@ -24,3 +24,8 @@ ESP_EVENTS = Counter(
     "tart_esp_events_total", "Events in accepted ESP callbacks, by provider and kind.",
     ["provider", "kind"],
 )  # fmt: skip  # bounce, arf (complaint), dsn_success (delivery), not_bounce (anything else)
+DMARC_MESSAGES = Counter(
+    "tart_dmarc_messages_total",
+    "Messages in newly stored DMARC aggregate reports, by DMARC result (pass, fail).",
+    ["result"],
+)

@@ -89,7 +89,12 @@ async def _apply(
             for message in messages:
                 tx.enqueue(message)
         for report in result.aggregate_reports:
-            await dmarc.store_aggregate(tx.conn, inbound_id, report)
+            if await dmarc.store_aggregate(tx.conn, inbound_id, report) is not None:
+                passed = int(report["pass_count"] or 0)
+                metrics.DMARC_MESSAGES.labels("pass").inc(passed)
+                metrics.DMARC_MESSAGES.labels("fail").inc(
+                    max(0, int(report["message_count"] or 0) - passed)
+                )
         for report in result.tls_reports:
             await dmarc.store_tls(tx.conn, inbound_id, report)
         for report in result.failure_reports:

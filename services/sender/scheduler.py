@@ -20,6 +20,7 @@ import time
 
 from psycopg_pool import AsyncConnectionPool
 
+from services.sender import metrics
 from services.sender.dispatch import decide_winner
 from shared.campaigns import repository as campaigns
 from shared.campaigns.models import Message, batch_message, dispatch_message
@@ -35,6 +36,7 @@ TICK_SECONDS = 1.0
 SWEEP_SECONDS = 30.0
 STALE_QUEUED_SECONDS = 300.0
 STALLED_DISPATCH_SECONDS = 60.0
+STUCK_CAMPAIGN_SECONDS = 900.0  # tart_stuck_campaigns: running, yet nothing sent for this long
 
 
 class Outbox:
@@ -98,6 +100,9 @@ async def sweep(pool: AsyncConnectionPool, settings: Settings) -> list[Message]:
         for row in await campaigns.stalled_dispatches(tx.conn, STALLED_DISPATCH_SECONDS):
             tx.enqueue(dispatch_message(row["id"]))
         await sends.purge_rate_counters(tx.conn)
+        health = await campaigns.sending_health(tx.conn, STUCK_CAMPAIGN_SECONDS)
+        metrics.OLDEST_QUEUED.set(health["oldest_queued_seconds"])
+        metrics.STUCK_CAMPAIGNS.set(health["stuck_campaigns"])
         return list(tx.after_commit)
 
 
