@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from shared.errors import AppError
+from shared.esp.service import hash_secret
 
 SNS_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
 MAX_CERT_BYTES = 64 * 1024
@@ -190,11 +191,6 @@ def verify_sendgrid(
 
 
 # Postmark --------------------------------------------------------------------------------------
-
-
-def hash_secret(secret: str) -> bytes:
-    """What is stored of a Postmark basic-auth password (generated, long and random)."""
-    return hashlib.sha256(secret.encode("utf-8")).digest()
 
 
 def verify_basic_auth(header: str | None, username: str, secret_hash: bytes) -> None:

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from services.receiver.esp import app as esp_app
 from services.receiver.esp import verify
 from shared.config import Settings
+from shared.esp.service import hash_secret
 from shared.tokens import TokenCodec
 from tests.receiver.conftest import World, make_world
 from tests.receiver.esp.signing import CERT_URL, TOPIC, SendGridSigner, SnsSigner
@@ -62,7 +63,7 @@ def configure(conn: psycopg.Connection[dict], sender_id: int, p: Providers) -> N
     rows = [
         ("ses", [TOPIC], None, None, None, None),
         ("sendgrid", [], p.sendgrid.public_key, None, None, None),
-        ("postmark", [], None, p.postmark_user, verify.hash_secret(p.postmark_password), None),
+        ("postmark", [], None, p.postmark_user, hash_secret(p.postmark_password), None),
         ("mailgun", [], None, None, None, p.mailgun_key),
     ]
     for provider, arns, key, user, secret_hash, secret in rows:
