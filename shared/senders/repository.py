@@ -111,6 +111,9 @@ async def get_public_sender(conn: Conn, sender_id: int) -> Row | None:
 
 
 SENDER_FIELDS = (
+    "guard_bounce_rate",
+    "guard_complaint_rate",
+    "guard_min_sent",
     "name",
     "reply_to",
     "public_base_url",

@@ -90,3 +90,21 @@ async def test_postmark_password_is_shown_once_and_opens_the_intake(
             assert ok.json() == {"stored": 0, "duplicates": 0, "events": 1}  # acknowledged only
             wrong = await client.post(path, json=body, auth=("pm-hooks", password + "x"))
             assert wrong.status_code == 401
+
+
+async def test_guard_thresholds_are_set_through_the_sender(tenant: Tenant) -> None:
+    sender = (await tenant.client.get("/v1/sender")).json()
+    assert (sender["guard_bounce_rate"], sender["guard_complaint_rate"]) == (0.05, 0.003)
+    assert sender["guard_min_sent"] == 200
+    response = await tenant.client.patch(
+        "/v1/sender", json={"guard_bounce_rate": 0.1, "guard_complaint_rate": None,
+                            "guard_min_sent": 50},
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["guard_bounce_rate"], body["guard_complaint_rate"], body["guard_min_sent"]) == (
+        0.1, None, 50,
+    )  # fmt: skip
+    for bad in ({"guard_bounce_rate": 0}, {"guard_bounce_rate": 1.5}, {"guard_min_sent": 0},
+                {"guard_min_sent": None}):  # fmt: skip
+        assert (await tenant.client.patch("/v1/sender", json=bad)).status_code == 422, bad

@@ -44,6 +44,14 @@ class Sender(BaseModel):
         description="The relay (a name from TART_SMTP_RELAYS) this sender's mail always goes "
         "through; null: every configured relay in turn, skipping one that is down."
     )
+    guard_bounce_rate: float | None = Field(
+        description="A running campaign pauses itself when its final bounces pass this share of "
+        "its sent messages (null: never for bounces)."
+    )
+    guard_complaint_rate: float | None = Field(
+        description="Likewise for complaints (null: never for complaints)."
+    )
+    guard_min_sent: int = Field(description="No guard verdict before this many are sent.")
     created_at: datetime
     updated_at: datetime
 
@@ -62,6 +70,9 @@ class SenderPatch(Strict):
     anonymous_events: StrictBool = omittable()
     webhook_url: HttpUrl | None = None
     webhook_events: list[WebhookEvent] | None = Field(None, max_length=7)
+    guard_bounce_rate: float | None = Field(None, gt=0, le=1)
+    guard_complaint_rate: float | None = Field(None, gt=0, le=1)
+    guard_min_sent: int = omittable(ge=1, le=10_000_000)
     relay: str | None = Field(
         None,
         min_length=1,
