@@ -93,6 +93,12 @@ async def list_endpoints(conn: Conn, sender_id: int) -> list[dict[str, Any]]:
     return [{**r, "path": intake_path(sender_id, r["provider"]), "password": None} for r in rows]
 
 
+async def get_endpoint(conn: Conn, sender_id: int, provider: str) -> dict[str, Any] | None:
+    """One configured provider, without any secret (None when not configured)."""
+    rows = await list_endpoints(conn, sender_id)
+    return next((r for r in rows if r["provider"] == provider), None)
+
+
 async def delete_endpoint(conn: Conn, sender_id: int, provider: str) -> None:
     """Stop taking ``provider``'s callbacks for the sender (404 when none was configured)."""
     if not await repository.delete_endpoint(conn, sender_id, provider):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.admin.routes import (
+    audit,
     auth,
     campaigns,
     dashboard,
@@ -21,6 +22,7 @@ from services.admin.routes import (
 
 ROUTERS: list[APIRouter] = [
     auth.router,
+    audit.router,
     dashboard.router,
     senders.router,
     subscribers.router,

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from services.admin.forms import Form, read_form
 from services.admin.sessions import CurrentAdmin, OwnerAdmin, SenderId, Tx
 from services.admin.templating import render
+from shared.audit import service as audit
 from shared.db import Conn
 from shared.errors import Conflict, NotFound, Unprocessable
 from shared.limits import (
@@ -185,13 +186,17 @@ async def save_sender(request: Request, sender_id: SenderId, tx: Tx) -> Response
     if not values["return_path_domain"]:
         form.errors["return_path_domain"] = "required (VERP bounces come back to this domain)"
     if form.ok:
+        before = await senders.get_public_sender(tx.conn, sender_id)
         try:
             async with tx.savepoint():
                 await senders.admin_update_sender_settings(tx.conn, sender_id, values)
         except psycopg.errors.IntegrityError:
             form.errors["form"] = "the database refused these values; check each field"
         else:
+            after = await senders.get_public_sender(tx.conn, sender_id)
+            audit.set_change(request, before, after)
             return RedirectResponse(f"/senders/{sender_id}?notice=saved", status_code=303)
+    audit.refused(request)
     return await _settings_page(
         request, tx.conn, sender_id, values=form.values, errors=form.errors, status_code=400
     )

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Response
 from services.api.deps import Ctx
 from services.api.errors import ERROR_RESPONSES
 from services.api.schemas.esp import EspEndpoint, EspEndpointList, EspEndpointPut, Provider
+from shared.audit import service as audit
 from shared.esp import service as esp
 
 router = APIRouter(prefix="/v1/sender/esp", tags=["sender"], responses=ERROR_RESPONSES)
@@ -29,13 +30,18 @@ async def list_endpoints(ctx: Ctx) -> Any:
     "generated basic-auth password, shown once in this answer (PUT again to rotate it).",
 )
 async def put_endpoint(provider: Provider, body: EspEndpointPut, ctx: Ctx) -> Any:
-    return await esp.put_endpoint(
+    before = await esp.get_endpoint(ctx.conn, ctx.sender_id, provider)
+    row = await esp.put_endpoint(
         ctx.conn, ctx.sender_id, provider, topic_arns=body.topic_arns,
         public_key=body.public_key, signing_key=body.signing_key, username=body.username,
     )  # fmt: skip
+    audit.set_change(ctx.request, before, {**row, "password": None})  # never a secret
+    return row
 
 
 @router.delete("/{provider}", status_code=204, summary="Stop taking a provider's callbacks")
 async def delete_endpoint(provider: Provider, ctx: Ctx) -> Response:
+    before = await esp.get_endpoint(ctx.conn, ctx.sender_id, provider)
     await esp.delete_endpoint(ctx.conn, ctx.sender_id, provider)
+    audit.set_change(ctx.request, before, None)
     return Response(status_code=204)
