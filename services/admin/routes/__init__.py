@@ -15,6 +15,7 @@ from services.admin.routes import (
     inbound,
     reports,
     senders,
+    sso,
     statistics,
     subscribers,
     users,
@@ -22,6 +23,7 @@ from services.admin.routes import (
 
 ROUTERS: list[APIRouter] = [
     auth.router,
+    sso.router,
     audit.router,
     dashboard.router,
     senders.router,
