@@ -55,5 +55,6 @@ async def use_nonce(conn: Conn, provider: str, nonce: str) -> bool:
     return row is not None
 
 
-async def prune_nonces(conn: Conn, older_than_s: float) -> None:
-    await execute(conn, Q.prune_nonces, {"older_than_s": older_than_s})
+async def prune_nonces(conn: Conn, older_than_s: float) -> int:
+    """Forget tokens seen more than ``older_than_s`` ago; returns how many."""
+    return await execute(conn, Q.prune_nonces, {"older_than_s": older_than_s})
