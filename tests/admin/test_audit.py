@@ -52,6 +52,15 @@ async def test_a_settings_change_is_recorded_with_before_and_after(
     assert response.status_code == 400
     assert len(entries(sync_conn, owner.email)) == 1
 
+    # Any refused form re-rendered with its errors is not recorded either; the accepted one is.
+    url = f"/senders/{sender_id}/subscribers/new"
+    assert (await owner.post(url, {"address": "not an address"})).status_code == 400
+    assert len(entries(sync_conn, owner.email)) == 1
+    assert (await owner.post(url, {"address": "audited@example.org"})).status_code == 303
+    assert entries(sync_conn, owner.email)[-1]["action"] == (
+        "POST /senders/{sender_id}/subscribers/new"
+    )
+
     # Any other change is recorded too (here: an API key created).
     response = await owner.post(f"/senders/{sender_id}/keys", {"key_name": "ci"})
     assert response.status_code in (200, 303)

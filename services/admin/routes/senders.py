@@ -196,7 +196,6 @@ async def save_sender(request: Request, sender_id: SenderId, tx: Tx) -> Response
             after = await senders.get_public_sender(tx.conn, sender_id)
             audit.set_change(request, before, after)
             return RedirectResponse(f"/senders/{sender_id}?notice=saved", status_code=303)
-    audit.refused(request)
     return await _settings_page(
         request, tx.conn, sender_id, values=form.values, errors=form.errors, status_code=400
     )
