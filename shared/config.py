@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     esp_max_body_bytes: int = Field(
         1024 * 1024, ge=1024, description="Largest ESP callback body accepted (413 above it)."
     )
+    esp_sns_ca_file: str | None = Field(
+        None,
+        description="PEM file of the CAs an SNS signing certificate must chain to (checked with "
+        "the intermediates in the fetched PEM). Unset: the certificate is trusted as fetched over "
+        "verified TLS from an SNS host.",
+    )
     esp_max_age_seconds: float = Field(
         900,
         gt=0,

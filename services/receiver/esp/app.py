@@ -75,7 +75,8 @@ async def _ses(
     cert_url = verify.check_sns_url(document.get("SigningCertURL"))
     now = datetime.now(UTC)
     verify.check_fresh(verify.sns_timestamp(document), now, settings.esp_max_age_seconds)
-    verify.verify_sns_signature(document, await verify.fetch_certificate(cert_url), now)
+    cas = verify.load_cas(settings.esp_sns_ca_file) if settings.esp_sns_ca_file else None
+    verify.verify_sns_signature(document, await verify.fetch_certificate(cert_url), now, cas)
     kind = document.get("Type")
     if kind == "SubscriptionConfirmation":
         await confirm_subscription(

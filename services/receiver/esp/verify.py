@@ -4,7 +4,8 @@ through the caller (Mailgun's used tokens are recorded by the intake).
 
 - SES/SNS: the message signature (SignatureVersion 1: RSA-SHA1, 2: RSA-SHA256) over the
   documented string to sign, with the certificate at SigningCertURL, which must be an https URL
-  on an SNS host (``sns.<region>.amazonaws.com``); fetched over verified TLS and cached.
+  on an SNS host (``sns.<region>.amazonaws.com``); fetched over verified TLS and cached; and,
+  with TART_ESP_SNS_CA_FILE, chained to those CAs.
 - SendGrid: ECDSA P-256/SHA-256 over timestamp + body, with the sender's verification key.
 - Postmark: HTTP basic auth (Postmark signs nothing), compared in constant time.
 - Mailgun: HMAC-SHA256 of timestamp + token with the signing key.
@@ -19,6 +20,7 @@ import hashlib
 import hmac
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +30,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
+from cryptography.x509.verification import (
+    ExtensionPolicy,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
 
 from shared.errors import AppError
 from shared.esp.service import hash_secret
@@ -130,14 +138,49 @@ async def fetch_certificate(url: str) -> bytes:
     return response.content
 
 
-def verify_sns_signature(document: dict[str, Any], cert_pem: bytes, now: datetime) -> None:
-    """Check an SNS message's signature with its signing certificate (valid now, RSA)."""
+def load_cas(path: str) -> list[x509.Certificate]:
+    """The CA certificates of ``TART_ESP_SNS_CA_FILE``."""
+    return x509.load_pem_x509_certificates(Path(path).read_bytes())
+
+
+def check_chain(
+    cert: x509.Certificate, intermediates: list[x509.Certificate], cas: list[x509.Certificate],
+    now: datetime,
+) -> None:  # fmt: skip
+    """The signing certificate chains to one of ``cas`` (WebPKI rules for the CAs; the signing
+    certificate itself is no TLS certificate, so its extensions are not constrained)."""
+    verifier = (
+        PolicyBuilder()
+        .store(Store(cas))
+        .time(now)
+        .extension_policies(
+            ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ExtensionPolicy.permit_all()
+        )
+        .build_client_verifier()
+    )
     try:
-        cert = x509.load_pem_x509_certificate(cert_pem)
+        verifier.verify(cert, intermediates)
+    except VerificationError as error:
+        raise BadSignature("the SNS signing certificate is not from a trusted CA") from error
+
+
+def verify_sns_signature(
+    document: dict[str, Any],
+    cert_pem: bytes,
+    now: datetime,
+    cas: list[x509.Certificate] | None = None,
+) -> None:
+    """Check an SNS message's signature with its signing certificate (valid now, RSA, and
+    chained to ``cas`` when given)."""
+    try:
+        chain = x509.load_pem_x509_certificates(cert_pem)
     except ValueError as error:
         raise BadSignature("the SNS signing certificate is not a PEM certificate") from error
+    cert = chain[0]
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
         raise BadSignature("the SNS signing certificate is not valid now")
+    if cas is not None:
+        check_chain(cert, chain[1:], cas, now)
     key = cert.public_key()
     if not isinstance(key, rsa.RSAPublicKey):
         raise BadSignature("the SNS signing certificate does not hold an RSA key")

@@ -25,6 +25,13 @@ CERT_URL = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-012345
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:tart-ses-events"
 
 
+CA_KEY_USAGE = x509.KeyUsage(
+    digital_signature=False, content_commitment=False, key_encipherment=False,
+    data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+    encipher_only=False, decipher_only=False,
+)  # fmt: skip
+
+
 def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
@@ -35,6 +42,7 @@ class SnsSigner:
 
     key: rsa.RSAPrivateKey
     cert_pem: bytes
+    ca_pem: bytes
 
     @classmethod
     def create(cls) -> SnsSigner:
@@ -49,6 +57,7 @@ class SnsSigner:
             .not_valid_before(now - timedelta(days=1))
             .not_valid_after(now + timedelta(days=30))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(CA_KEY_USAGE, critical=True)
             .sign(ca_key, hashes.SHA256())
         )
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -62,7 +71,11 @@ class SnsSigner:
             .not_valid_after(now + timedelta(days=30))
             .sign(ca_key, hashes.SHA256())
         )
-        return cls(key, cert.public_bytes(serialization.Encoding.PEM))
+        return cls(
+            key,
+            cert.public_bytes(serialization.Encoding.PEM),
+            ca.public_bytes(serialization.Encoding.PEM),
+        )
 
     def sign(self, document: dict[str, Any], version: str = "2") -> dict[str, Any]:
         document = {**document, "SignatureVersion": version, "SigningCertURL": CERT_URL}

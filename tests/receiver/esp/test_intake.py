@@ -5,12 +5,15 @@ oversized or foreign callback is refused and stored nowhere."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from services.receiver import parse
+from services.receiver.esp.app import create_app
+from shared.config import Settings
 from tests.receiver.conftest import make_world
 from tests.receiver.esp import signing
 from tests.receiver.esp.conftest import Providers
@@ -356,3 +359,34 @@ async def test_a_senders_endpoint_never_touches_another_senders_subscribers(
     # And A's endpoint is not B's: B's key does not open it.
     response = await client.post(providers.url("mailgun"), json=signing.mailgun_body(key, event))
     assert response.status_code == 403
+
+
+async def test_sns_certificate_must_chain_to_the_configured_ca(
+    settings: Settings,
+    sync_conn: psycopg.Connection[dict],
+    providers: Providers,
+    tmp_path: Path,
+) -> None:
+    """With TART_ESP_SNS_CA_FILE, the signing certificate must come from those CAs: the test's
+    CA passes, another CA is refused (and nothing is stored)."""
+    world = providers.world
+    address = next(iter(world.sends))
+    body = json.dumps(
+        providers.sns.sign(
+            signing.sns_notification(signing.ses_bounce(address, providers.message_id(address)))
+        )
+    )
+    stranger = signing.SnsSigner.create()  # another CA: its own root
+    for ca_pem, status in ((stranger.ca_pem, 403), (providers.sns.ca_pem, 200)):
+        (tmp_path / "ca.pem").write_bytes(ca_pem)
+        app = create_app(settings.model_copy(update={"esp_sns_ca_file": str(tmp_path / "ca.pem")}))
+        async with app.router.lifespan_context(app):
+            await app.state.pool.wait(timeout=10)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://r.test") as client:
+                response = await client.post(providers.url("ses"), content=body)
+        assert response.status_code == status, response.text
+        if status == 403:
+            assert "trusted CA" in response.json()["detail"]
+            assert esp_rows(sync_conn, world.sender_id) == []
+    assert len(esp_rows(sync_conn, world.sender_id)) == 1
