@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.responses.reasons import HARD_REASONS, explain
+from shared.responses.reasons import HARD_REASONS, explain, find_status
 
 # The kinds a stored event is filed as (inbound_messages.kind).
 BOUNCE, COMPLAINT, DELIVERED, OTHER = "bounce", "arf", "dsn_success", "not_bounce"
@@ -263,12 +263,14 @@ def mailgun_event(body: Any) -> EspEvent:
             raise BadEvent("a Mailgun failed event needs recipient")
         status = _dict(data.get("delivery-status"))
         code = status.get("code")
-        enhanced = _str(status.get("enhanced-code"))
-        if enhanced is None and isinstance(code, int) and 400 <= code < 600:
-            enhanced = f"{code // 100}.0.0"
         words = " ".join(
             w for w in (_str(status.get("message")), _str(status.get("description"))) if w
         )
+        # The enhanced code when Mailgun gives it, else the one in the server's words, else the
+        # reply code's class.
+        enhanced = _str(status.get("enhanced-code")) or find_status(words)
+        if enhanced is None and isinstance(code, int) and 400 <= code < 600:
+            enhanced = f"{code // 100}.0.0"
         final = data.get("severity") != "temporary"
         hint = "user_unknown" if data.get("reason") == "suppress-bounce" else None
         rcpt = _failure(address, enhanced, words or None, final=final, hint=hint)
