@@ -54,12 +54,21 @@ _providers: dict[str, tuple[float, Provider]] = {}
 _keys: dict[str, KeySet] = {}
 
 
+class ProviderUnavailable(AppError):
+    """The identity provider could not be reached or answered nonsense: try again later."""
+
+    status_code, error_type = 503, "ServiceUnavailable"
+
+
 async def _get_json(url: str) -> Any:
-    async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as client:
-        response = await client.get(url, headers={"Accept": "application/json"})
-    if response.status_code != 200:
-        raise SsoRefused(f"the identity provider answered {response.status_code} for {url}")
-    return response.json()
+    try:
+        async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as client:
+            response = await client.get(url, headers={"Accept": "application/json"})
+        if response.status_code != 200:
+            raise ProviderUnavailable(f"the identity provider answered {response.status_code}")
+        return response.json()
+    except (httpx.HTTPError, ValueError) as error:
+        raise ProviderUnavailable(f"the identity provider could not be read: {error}") from None
 
 
 async def discover(issuer: str) -> Provider:
@@ -83,7 +92,12 @@ async def discover(issuer: str) -> Provider:
 
 async def _keyset(jwks_uri: str, *, refresh: bool = False) -> KeySet:
     if refresh or jwks_uri not in _keys:
-        _keys[jwks_uri] = KeySet.import_key_set(await _get_json(jwks_uri))
+        try:
+            _keys[jwks_uri] = KeySet.import_key_set(await _get_json(jwks_uri))
+        except (ValueError, TypeError, KeyError, JoseError) as error:
+            raise ProviderUnavailable(
+                f"the identity provider's keys are unusable: {error}"
+            ) from None
     return _keys[jwks_uri]
 
 

@@ -62,3 +62,52 @@ def test_state_cookie_is_sealed_and_expires() -> None:
     old = oidc.seal("secret-0123456789", {"state": "s", "exp": int(time.time()) - 1})
     assert oidc.unseal("secret-0123456789", old) is None
     assert oidc.unseal("secret-0123456789", None) is None
+
+
+async def test_id_token_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Signature with the issuer's keys, and iss, aud, exp and nonce: each wrong one refused."""
+    from joserfc import jwt
+    from joserfc.jwk import RSAKey
+
+    key = RSAKey.generate_key(2048, parameters={"kid": "k1"}, private=True)
+    stranger = RSAKey.generate_key(2048, parameters={"kid": "k1"}, private=True)
+    provider = oidc.Provider(
+        "https://id.example.com", "https://id.example.com/a", "https://id.example.com/t",
+        "https://id.example.com/jwks-rules-test",
+    )  # fmt: skip
+    public = {"keys": [key.as_dict(private=False)]}
+
+    async def get_json(url: str) -> object:  # the issuer's JWKS, as its jwks_uri serves it
+        assert url == provider.jwks_uri
+        return public
+
+    monkeypatch.setattr(oidc, "_get_json", get_json)
+    now = int(time.time())
+    good = {"iss": provider.issuer, "aud": "tart", "sub": "u1", "iat": now, "exp": now + 60,
+            "nonce": "n1", "email": "a@corp.example"}  # fmt: skip
+
+    def token(claims: dict[str, object], signer: RSAKey = key) -> str:
+        return jwt.encode({"alg": "RS256", "kid": "k1"}, claims, signer)
+
+    claims = await oidc.verify_id_token(provider, token(good), client_id="tart", nonce="n1")
+    assert claims["email"] == "a@corp.example"
+    bad = [
+        ({**good, "iss": "https://evil.example"}, key),
+        ({**good, "aud": "someone-else"}, key),
+        ({**good, "nonce": "replayed"}, key),
+        ({**good, "exp": now - 3600}, key),
+        (good, stranger),  # signed by another key with the same kid
+    ]
+    for claims_, signer in bad:
+        with pytest.raises(oidc.SsoRefused, match="does not verify"):
+            await oidc.verify_id_token(
+                provider, token(claims_, signer), client_id="tart", nonce="n1"
+            )
+
+
+async def test_an_unreachable_provider_is_a_503_not_a_500() -> None:
+    from tests.fixtures.ports import free_port
+
+    with pytest.raises(oidc.ProviderUnavailable) as caught:
+        await oidc.discover(f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    assert caught.value.status_code == 503

@@ -88,8 +88,9 @@ def test_sso_login_through_chromium_maps_domain_and_groups(
     authorize = [s["authorize"] for s in provider.seen if "authorize" in s][-1]
     assert authorize["response_type"] == "code" and authorize["code_challenge_method"] == "S256"
     assert authorize["nonce"] and authorize["state"]
+    # Authlib's server required the S256 challenge and checked the verifier before answering.
     token = [s["token"] for s in provider.seen if "token" in s][-1]
-    assert token == {"client_auth": True, "grant": True, "redirect_uri": True, "pkce": True}
+    assert token == {"status": 200, "error": None}
 
     page = sso_login(browser, admin_url, "boss@elsewhere.example")
     expect(page.locator("h1")).to_have_text("Dashboard")
