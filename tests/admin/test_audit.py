@@ -114,3 +114,23 @@ async def test_page_filters_and_csv_export(
     assert f"HYPERLINK {mark}" in mine["after"] and mine["before"].startswith("{")
     # Exporting changed nothing: no entry for the GETs.
     assert all(e["action"].startswith("POST ") for e in entries(sync_conn, owner.email))
+
+
+async def test_sender_page_lists_its_esp_endpoints(
+    owner: AdminClient, pool: AsyncConnectionPool, sync_conn: psycopg.Connection[dict]
+) -> None:
+    sender_id = await make_sender(pool)
+    page = await owner.client.get(f"/senders/{sender_id}")
+    assert "No provider configured." in page.text
+    sync_conn.execute(
+        "INSERT INTO esp_endpoints (sender_id, provider, topic_arns) VALUES (%s, 'ses', %s)",
+        (sender_id, ["arn:aws:sns:eu-west-1:123456789012:tart-events"]),
+    )
+    sync_conn.execute(
+        "INSERT INTO esp_endpoints (sender_id, provider, secret) VALUES (%s, 'mailgun', %s)",
+        (sender_id, "key-never-shown-0123"),
+    )
+    page = await owner.client.get(f"/senders/{sender_id}")
+    assert f"/esp/{sender_id}/ses" in page.text and "tart-events" in page.text
+    assert f"/esp/{sender_id}/mailgun" in page.text
+    assert "key-never-shown-0123" not in page.text

@@ -15,6 +15,7 @@ from services.admin.templating import render
 from shared.audit import service as audit
 from shared.db import Conn
 from shared.errors import Conflict, NotFound, Unprocessable
+from shared.esp import service as esp
 from shared.limits import (
     API_KEY_RATE_DEFAULT,
     API_KEY_RATE_MAX,
@@ -123,6 +124,7 @@ async def _settings_page(
         raise NotFound("no such sender")
     keys = await senders.list_api_keys(conn, sender_id)
     signing_keys = await dkim_keys.list_keys(conn, sender_id, sender["address"])
+    esp_endpoints = await esp.list_endpoints(conn, sender_id)
     if values is None:
         values = {
             k: "" if sender[k] is None else str(sender[k])
@@ -147,6 +149,7 @@ async def _settings_page(
         "errors": errors or {},
         "new_key": new_key,
         "dkim_keys": signing_keys,
+        "esp_endpoints": esp_endpoints,
         "relays": relay_names(request.app.state.settings.smtp_relays),
         "api_key_rate_default": API_KEY_RATE_DEFAULT,
     }
