@@ -28,6 +28,7 @@ from shared.errors import AppError, BadRequest, NotFound, PayloadTooLarge
 from shared.esp import repository as esp
 from shared.inbound import repository as inbound
 from shared.inbound.reprocess import parse_message
+from shared.limits import valid_id
 from shared.logging import get_logger
 from shared.web import create_service_app, trust_proxies
 
@@ -141,6 +142,8 @@ async def intake(sender_id: int, provider: str, request: Request) -> JSONRespons
     settings: Settings = request.app.state.settings
     if provider not in PROVIDERS:
         raise NotFound(f"unknown provider {provider!r}; one of {', '.join(PROVIDERS)}")
+    if not valid_id(sender_id):  # past bigint: no such sender, not a database error
+        raise NotFound(f"no {provider} endpoint is configured for this sender")
     body = await read_body(request, settings.esp_max_body_bytes)
     try:
         async with transaction(request.app.state.pool) as tx:

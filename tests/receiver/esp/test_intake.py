@@ -325,6 +325,9 @@ async def test_oversize_malformed_and_unknown_are_refused(
     )
     assert response.status_code == 400 and "Email" in response.json()["detail"]
     assert (await client.post(providers.url("sparkpost"), content=b"{}")).status_code == 404
+    for sender in ("99999999999999999999", "0", "-1"):
+        assert (await client.post(f"/esp/{sender}/ses", content=b"{}")).status_code == 404
+    assert (await client.post("/esp/abc/ses", content=b"{}")).status_code == 422
     assert esp_rows(sync_conn, providers.world.sender_id) == []
 
 
