@@ -136,7 +136,13 @@ UPDATE senders SET
     soft_bounce_window = make_interval(days => :soft_bounce_days),
     anonymous_events = :anonymous_events, webhook_url = :webhook_url, relay = :relay,
     webhook_secret = CASE WHEN :webhook_url::text IS NOT NULL AND webhook_secret IS NULL
-                          THEN :new_secret ELSE webhook_secret END
+                          THEN :new_secret ELSE webhook_secret END,
+    -- the campaign guard, when the form carries it (NULL rate: that check is off)
+    guard_bounce_rate = CASE WHEN :set_guard THEN :guard_bounce_rate::numeric
+                        ELSE guard_bounce_rate END,
+    guard_complaint_rate = CASE WHEN :set_guard THEN :guard_complaint_rate::numeric
+                           ELSE guard_complaint_rate END,
+    guard_min_sent = CASE WHEN :set_guard THEN :guard_min_sent::int ELSE guard_min_sent END
 WHERE id = :id
 RETURNING id;
 

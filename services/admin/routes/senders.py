@@ -142,6 +142,12 @@ async def _settings_page(
         values["soft_bounce_days"] = str(sender["soft_bounce_window"].days)
         values["anonymous_events"] = "on" if sender["anonymous_events"] else ""
         values["relay"] = sender["relay"] or ""
+        for rate in ("guard_bounce_rate", "guard_complaint_rate"):
+            value = sender[rate]
+            values[rate.replace("_rate", "_percent")] = (
+                "" if value is None else f"{float(value) * 100:g}"
+            )
+        values["guard_min_sent"] = str(sender["guard_min_sent"])
     context = {
         "sender": sender,
         "keys": keys,
@@ -156,6 +162,30 @@ async def _settings_page(
     return await render(
         request, "senders/edit.html", context, status_code=status_code, sender_id=sender_id
     )
+
+
+def _guard(form: Form) -> dict[str, Any]:
+    """The campaign guard's fields, when the form has them: percents (empty turns that check
+    off) as fractions, and the minimum sent before a verdict."""
+    if "guard_min_sent" not in form.data:
+        return {}
+    values: dict[str, Any] = {}
+    for name in ("guard_bounce_percent", "guard_complaint_percent"):
+        text = form.line(name, max_len=20).replace(",", ".")
+        rate = None
+        if text:
+            try:
+                rate = float(text) / 100
+            except ValueError:
+                rate = -1.0
+            if not 0 < rate <= 1:
+                form.errors[name] = "a percent above 0 and at most 100, or empty (off)"
+                rate = None
+        values[name.replace("_percent", "_rate")] = rate
+    values["guard_min_sent"] = form.integer(
+        "guard_min_sent", required=True, minimum=1, maximum=10_000_000
+    )
+    return values
 
 
 @router.get("/{sender_id}")
@@ -185,6 +215,7 @@ async def save_sender(request: Request, sender_id: SenderId, tx: Tx) -> Response
         "anonymous_events": form.checkbox("anonymous_events"),
         "webhook_url": _check_url(form, "webhook_url", required=False),
         "relay": _check_relay(request, form),
+        **_guard(form),
     }
     if not values["return_path_domain"]:
         form.errors["return_path_domain"] = "required (VERP bounces come back to this domain)"
