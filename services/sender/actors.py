@@ -1,6 +1,6 @@
-"""dramatiq actors of the sender: campaign.dispatch, send.batch and send.test. Each opens its
-own transactions and is idempotent, so a redelivered message does no harm (see
-services/sender/batch.py for the duplicate bound when a worker is killed)."""
+"""dramatiq actors of the sender: campaign.dispatch, send.batch, send.test and
+optin.confirmation. Each opens its own transactions and is idempotent, so a redelivered message
+does no harm (see services/sender/batch.py for the duplicate bound when a worker is killed)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from dramatiq.asyncio import get_event_loop_thread
 from services.sender import runtime
 from services.sender.batch import follow_ups, run_batch
 from services.sender.dispatch import dispatch
+from services.sender.optin_mail import send_confirmation
 from services.sender.testsend import send_test
 from shared import jobs
 from shared.broker import get_broker
@@ -85,3 +86,15 @@ async def send_test_message(
     """Send a variation to any address with the given properties (no send row)."""
     pool = await worker_pool()
     await send_test(pool, sender_id, variation_id, address, properties, relays=runtime.relays())
+
+
+@jobs.actor(
+    jobs.OPTIN_CONFIRMATION,
+    max_retries=MAX_RETRIES,
+    min_backoff=MIN_BACKOFF,
+    max_backoff=MAX_BACKOFF,
+)
+async def optin_confirmation(confirmation_id: int) -> None:
+    """Mail the double opt-in confirmation link of one open confirmation."""
+    pool = await worker_pool()
+    await send_confirmation(pool, confirmation_id, settings=get_settings(), relays=runtime.relays())

@@ -64,9 +64,9 @@ def check_url_syntax(url: str, *, allow_private: bool) -> None:
     literal non-public address or ``localhost``."""
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises for a port that is not a number in range
-    except ValueError as error:  # "Invalid IPv6 URL": an unbalanced [ in the host
-        raise RefusedTarget(f"webhook URL does not parse: {error}") from None
+        parts.port  # noqa: B018 - a port out of range raises here, not when the worker POSTs
+    except ValueError as error:  # "http://[", "http://host:99999"
+        raise RefusedTarget(f"webhook URL is malformed: {error}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RefusedTarget("webhook URL must be http(s) with a host")
     if parts.username or parts.password:
