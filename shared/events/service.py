@@ -242,9 +242,9 @@ async def update_subscriber(
 async def _stop(
     conn: Conn, sender_id: int, subscriber_id: int | None
 ) -> tuple[dict[str, Any] | None, int]:
-    """The subscriber's side of every unsubscribe: active -> unsubscribed (state_changed_at
-    set), and every queued send cancelled. Returns the changed row (None when it was not active
-    or was erased) and how many sends were cancelled."""
+    """The subscriber's side of every unsubscribe: active or pending -> unsubscribed
+    (state_changed_at set), and every queued send cancelled. Returns the changed row (None when
+    it was neither or was erased) and how many sends were cancelled."""
     if subscriber_id is None:
         return None, 0
     changed = await repository.unsubscribe_subscriber(conn, sender_id, subscriber_id)

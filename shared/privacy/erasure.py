@@ -39,6 +39,7 @@ log = get_logger(__name__)
 
 
 def erasure_key(settings: Settings) -> bytes:
+    """``TART_ERASURE_KEY`` as the HMAC key."""
     return settings.erasure_key.get_secret_value().encode("utf-8")
 
 
@@ -103,4 +104,5 @@ async def drop_erased(
 
 
 async def has_erased(conn: Conn, sender_id: int) -> bool:
+    """Whether the sender ever erased anyone (an import hashes its rows only then)."""
     return await repository.has_erased(conn, sender_id)
