@@ -15,6 +15,7 @@ from services.api.routes import (
     automations,
     dkim,
     emails,
+    esp,
     forms,
     privacy,
     reports,
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (
         sender,
         dkim,
+        esp,
         subscribers,
         privacy,
         emails,

@@ -22,6 +22,7 @@ import time
 
 from psycopg_pool import AsyncConnectionPool
 
+from services.sender import metrics
 from services.sender.dispatch import decide_winner
 from shared.automations import engine as automations
 from shared.campaigns import repository as campaigns
@@ -41,6 +42,7 @@ SWEEP_SECONDS = 30.0
 RETENTION_SECONDS = 600.0
 STALE_QUEUED_SECONDS = 300.0
 STALLED_DISPATCH_SECONDS = 60.0
+STUCK_CAMPAIGN_SECONDS = 900.0  # tart_stuck_campaigns: running, yet nothing sent for this long
 # A confirmation mail still not out this long after it was asked for lost its message (its
 # own retries, up to 20 with backoff, end well before).
 UNMAILED_CONFIRMATION_SECONDS = 30 * 60
@@ -116,6 +118,9 @@ async def sweep(pool: AsyncConnectionPool, settings: Settings) -> list[Message]:
             tx.enqueue(dispatch_message(row["id"]))
         await sends.purge_rate_counters(tx.conn)
         await optin.requeue_unmailed(tx, UNMAILED_CONFIRMATION_SECONDS)
+        health = await campaigns.sending_health(tx.conn, STUCK_CAMPAIGN_SECONDS)
+        metrics.OLDEST_QUEUED.set(health["oldest_queued_seconds"])
+        metrics.STUCK_CAMPAIGNS.set(health["stuck_campaigns"])
         queued = list(tx.after_commit)
     # pending subscribers who never confirmed: in batches, each its own short transaction
     await optin.purge_pending(pool, settings.optin_purge_days)

@@ -237,4 +237,5 @@ async def progress(conn: Conn, *, sender_id: int, email_id: int) -> dict[str, An
         "cancelled": row["cancelled"],
         "remaining": row["queued"] + row["sending"],
         "rate_per_second": round(row["sent_last_10s"] / 10.0, 1),
+        "paused_reason": row["paused_reason"],  # set when the bounce/complaint guard paused it
     }

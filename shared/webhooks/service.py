@@ -16,7 +16,9 @@ from shared.db import Conn
 from shared.jobs import WEBHOOK_DELIVER, Job, job
 from shared.webhooks import repository
 
-EVENTS = ("send_failed", "bounce", "complaint", "unsubscribe", "open", "click")
+EVENTS = (
+    "send_failed", "bounce", "complaint", "unsubscribe", "open", "click", "campaign_paused",
+)  # fmt: skip
 SIGNATURE_HEADER = "X-Tart-Signature"
 TIMESTAMP_HEADER = "X-Tart-Timestamp"
 EVENT_HEADER = "X-Tart-Event"

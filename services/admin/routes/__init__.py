@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.admin.routes import (
+    audit,
     auth,
     automations,
     campaigns,
@@ -18,6 +19,7 @@ from services.admin.routes import (
     retention,
     segments,
     senders,
+    sso,
     statistics,
     subscribers,
     users,
@@ -25,6 +27,8 @@ from services.admin.routes import (
 
 ROUTERS: list[APIRouter] = [
     auth.router,
+    sso.router,
+    audit.router,
     dashboard.router,
     senders.router,
     retention.router,

@@ -9,7 +9,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.api.deps import Auth, Ctx, Id, StatementCtx, get_pool, get_settings
+from services.api.deps import (
+    Auth,
+    Ctx,
+    Id,
+    StatementCtx,
+    audit_key_change,
+    get_pool,
+    get_settings,
+)  # fmt: skip
 from services.api.errors import ERROR_RESPONSES
 from services.api.idempotency import Idem
 from services.api.pagination import Cursor, Limit, before_id, decode_cursor, encode_cursor, id_page
@@ -23,6 +31,7 @@ from services.api.schemas.subscribers import (
     SubscriberIn,
     SubscriberPatch,
 )
+from shared.audit import service as audit
 from shared.consent import service as consent
 from shared.db import transaction
 from shared.errors import NotFound, Unprocessable
@@ -199,6 +208,8 @@ async def import_csv(request: Request, key: Auth) -> Any:
     body = await _non_empty(request.stream())
     async with transaction(pool) as tx:
         job = await imports.create_job(tx.conn, key.sender_id)
+        audit.set_change(request, None, {"import_id": job["id"]})
+        await audit_key_change(tx.conn, request, key)
     row = await csv_import.run_import(
         pool,
         key.sender_id,

@@ -219,3 +219,6 @@ class Progress(BaseModel):
     model_config = {"extra": "allow"}
     email_id: int
     state: str
+    paused_reason: str | None = Field(
+        None, description="Why the bounce and complaint guard paused the email (else null)."
+    )

@@ -16,7 +16,9 @@ from shared.limits import (
     SOFT_BOUNCE_LIMIT_MIN,
 )
 
-WebhookEvent = Literal["send_failed", "bounce", "complaint", "unsubscribe", "open", "click"]
+WebhookEvent = Literal[
+    "send_failed", "bounce", "complaint", "unsubscribe", "open", "click", "campaign_paused"
+]
 
 
 class Sender(BaseModel):
@@ -42,6 +44,14 @@ class Sender(BaseModel):
         description="The relay (a name from TART_SMTP_RELAYS) this sender's mail always goes "
         "through; null: every configured relay in turn, skipping one that is down."
     )
+    guard_bounce_rate: float | None = Field(
+        description="A running campaign pauses itself when its final bounces pass this share of "
+        "its sent messages (null: never for bounces)."
+    )
+    guard_complaint_rate: float | None = Field(
+        description="Likewise for complaints (null: never for complaints)."
+    )
+    guard_min_sent: int = Field(description="No guard verdict before this many are sent.")
     created_at: datetime
     updated_at: datetime
 
@@ -59,7 +69,10 @@ class SenderPatch(Strict):
     soft_bounce_limit: int = omittable(ge=SOFT_BOUNCE_LIMIT_MIN, le=SOFT_BOUNCE_LIMIT_MAX)
     anonymous_events: StrictBool = omittable()
     webhook_url: HttpUrl | None = None
-    webhook_events: list[WebhookEvent] | None = Field(None, max_length=6)
+    webhook_events: list[WebhookEvent] | None = Field(None, max_length=7)
+    guard_bounce_rate: float | None = Field(None, gt=0, le=1)
+    guard_complaint_rate: float | None = Field(None, gt=0, le=1)
+    guard_min_sent: int = omittable(ge=1, le=10_000_000)
     relay: str | None = Field(
         None,
         min_length=1,
