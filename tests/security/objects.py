@@ -34,7 +34,9 @@ async def newer_objects(conn: AsyncConnection[Any], sender_id: int) -> dict[str,
     written through the shared repositories and services (as the admin pages do)."""
     key = _unique_key()
     await topics.put_topic(conn, sender_id, key, label_en=NAME, label_tr=NAME, position=0)
-    form = await forms.create_form(conn, sender_id, FormSettings(name=NAME, topics=[key]).as_params())
+    form = await forms.create_form(
+        conn, sender_id, FormSettings(name=NAME, topics=[key]).as_params()
+    )
     await optin.put_template(
         conn, sender_id, "tr", subject=SUBJECT, plain_body=CONFIRM_BODY, html_body=None
     )
@@ -73,8 +75,8 @@ async def newer_objects_untouched(
         )
     ).fetchone()
     assert row is not None
-    values = row if isinstance(row, dict) else dict(zip(("topic", "form", "template", "segment",
-                                                         "automation"), row, strict=True))  # fmt: skip
+    kinds = ("topic", "form", "template", "segment", "automation")
+    values = row if isinstance(row, dict) else dict(zip(kinds, row, strict=True))
     return [kind for kind, ok in values.items() if not ok]
 
 
@@ -85,17 +87,16 @@ async def newer_api_objects(t: Tenant) -> dict[str, Any]:
     answers = [
         await c.put(f"/v1/topics/{key}", json={"label_en": NAME}),
         await c.post("/v1/forms", json={"name": NAME, "topics": [key]}),
-        await c.put("/v1/optin/templates/tr", json={"subject": SUBJECT, "plain_body": CONFIRM_BODY}),
+        await c.put(
+            "/v1/optin/templates/tr", json={"subject": SUBJECT, "plain_body": CONFIRM_BODY}
+        ),
         await c.post("/v1/segments", json={"name": NAME, "filter": 'plan = "pro"'}),
         await c.put("/v1/sender/esp/mailgun", json={"signing_key": f"key-{uuid.uuid4().hex}"}),
     ]
     segment = answers[3].json()
-    answers.append(
-        await c.post("/v1/automations", json={
-            "name": NAME, "trigger": "subscriber_created",
-            "steps": [{"kind": "wait", "days": 1}, {"kind": "condition", "segment_id": segment["id"]}],
-        })
-    )  # fmt: skip
+    steps = [{"kind": "wait", "days": 1}, {"kind": "condition", "segment_id": segment["id"]}]
+    automation = {"name": NAME, "trigger": "subscriber_created", "steps": steps}
+    answers.append(await c.post("/v1/automations", json=automation))
     for answer in answers:
         assert answer.status_code in (200, 201), (answer.request.url, answer.text[:300])
     return {

@@ -231,7 +231,11 @@ async def test_the_fixed_values_are_valid(
     for method, template in parameterised(admin_app):
         if method == "POST" and (set(re.findall(r"{(\w+)}", template)) & {*FIXED, "key"}):
             for path in fill(template, b, b_id):  # pause, resume, then delete
-                data = {"csrf_token": owner.csrf, "subject": "Hi", "plain_body": "{{ confirm_url }}"}
+                data = {
+                    "csrf_token": owner.csrf,
+                    "subject": "Hi",
+                    "plain_body": "{{ confirm_url }}",
+                }
                 r = await owner.client.post(path, data=data)
                 assert r.status_code == 303, (path, r.status_code, r.text[:300])
                 tried.append(path)
