@@ -126,4 +126,10 @@ def test_tls_verify_false_connects_in_dev_only(dovecot_tls: Dovecot, settings: S
     with contextlib.suppress(Exception):
         client.logout()
     with pytest.raises(ValueError, match="TART_TLS_VERIFY=false is for dev only"):
-        Settings(env="prod", tls_verify=False, token_secrets=["x" * 32], session_secret="y" * 32)
+        Settings(
+            env="prod",
+            tls_verify=False,
+            token_secrets=["x" * 32],
+            session_secret="y" * 32,
+            erasure_key="z" * 32,
+        )

@@ -47,9 +47,14 @@ async def test_health_counts_old_queued_sends_and_stuck_campaigns(
 
         # A send of the campaign that went out recently: no longer stuck.
         stuck = after["stuck_campaigns"]
-        sync_conn.execute("UPDATE sends SET state = 'sending' WHERE id = %s", (send_id,))
+        # The sweep published the due send: a sender worker of this test session may already
+        # have sent it. Otherwise it goes out here (queued -> sending -> sent, as the checks allow).
         sync_conn.execute(
-            "UPDATE sends SET state = 'sent', sent_at = now() WHERE id = %s", (send_id,)
+            "UPDATE sends SET state = 'sending' WHERE id = %s AND state = 'queued'", (send_id,)
+        )
+        sync_conn.execute(
+            "UPDATE sends SET state = 'sent', sent_at = now() WHERE id = %s AND state = 'sending'",
+            (send_id,),
         )
         async with pool.connection() as conn:
             assert (await campaigns.sending_health(conn, 900))["stuck_campaigns"] == stuck - 1
