@@ -146,6 +146,22 @@ class Settings(BaseSettings):
         "again before it fails (5 days, Postfix's maximal_queue_lifetime); the last try falls at "
         "the end.",
     )
+    transactional_data_max_bytes: int = Field(
+        32 * 1024,
+        ge=256,
+        description="Largest per-send data object of a transactional send, as compact JSON.",
+    )
+    transactional_attachments_max_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=1024,
+        description="Largest total size of a transactional send's attachments, decoded.",
+    )
+    transactional_stale_seconds: float = Field(
+        10,
+        gt=0,
+        description="Queued transactional sends untouched this long are queued again by the "
+        "scheduler's sweep (a message lost in a broker blip); bulk rows wait 5 minutes.",
+    )
     dispatch_chunk_size: int = Field(
         50_000, ge=100, description="Send rows created per campaign.dispatch transaction."
     )

@@ -11,7 +11,15 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from services.api.errors import install_error_handlers
 from services.api.middleware import BodyGuard, RequestContext
 from services.api.ratelimit import RateLimiter
-from services.api.routes import dkim, emails, reports, sender, sending, subscribers
+from services.api.routes import (
+    dkim,
+    emails,
+    reports,
+    sender,
+    sending,
+    subscribers,
+    transactional,
+)
 from shared.config import Settings, get_settings
 from shared.web import create_service_app, trust_proxies
 
@@ -35,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "api", settings, title="tart-mailer REST API", version="1.0.0", description=DESCRIPTION
     )
     install_error_handlers(app)
-    for module in (sender, dkim, subscribers, emails, sending, reports):
+    for module in (sender, dkim, subscribers, emails, sending, transactional, reports):
         app.include_router(module.router)
     # swap the shared BaseHTTPMiddleware pair for the pure-ASGI equivalent (see RequestContext)
     app.user_middleware = [

@@ -1,6 +1,12 @@
-"""dramatiq actors of the sender: campaign.dispatch, send.batch and send.test. Each opens its
-own transactions and is idempotent, so a redelivered message does no harm (see
-services/sender/batch.py for the duplicate bound when a worker is killed)."""
+"""dramatiq actors of the sender: campaign.dispatch, send.batch, send.priority and send.test.
+Each opens its own transactions and is idempotent, so a redelivered message does no harm (see
+services/sender/batch.py for the duplicate bound when a worker is killed).
+
+The priority lane: send.priority (transactional sends, queue ``send_priority``) has its own
+queue, so its messages are prefetched however deep the bulk queue is, and a higher priority
+than bulk work, so each worker thread that comes free takes a prefetched transactional message
+before the next bulk batch (dramatiq orders a worker's prefetched messages by actor priority,
+lower first)."""
 
 from __future__ import annotations
 
@@ -45,6 +51,8 @@ get_broker().add_middleware(WarmUp())
 # Retries are for infrastructure trouble (database or broker briefly away); the work itself is
 # checkpointed, so a retried message resumes rather than repeats.
 MAX_RETRIES, MIN_BACKOFF, MAX_BACKOFF = 20, 1000, 60_000
+# dramatiq priorities (lower runs first among a worker's prefetched messages).
+PRIORITY_LANE, BULK_LANE = 0, 10
 
 
 @jobs.actor(
@@ -52,6 +60,7 @@ MAX_RETRIES, MIN_BACKOFF, MAX_BACKOFF = 20, 1000, 60_000
     max_retries=MAX_RETRIES,
     min_backoff=MIN_BACKOFF,
     max_backoff=MAX_BACKOFF,
+    priority=BULK_LANE,
 )
 async def campaign_dispatch(campaign_id: int) -> None:
     """Create a campaign's send rows from its checkpoint and queue send.batch messages."""
@@ -59,14 +68,7 @@ async def campaign_dispatch(campaign_id: int) -> None:
     await dispatch(pool, campaign_id, settings=get_settings())
 
 
-@jobs.actor(
-    jobs.SEND_BATCH,
-    max_retries=MAX_RETRIES,
-    min_backoff=MIN_BACKOFF,
-    max_backoff=MAX_BACKOFF,
-)
-async def send_batch(email_id: int, first_id: int, last_id: int) -> None:
-    """Send the queued rows of one email in an id range."""
+async def _send_range(email_id: int, first_id: int, last_id: int) -> None:
     pool = await worker_pool()
     report = await run_batch(
         pool, email_id, first_id, last_id,
@@ -76,6 +78,30 @@ async def send_batch(email_id: int, first_id: int, last_id: int) -> None:
     await jobs.publish(report.messages)
     later = follow_ups(email_id, first_id, last_id, report)
     await jobs.publish([job.after(delay_ms) for job, delay_ms in later])
+
+
+@jobs.actor(
+    jobs.SEND_BATCH,
+    max_retries=MAX_RETRIES,
+    min_backoff=MIN_BACKOFF,
+    max_backoff=MAX_BACKOFF,
+    priority=BULK_LANE,
+)
+async def send_batch(email_id: int, first_id: int, last_id: int) -> None:
+    """Send the queued rows of one email in an id range."""
+    await _send_range(email_id, first_id, last_id)
+
+
+@jobs.actor(
+    jobs.SEND_PRIORITY,
+    max_retries=MAX_RETRIES,
+    min_backoff=200,
+    max_backoff=MAX_BACKOFF,
+    priority=PRIORITY_LANE,
+)
+async def send_priority(email_id: int, first_id: int, last_id: int) -> None:
+    """Send the queued transactional rows of one email in an id range (the priority lane)."""
+    await _send_range(email_id, first_id, last_id)
 
 
 @jobs.actor(jobs.SEND_TEST, max_retries=3)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from shared.campaigns.abtest import MAX_MIN_SENDS
 from shared.errors import Unprocessable
-from shared.jobs import CAMPAIGN_DISPATCH, SEND_BATCH, SEND_TEST, Job, job
+from shared.jobs import CAMPAIGN_DISPATCH, SEND_BATCH, SEND_PRIORITY, SEND_TEST, Job, job
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,11 @@ def dispatch_message(campaign_id: int) -> Message:
 
 def batch_message(email_id: int, first_id: int, last_id: int) -> Message:
     return job(SEND_BATCH, email_id, first_id, last_id)
+
+
+def range_message(email_id: int, first_id: int, last_id: int, transactional: bool) -> Message:
+    """The job that sends an id range: on the priority lane for transactional rows."""
+    return job(SEND_PRIORITY if transactional else SEND_BATCH, email_id, first_id, last_id)
 
 
 def batch_messages(email_id: int, ranges: list[dict[str, Any]]) -> list[Message]:

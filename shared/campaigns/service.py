@@ -77,6 +77,8 @@ async def queue_bulk_send(
     planned_count is the audience size, capped by max_count) and the dispatch message.
     ``locales`` None (or empty) means the email's own locales."""
     email = await load_email(conn, sender_id, email_id, lock=True)
+    if email["transactional"]:
+        raise Conflict(f"email {email_id} is transactional: send it through /v1/transactional")
     if email["state"] not in ("draft", "sent"):
         raise Conflict(f"email {email_id} is {email['state']}; it cannot be queued now")
     if max_count is not None and max_count < 1:
@@ -121,6 +123,15 @@ async def send_to_subscriber(
     if (subscriber_id is None) == (address is None):
         raise Unprocessable("give exactly one of subscriber_id or address")
     email = await load_email(conn, sender_id, email_id)
+    if email["transactional"]:  # repeatable, on the priority lane
+        from shared.transactional.service import queue_send
+
+        subscriber = await repo.find_subscriber(conn, sender_id, subscriber_id, address)
+        if subscriber is None:
+            raise NotFound("subscriber not found")
+        return await queue_send(
+            conn, sender_id=sender_id, email_id=email_id, subscriber_id=subscriber["id"]
+        )
     if email["state"] == "cancelled":
         raise Conflict(f"email {email_id} is cancelled")
     await _require_variations(conn, email_id)

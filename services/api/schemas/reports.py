@@ -16,7 +16,9 @@ from shared.limits import (
     SOFT_BOUNCE_LIMIT_MIN,
 )
 
-WebhookEvent = Literal["send_failed", "bounce", "complaint", "unsubscribe", "open", "click"]
+WebhookEvent = Literal[
+    "send_failed", "bounce", "complaint", "unsubscribe", "open", "click", "delivered"
+]
 
 
 class Sender(BaseModel):
@@ -59,7 +61,7 @@ class SenderPatch(Strict):
     soft_bounce_limit: int = omittable(ge=SOFT_BOUNCE_LIMIT_MIN, le=SOFT_BOUNCE_LIMIT_MAX)
     anonymous_events: StrictBool = omittable()
     webhook_url: HttpUrl | None = None
-    webhook_events: list[WebhookEvent] | None = Field(None, max_length=6)
+    webhook_events: list[WebhookEvent] | None = Field(None, max_length=7)
     relay: str | None = Field(
         None,
         min_length=1,
