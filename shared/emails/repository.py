@@ -8,7 +8,13 @@ from shared.db import Conn, Row, fetch_all, fetch_one, fetch_value, load_queries
 
 Q = load_queries(__file__)
 EMAIL_FIELDS = (
-    "name", "bulk", "redirect_url", "locales", "track_clicks", "transactional", "layout_id"
+    "name",
+    "bulk",
+    "redirect_url",
+    "locales",
+    "track_clicks",
+    "transactional",
+    "layout_id",
 )
 VARIATION_FIELDS = ("name", "subject", "plain_body", "html_body", "weight", "state")
 

@@ -20,10 +20,12 @@ DEFAULT_HTML = """<!doctype html>
 <div style="max-width:640px;margin:0 auto;padding:24px">
 {{ content }}
 </div>
-<div style="max-width:640px;margin:0 auto;padding:16px 24px;font-size:12px;color:#555555;border-top:1px solid #dddddd">
+<div style="max-width:640px;margin:0 auto;padding:16px 24px;font-size:12px;color:#555555;
+border-top:1px solid #dddddd">
 <p>{% if postal_address %}{{ postal_address }}<br>{% endif %}
 <a href="{{ unsubscribe_url }}" style="color:#555555">Unsubscribe</a>
-{% if preferences_url %} &middot; <a href="{{ preferences_url }}" style="color:#555555">Email preferences</a>{% endif %}</p>
+{% if preferences_url %} &middot;
+<a href="{{ preferences_url }}" style="color:#555555">Email preferences</a>{% endif %}</p>
 </div>
 </body></html>
 """
@@ -88,9 +90,9 @@ async def update(conn: Conn, sender_id: int, layout_id: int, changes: dict[str, 
     values.update({k: v for k, v in changes.items() if v is not None})
     check_layout(values["html_body"], values["plain_body"],
                  transactional=values["transactional"])  # fmt: skip
-    if values["transactional"] and not current["transactional"]:
-        if await repo.bulk_emails_using(conn, sender_id, layout_id):
-            raise Conflict("bulk emails use this layout: it must keep its unsubscribe link")
+    becomes_transactional = values["transactional"] and not current["transactional"]
+    if becomes_transactional and await repo.bulk_emails_using(conn, sender_id, layout_id):
+        raise Conflict("bulk emails use this layout: it must keep its unsubscribe link")
     row = await repo.update_layout(conn, sender_id, layout_id, values)
     if row is None:
         raise Conflict(f"a layout named {values['name']!r} exists")

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import ChainableUndefined, Template, TemplateSyntaxError
-from markupsafe import Markup
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
 
 from shared.errors import Unprocessable
 from shared.rendering.plain import html_to_text
@@ -281,7 +281,8 @@ def render_variation(
         context["postal_address"] = layout.get("postal_address") or ""
         if html_out is None and plain is not None:  # a plain-only body in an HTML layout
             html_out = "<pre>" + html.escape(plain) + "</pre>"
-        context["content"] = Markup(html_out or "")
+        # The body was rendered by the autoescaping HTML template: it is markup already.
+        context["content"] = Markup(html_out or "")  # noqa: S704
         html_out = html_layout.render(context)
         context["content"] = plain or ""
         plain = plain_layout.render(context)

@@ -71,7 +71,8 @@ SELECT s.id, s.address, s.name, s.reply_to, s.public_base_url, s.return_path_dom
        s.rate_per_second, s.rate_per_hour, s.soft_bounce_limit,
        extract(epoch FROM s.soft_bounce_window)::bigint AS soft_bounce_window_s,
        s.anonymous_events, s.webhook_url, s.webhook_events,
-       s.webhook_secret IS NOT NULL AS webhook_secret_set, s.relay, s.created_at, s.updated_at
+       s.webhook_secret IS NOT NULL AS webhook_secret_set, s.relay, s.postal_address,
+       s.transactional_rate_limited, s.created_at, s.updated_at
 FROM senders s
 LEFT JOIN LATERAL (
     SELECT selector, algorithm FROM sender_dkim_keys
@@ -92,6 +93,10 @@ UPDATE senders SET
                        ELSE anonymous_events END,
     webhook_url = CASE WHEN :set_webhook_url THEN :webhook_url ELSE webhook_url END,
     relay = CASE WHEN :set_relay THEN :relay ELSE relay END,
+    postal_address = CASE WHEN :set_postal_address THEN :postal_address ELSE postal_address END,
+    transactional_rate_limited = CASE WHEN :set_transactional_rate_limited
+                                      THEN :transactional_rate_limited::boolean
+                                      ELSE transactional_rate_limited END,
     webhook_events = CASE WHEN :set_webhook_events THEN :webhook_events::text[]
                      ELSE webhook_events END,
     -- a webhook needs a secret to sign with: create one the first time a URL is set

@@ -119,6 +119,8 @@ SENDER_FIELDS = (
     "webhook_url",
     "webhook_events",
     "relay",
+    "postal_address",
+    "transactional_rate_limited",
 )
 
 

@@ -128,9 +128,7 @@ async def stale_queued_ranges(conn: Conn, age_seconds: float, batch_size: int) -
     return await fetch_all(conn, Q.stale_queued_ranges, params)
 
 
-async def stale_transactional_ranges(
-    conn: Conn, age_seconds: float, batch_size: int
-) -> list[Row]:
+async def stale_transactional_ranges(conn: Conn, age_seconds: float, batch_size: int) -> list[Row]:
     params = {"age_seconds": age_seconds, "batch_size": batch_size}
     return await fetch_all(conn, Q.stale_transactional_ranges, params)
 

@@ -17,9 +17,7 @@ async def get_emails(conn: Conn, sender_id: int, email_ids: list[int]) -> dict[i
     return {row["id"]: row for row in rows}
 
 
-async def recipients(
-    conn: Conn, sender_id: int, ids: list[int], addresses: list[str]
-) -> list[Row]:
+async def recipients(conn: Conn, sender_id: int, ids: list[int], addresses: list[str]) -> list[Row]:
     params = {"sender_id": sender_id, "ids": ids, "addresses": addresses}
     return await fetch_all(conn, Q.recipients, params)
 

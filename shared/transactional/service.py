@@ -115,11 +115,9 @@ async def queue_sends(conn: Conn, sender_id: int, requests: Sequence[SendRequest
         if to is None and recipient is None:
             result.outcomes[i].error = NotFound(f"subscriber {request.subscriber_id} not found")
             continue
-        subscriber_id = recipient["id"] if recipient is not None else None
-        reason = suppression_reason(
-            recipient["state"] if subscriber_id is not None else None,
-            recipient is not None and bool(recipient["erased"]),
-        )
+        subscriber_id = None if recipient is None else recipient["id"]
+        state = None if recipient is None or subscriber_id is None else recipient["state"]
+        reason = suppression_reason(state, recipient is not None and bool(recipient["erased"]))
         if reason is not None:
             result.outcomes[i].error = Gone(f"recipient is suppressed: {reason}")
             continue

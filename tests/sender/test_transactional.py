@@ -80,9 +80,12 @@ async def test_repeat_sends_non_subscribers_layout_data_and_attachment(
 
     sends = []
     for n in range(3):  # the same subscriber, three times
-        sends.append(await queue(pool, sender["id"], email_id=email_id,
-                                 subscriber_id=subscriber_id,
-                                 data={"order_id": f"A-{n}", "items": ["tea", "cake"]}))  # fmt: skip
+        data = {"order_id": f"A-{n}", "items": ["tea", "cake"]}
+        sends.append(
+            await queue(
+                pool, sender["id"], email_id=email_id, subscriber_id=subscriber_id, data=data
+            )
+        )
     stranger = "stranger@example.net"
     sends.append(
         await queue(
@@ -97,9 +100,12 @@ async def test_repeat_sends_non_subscribers_layout_data_and_attachment(
     await await_until(lambda: len(smtp_peer.received) >= 4, timeout=30)
     assert len(received_by(smtp_peer, subscriber["address"])) == 3
     [raw] = received_by(smtp_peer, stranger)
-    assert sync_conn.execute(
-        "SELECT count(*) AS n FROM subscribers WHERE address = %s", (stranger,)
-    ).fetchone()["n"] == 0, "a non-subscriber gets no subscriber row"
+    assert (
+        sync_conn.execute(
+            "SELECT count(*) AS n FROM subscribers WHERE address = %s", (stranger,)
+        ).fetchone()["n"]
+        == 0
+    ), "a non-subscriber gets no subscriber row"
 
     msg = message_from_bytes(raw.data, policy=policy.default)
     assert msg["Subject"] == "Receipt B-7"
@@ -139,7 +145,9 @@ async def test_repeat_sends_non_subscribers_layout_data_and_attachment(
 
 
 def _state(conn: Any, send_id: int) -> str:
-    return str(conn.execute("SELECT state FROM sends WHERE id = %s", (send_id,)).fetchone()["state"])
+    return str(
+        conn.execute("SELECT state FROM sends WHERE id = %s", (send_id,)).fetchone()["state"]
+    )
 
 
 async def test_a_transactional_send_is_delivered_before_a_running_campaign_ends(

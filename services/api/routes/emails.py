@@ -23,8 +23,8 @@ from services.api.schemas.emails import (
 from shared.db import Conn, Row
 from shared.emails import repository as emails
 from shared.errors import Conflict, NotFound, Unprocessable
-from shared.limits import MAX_ID
 from shared.layouts import service as layouts
+from shared.limits import MAX_ID
 from shared.rendering import MessageUrls, render_variation, validate_templates
 from shared.senders import repository as senders
 from shared.subscribers import repository as subscribers
@@ -105,7 +105,7 @@ async def update_email(email_id: Id, body: EmailPatch, ctx: Ctx) -> Any:
         assert current is not None  # locked above
         await layouts.check_choice(
             ctx.conn, ctx.sender_id, changes.get("layout_id", current["layout_id"]),
-            transactional=changes.get("transactional", current["transactional"]),
+            transactional=bool(changes.get("transactional", current["transactional"])),
         )  # fmt: skip
     row = await emails.update_email(ctx.conn, ctx.sender_id, email_id, changes)
     assert row is not None  # locked above

@@ -92,16 +92,17 @@ async def send_batch(body: BatchIn, ctx: Ctx, idem: Idem) -> Any:
     ctx.enqueue(queued.jobs)
     results: list[dict[str, Any]] = []
     for i in range(len(requests)):
-        results.append({"index": i, "status_code": 422})
+        results.append({"index": i, "send_id": None, "state": None, "error": None,
+                        "detail": None, "status_code": 422})  # fmt: skip
     for (i, _), outcome in zip(valid, queued.outcomes, strict=True):
         if outcome.error is not None:
             errors[i] = outcome.error
         elif outcome.send is not None:
             results[i].update(send_id=outcome.send["id"], state=outcome.send["state"],
                               status_code=202)  # fmt: skip
-    for i, error in errors.items():
-        results[i].update(error=error.error_type, detail=error.detail,
-                          status_code=error.status_code)  # fmt: skip
+    for i, refused in errors.items():
+        results[i].update(error=refused.error_type, detail=refused.detail,
+                          status_code=refused.status_code)  # fmt: skip
     accepted = sum(1 for r in results if r.get("send_id") is not None)
     out = {"accepted": accepted, "refused": len(results) - accepted, "results": results}
     return await idem.respond(200, out)

@@ -44,6 +44,12 @@ class Sender(BaseModel):
         description="The relay (a name from TART_SMTP_RELAYS) this sender's mail always goes "
         "through; null: every configured relay in turn, skipping one that is down."
     )
+    postal_address: str | None = Field(
+        description="Shown by the default layout under every message (CAN-SPAM)."
+    )
+    transactional_rate_limited: bool = Field(
+        description="Whether transactional sends count against rate_per_second/rate_per_hour."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -70,6 +76,8 @@ class SenderPatch(Strict):
         "lists the names), or null for every relay in turn. While a pinned relay is down, the "
         "sender's mail waits for it (temporary failures, retried) rather than taking another.",
     )
+    postal_address: str | None = Field(None, min_length=1, max_length=500)
+    transactional_rate_limited: StrictBool = omittable()
 
 
 class ApiKeyInfo(BaseModel):

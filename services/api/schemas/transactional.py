@@ -37,8 +37,12 @@ class TransactionalIn(Strict):
     }
     email_id: int = Field(ge=1, le=MAX_ID)
     # Checked by the service (one message: the same words in a batch's per-item errors).
-    to: str | None = Field(None, max_length=254, description="Any address (no subscriber "
-                           "row is created); a subscriber's address sends as that subscriber.")  # fmt: skip
+    to: str | None = Field(
+        None,
+        max_length=254,
+        description="Any address (no subscriber row is created); a subscriber's address sends "
+        "as that subscriber.",
+    )
     subscriber_id: int | None = Field(None, ge=1, le=MAX_ID)
     data: dict[str, Any] | None = Field(
         None, description="Seen by the templates as `data`; kept with the send (size-capped)."
