@@ -4,8 +4,9 @@
     .venv/bin/python bench/transactional.py --quick      # 200 sends, 5,000 bulk, 2 batches
 
 It creates its own database and RabbitMQ vhost (dropped at the end), starts Postfix's smtp-sink
-(the bulk campaign's relay), an aiosmtpd relay in this process that notes when it accepts each
-transactional message, the API and the sender workers as subprocesses, then:
+(the bulk campaign's relay; aiosmtpd's Sink in a process where Postfix is not installed), an
+aiosmtpd relay in this process that notes when it accepts each transactional message, the API
+and the sender workers as subprocesses, then:
   idle_p50_ms / idle_p95_ms / idle_p99_ms
         from POST /v1/transactional returning to the relay accepting that message, for --sends
         sends at --rate per second on an otherwise idle system;
@@ -220,6 +221,23 @@ def setup(conn: psycopg.Connection[Any], bulk: int) -> dict[str, Any]:
     return out
 
 
+def breakdown(conn: psycopg.Connection[Any], email_id: int, since: float) -> str:
+    """Where a phase's time went, from the send rows: waiting to be claimed (broker, a free
+    worker thread) and claimed to recorded sent (render, SMTP, the recorder's write)."""
+    row = conn.execute(
+        "SELECT percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY extract(epoch FROM"
+        " first_attempt_at - queued_at)) AS waiting,"
+        " percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY extract(epoch FROM"
+        " sent_at - first_attempt_at)) AS working"
+        " FROM sends WHERE email_id = %s AND sent_at IS NOT NULL"
+        " AND queued_at > now() - make_interval(secs => %s)",
+        (email_id, since),
+    ).fetchone()
+    wait, work = row["waiting"] or [0, 0], row["working"] or [0, 0]
+    return (f"queued->claimed p50 {wait[0] * 1000:.0f} ms p95 {wait[1] * 1000:.0f} ms;"
+            f" claimed->sent p50 {work[0] * 1000:.0f} ms p95 {work[1] * 1000:.0f} ms")  # fmt: skip
+
+
 def bulk_progress(conn: psycopg.Connection[Any], email_id: int) -> tuple[int, int]:
     row = conn.execute(
         "SELECT count(*) FILTER (WHERE state = 'sent') AS sent, count(*) AS total"
@@ -259,9 +277,11 @@ def main() -> None:
     result: dict[str, Any] = {}
     try:
         sink_port, probe_port, api_port = free_port(), free_port(), free_port()
-        sink = subprocess.Popen(
-            ["/usr/sbin/smtp-sink", "-u", "nobody", f"127.0.0.1:{sink_port}", "1024"]
-        )
+        sink_cmd = ["/usr/sbin/smtp-sink", "-u", "nobody", f"127.0.0.1:{sink_port}", "1024"]
+        if not Path(sink_cmd[0]).exists():  # no Postfix here: aiosmtpd's Sink, in a process
+            sink_cmd = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{sink_port}",
+                        "-c", "aiosmtpd.handlers.Sink"]  # fmt: skip
+        sink = subprocess.Popen(sink_cmd)
         procs.append(sink)
         wait_for_port(sink_port)
         controller = Controller(probe, hostname="127.0.0.1", port=probe_port)
@@ -288,8 +308,7 @@ def main() -> None:
         )
         worker = subprocess.Popen(
             [sys.executable, "-m", "dramatiq", "services.sender.actors", "--processes",
-             str(args.processes), "--threads", str(args.threads),
-             "--queues", "send_priority", "campaign", "send"],
+             str(args.processes), "--threads", str(args.threads), "--queues", "campaign", "send"],
             cwd=ROOT, env=env,
         )  # fmt: skip
         procs.append(worker)
@@ -315,6 +334,8 @@ def main() -> None:
         )
         wait_delivered(probe, set(idle_returned), 120)
         idle = percentiles(latencies(probe, idle_returned))
+        with psycopg.connect(dburl, autocommit=True, row_factory=dict_row) as conn:
+            log("idle breakdown: " + breakdown(conn, tx["email_id"], args.sends / args.rate + 5))
         log(f"idle: {args.sends} sends at {args.rate:.0f}/s: p50 {idle[0]:.0f} ms,"
             f" p95 {idle[1]:.0f} ms, p99 {idle[2]:.0f} ms")  # fmt: skip
 
@@ -337,6 +358,8 @@ def main() -> None:
             )
             wait_delivered(probe, set(under_returned), 120)
             after = bulk_progress(conn, bulk["email_id"])
+            log("under bulk breakdown: "
+                + breakdown(conn, tx["email_id"], args.sends / args.rate + 5))  # fmt: skip
         under = percentiles(latencies(probe, under_returned))
         bulk_during = after[0] - before[0]
         still_sending = after[0] < args.bulk

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from shared.config import get_settings
-from shared.jobs import CAMPAIGN_QUEUE, PRIORITY_QUEUE, SEND_QUEUE
+from shared.jobs import CAMPAIGN_QUEUE, SEND_QUEUE
 from shared.worker import run_dramatiq, run_loop
 
 
@@ -18,7 +18,8 @@ def main() -> None:
         run_dramatiq(
             "sender",
             ["services.sender.actors"],
-            [PRIORITY_QUEUE, CAMPAIGN_QUEUE, SEND_QUEUE],
+            # send_priority: the priority lane's own threads (services/sender/lane.py)
+            [CAMPAIGN_QUEUE, SEND_QUEUE],
             metrics_port=settings.sender_metrics_port,
             processes=settings.worker_processes,
             threads=settings.worker_threads,

@@ -2,11 +2,12 @@
 Each opens its own transactions and is idempotent, so a redelivered message does no harm (see
 services/sender/batch.py for the duplicate bound when a worker is killed).
 
-The priority lane: send.priority (transactional sends, queue ``send_priority``) has its own
-queue, so its messages are prefetched however deep the bulk queue is, and a higher priority
-than bulk work, so each worker thread that comes free takes a prefetched transactional message
-before the next bulk batch (dramatiq orders a worker's prefetched messages by actor priority,
-lower first)."""
+The priority lane: send.priority (transactional sends) has the queue ``send_priority``, taken
+by threads of each worker process that take nothing else (``PriorityLane``), so a campaign
+holding every other thread cannot delay it; while a priority message runs, the process's bulk
+batches pause between messages, so it does not wait for their CPU work on the shared event
+loop (services/sender/lane.py). Its actor priority is also higher than bulk work, for a worker
+started with send_priority on its command line."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from dramatiq.asyncio import get_event_loop_thread
 from services.sender import runtime
 from services.sender.batch import follow_ups, run_batch
 from services.sender.dispatch import dispatch
+from services.sender.lane import GATE, PriorityLane
 from services.sender.testsend import send_test
 from shared import jobs
 from shared.broker import get_broker
@@ -47,6 +49,7 @@ class WarmUp(dramatiq.Middleware):
 
 
 get_broker().add_middleware(WarmUp())
+get_broker().add_middleware(PriorityLane(jobs.PRIORITY_QUEUE, get_settings().priority_threads))
 
 # Retries are for infrastructure trouble (database or broker briefly away); the work itself is
 # checkpointed, so a retried message resumes rather than repeats.
@@ -68,12 +71,12 @@ async def campaign_dispatch(campaign_id: int) -> None:
     await dispatch(pool, campaign_id, settings=get_settings())
 
 
-async def _send_range(email_id: int, first_id: int, last_id: int) -> None:
+async def _send_range(email_id: int, first_id: int, last_id: int, *, bulk: bool) -> None:
     pool = await worker_pool()
     report = await run_batch(
         pool, email_id, first_id, last_id,
         settings=get_settings(), relays=runtime.relays(), codec=runtime.codec(),
-        recorder=runtime.recorder(pool),
+        recorder=runtime.recorder(pool), gate=GATE if bulk else None,
     )  # fmt: skip
     await jobs.publish(report.messages)
     later = follow_ups(email_id, first_id, last_id, report)
@@ -89,7 +92,7 @@ async def _send_range(email_id: int, first_id: int, last_id: int) -> None:
 )
 async def send_batch(email_id: int, first_id: int, last_id: int) -> None:
     """Send the queued rows of one email in an id range."""
-    await _send_range(email_id, first_id, last_id)
+    await _send_range(email_id, first_id, last_id, bulk=True)
 
 
 @jobs.actor(
@@ -101,7 +104,8 @@ async def send_batch(email_id: int, first_id: int, last_id: int) -> None:
 )
 async def send_priority(email_id: int, first_id: int, last_id: int) -> None:
     """Send the queued transactional rows of one email in an id range (the priority lane)."""
-    await _send_range(email_id, first_id, last_id)
+    async with GATE.priority():
+        await _send_range(email_id, first_id, last_id, bulk=False)
 
 
 @jobs.actor(jobs.SEND_TEST, max_retries=3)

@@ -34,6 +34,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from services.sender import metrics
+from services.sender.lane import PriorityGate
 from services.sender.message import Composer, Outgoing, pick_variation
 from services.sender.recorder import Recorder
 from services.sender.smtp import Relays, SmtpResult
@@ -157,7 +158,11 @@ async def run_batch(
     relays: Relays,
     codec: TokenCodec,
     recorder: Recorder,
+    gate: PriorityGate | None = None,
 ) -> BatchReport:
+    """Send the queued rows of ``email_id`` in ``first_id..last_id``. ``gate``: for bulk work,
+    the process's priority lane, which it yields to between messages (services/sender/lane.py).
+    """
     report = BatchReport()
     started = time.perf_counter()
     # Measured before the claim, so it is never later than the lease the database sets.
@@ -168,6 +173,8 @@ async def run_batch(
             return report
         variations = await sends.email_variations(tx.conn, email_id)
         want = min(settings.send_batch_size, last_id - first_id + 1)
+        if gate is not None:  # bulk: hold a worker thread about a second (services/sender/lane.py)
+            want = gate.bulk_rows(want)
         granted, wait = await _reserve(tx.conn, ctx, want)
         rows = []
         if granted > 0:
@@ -206,6 +213,8 @@ async def run_batch(
             writes.add(recorder.sent(row["id"], row["attempts"], vid, result.code))
 
     for i, row in enumerate(claimed):
+        if gate is not None:
+            await gate.yield_to_priority()
         variation = _choose(row, variations)
         vid = None if variation is None else variation["id"]
         try:
@@ -283,6 +292,8 @@ async def run_batch(
         if n:
             metrics.SENDS.labels(outcome).inc(n)
     metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+    if gate is not None:
+        gate.observe(report.claimed, time.perf_counter() - started)
     log.info(
         "batch", email_id=email_id, first_id=first_id, last_id=last_id, claimed=report.claimed,
         sent=report.sent, failed=report.failed, retry=report.retry, cancelled=report.cancelled,

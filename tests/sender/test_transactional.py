@@ -183,3 +183,14 @@ async def test_a_transactional_send_is_delivered_before_a_running_campaign_ends(
     [raw] = received_by(smtp_peer, "urgent@example.net")
     body = message_from_bytes(raw.data, policy=policy.default).get_body(("plain",)).get_content()
     assert "Code 123456" in body
+    # Leave nothing sending for the next test's peer.
+    async with transaction(pool) as tx:
+        await campaigns.cancel(tx.conn, sender_id=sender["id"], email_id=bulk_id)
+    await await_until(
+        lambda: (
+            not sync_conn.execute(
+                "SELECT 1 FROM sends WHERE email_id = %s AND state = 'sending' LIMIT 1", (bulk_id,)
+            ).fetchone()
+        ),
+        timeout=30,
+    )
