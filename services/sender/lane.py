@@ -142,12 +142,12 @@ class PriorityLane(dramatiq.Middleware):
         timeout = worker.worker_timeout * 10
         for thread in self.workers:
             thread.stop()
-        join_all(self.workers, timeout)
+        join_all(self.workers, timeout)  # type: ignore[no-untyped-call]
         for consumer in self.consumers.values():
             consumer.stop()
-        join_all(self.consumers.values(), timeout)
+        join_all(self.consumers.values(), timeout)  # type: ignore[no-untyped-call]
         by_queue: dict[str, list[Any]] = defaultdict(list)
-        for item in iter_queue(self.work_queue):
+        for item in iter_queue(self.work_queue):  # type: ignore[no-untyped-call]
             by_queue[item.message.queue_name].append(item.message)
         for name, messages in by_queue.items():
             try:
