@@ -194,3 +194,27 @@ async def test_a_transactional_send_is_delivered_before_a_running_campaign_ends(
         ),
         timeout=30,
     )
+
+
+async def test_a_lost_priority_message_is_queued_again_by_the_next_tick(
+    pool: Any, sync_conn: Any, settings: Any
+) -> None:
+    from services.sender import scheduler
+    from shared.jobs import SEND_PRIORITY, job
+
+    sender = make_sender(sync_conn)
+    email_id = transactional_email(sync_conn, sender["id"], [{"subject": "S", "plain_body": "B"}])
+    row = sync_conn.execute(
+        "INSERT INTO sends (email_id, sender_id, address, transactional, queued_at)"
+        " VALUES (%s, %s, 'lost@example.net', true, now() - make_interval(secs => %s))"
+        " RETURNING id",
+        (email_id, sender["id"], settings.transactional_stale_seconds + 1),
+    ).fetchone()
+    fresh = sync_conn.execute(
+        "INSERT INTO sends (email_id, sender_id, address, transactional)"
+        " VALUES (%s, %s, 'fresh@example.net', true) RETURNING id",
+        (email_id, sender["id"]),
+    ).fetchone()
+    queued = await scheduler.tick(pool, settings, scheduler.Outbox())
+    assert job(SEND_PRIORITY, email_id, row["id"], row["id"]) in queued
+    assert not any(fresh["id"] in j.args[1:] for j in queued if j.args[0] == email_id)
