@@ -76,8 +76,6 @@ class _Compiled:
     subject: Template
     plain: Template | None
     html: Template | None
-    # HTML-only: the plain part converted from the HTML template (None: convert per message)
-    derived_plain: bool = False
 
 
 _cache: OrderedDict[tuple[Any, ...], _Compiled] = OrderedDict()
@@ -137,19 +135,10 @@ def _compiled_for(variation: Mapping[str, Any]) -> _Compiled:
         _cache.move_to_end(key)
         return hit
     plain, html_body = variation.get("plain_body"), variation.get("html_body")
-    plain_template = _compile(_TEXT_ENV, plain, "plain_body") if plain else None
-    derived = False
-    if plain_template is None and html_body:
-        try:
-            plain_template = _TEXT_ENV.from_string(html_to_text(html_body))
-            derived = True
-        except TemplateSyntaxError:  # converted per message instead (see shared.rendering.plain)
-            plain_template = None
     compiled = _Compiled(
         subject=_compile(_TEXT_ENV, variation["subject"], "subject"),
-        plain=plain_template,
+        plain=_compile(_TEXT_ENV, plain, "plain_body") if plain else None,
         html=_compile(_HTML_ENV, html_body, "html_body") if html_body else None,
-        derived_plain=derived,
     )
     _cache[key] = compiled
     if len(_cache) > _CACHE_SIZE:
@@ -274,7 +263,7 @@ def render_variation(
     links: list[str] = []
     if compiled.html is not None:
         html_out = compiled.html.render(context)
-        if plain is None:  # the HTML template did not convert as a template
+        if plain is None:  # HTML only: a plain part from it (before click tracking)
             plain = html_to_text(html_out)
     if layout is not None:
         html_layout, plain_layout = _layout_templates(layout)
