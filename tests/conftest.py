@@ -103,10 +103,13 @@ def smtp_peer_session() -> Iterator[SmtpPeer]:
 
 @pytest.fixture
 def smtp_peer(smtp_peer_session: SmtpPeer) -> Iterator[SmtpPeer]:
-    """The aiosmtpd peer, emptied before each test."""
+    """The aiosmtpd peer, emptied before each test. The test fails if a message it sent had no
+    plain part (every message goes out with one: plain alone, or plain beside HTML)."""
     smtp_peer_session.clear()
     yield smtp_peer_session
+    without_plain = list(smtp_peer_session.without_plain)
     smtp_peer_session.clear()
+    assert not without_plain, f"messages without a plain part went to {without_plain[:5]}"
 
 
 @pytest.fixture(scope="session")

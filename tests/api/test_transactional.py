@@ -288,3 +288,53 @@ async def test_view_in_browser_shows_the_sends_data(
     assert "<b>Z9</b>" in (rendered.html or "") and "viewer@example.org" in (rendered.html or "")
     assert rendered.subject == "Order Z9"
     assert rendered.plain is not None and "order Z9" in rendered.plain
+
+
+async def test_layouts_crud_checks_and_isolation(tenant: Tenant, other: Tenant) -> None:
+    r = await tenant.client.post("/v1/layouts", json={"name": "Default"})
+    assert r.status_code == 201, r.text
+    default = r.json()
+    assert "{{ unsubscribe_url }}" in default["html_body"] and default["transactional"] is False
+    r = await tenant.client.post(
+        "/v1/layouts", json={"name": "Bare", "html_body": "<div>{{ content }}</div>",
+                             "plain_body": "{{ content }}"},
+    )  # fmt: skip
+    assert r.status_code == 422 and "unsubscribe_url" in r.json()["detail"]
+    r = await tenant.client.post(
+        "/v1/layouts", json={"name": "Bare", "html_body": "<div>{{ content }}</div>",
+                             "plain_body": "{{ content }}", "transactional": True},
+    )  # fmt: skip
+    assert r.status_code == 201
+    bare = r.json()
+    assert (await tenant.client.post("/v1/layouts", json={"name": "Bare"})).status_code == 409
+    # a bulk email needs the unsubscribe link; a transactional one may use the bare layout
+    r = await tenant.client.post("/v1/emails", json={**RECEIPT, "transactional": False,
+                                                     "layout_id": bare["id"]})  # fmt: skip
+    assert r.status_code == 422
+    r = await tenant.client.post("/v1/emails", json={**RECEIPT, "layout_id": bare["id"]})
+    assert r.status_code == 201 and r.json()["layout_id"] == bare["id"]
+    r = await tenant.client.post("/v1/emails", json={**RECEIPT, "transactional": False,
+                                                     "layout_id": default["id"]})  # fmt: skip
+    assert r.status_code == 201
+    bulk_email = r.json()["id"]
+    r = await tenant.client.patch(f"/v1/layouts/{default['id']}", json={"transactional": True})
+    assert r.status_code == 409  # a bulk email uses it
+    # another sender sees and uses none of them
+    assert (await other.client.get(f"/v1/layouts/{bare['id']}")).status_code == 404
+    assert (await other.client.get("/v1/layouts")).json() == []
+    r = await other.client.post("/v1/emails", json={**RECEIPT, "layout_id": bare["id"]})
+    assert r.status_code == 422
+    assert (await other.client.delete(f"/v1/layouts/{default['id']}")).status_code == 404
+    assert (await tenant.client.delete(f"/v1/layouts/{default['id']}")).status_code == 204
+    assert (await tenant.client.get(f"/v1/emails/{bulk_email}")).json()["layout_id"] is None
+
+
+async def test_sender_settings_for_transactional_mail(tenant: Tenant) -> None:
+    r = await tenant.client.patch(
+        "/v1/sender",
+        json={"postal_address": "1 Main St, Springfield", "transactional_rate_limited": False},
+    )
+    assert r.status_code == 200, r.text
+    body = (await tenant.client.get("/v1/sender")).json()
+    assert body["postal_address"] == "1 Main St, Springfield"
+    assert body["transactional_rate_limited"] is False
