@@ -30,8 +30,8 @@ def test_html_to_text_keeps_links_and_layout() -> None:
 
 
 def test_an_html_only_variation_gets_a_plain_part_with_real_link_targets() -> None:
-    variation = {"id": 1, "subject": "S", "plain_body": None,
-                 "html_body": '<p>Hi {{ name }}, <a href="https://shop.example.com/x">shop</a></p>'}  # fmt: skip
+    html = '<p>Hi {{ name }}, <a href="https://shop.example.com/x">shop</a></p>'
+    variation = {"id": 1, "subject": "S", "plain_body": None, "html_body": html}
     rendered = render_variation(variation, SUBSCRIBER, URLS, track_clicks=True)
     assert rendered.plain == "Hi Ada, shop (https://shop.example.com/x)\n"
     assert URLS.click_url(0) in (rendered.html or "")  # the HTML part is still tracked
