@@ -5,13 +5,13 @@
 -- key with KEY SHARE on this email row, which FOR UPDATE would block while the pause waits for
 -- that campaign row: a deadlock.
 SELECT id, sender_id, name, bulk, redirect_url, locales::text[] AS locales, track_clicks,
-       state::text AS state, transactional, created_at, updated_at
+       state::text AS state, transactional, layout_id, created_at, updated_at
 FROM emails WHERE id = :email_id AND sender_id = :sender_id FOR NO KEY UPDATE;
 
 -- name: get_email
 -- The sender's email, read without a lock (progress, test sends).
 SELECT id, sender_id, name, bulk, redirect_url, locales::text[] AS locales, track_clicks,
-       state::text AS state, transactional, created_at, updated_at
+       state::text AS state, transactional, layout_id, created_at, updated_at
 FROM emails WHERE id = :email_id AND sender_id = :sender_id;
 
 -- name: set_email_state
