@@ -173,8 +173,6 @@ async def run_batch(
             return report
         variations = await sends.email_variations(tx.conn, email_id)
         want = min(settings.send_batch_size, last_id - first_id + 1)
-        if gate is not None:  # bulk: hold a worker thread about a second (services/sender/lane.py)
-            want = gate.bulk_rows(want)
         granted, wait = await _reserve(tx.conn, ctx, want)
         rows = []
         if granted > 0:
@@ -292,8 +290,6 @@ async def run_batch(
         if n:
             metrics.SENDS.labels(outcome).inc(n)
     metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
-    if gate is not None:
-        gate.observe(report.claimed, time.perf_counter() - started)
     log.info(
         "batch", email_id=email_id, first_id=first_id, last_id=last_id, claimed=report.claimed,
         sent=report.sent, failed=report.failed, retry=report.retry, cancelled=report.cancelled,

@@ -12,19 +12,12 @@ Kubernetes, tests); the command line lists only the bulk queues.
 dramatiq runs every async actor of a process on one event loop, so a transactional send and the
 bulk batches in flight share that loop: a bulk batch composes messages (CPU work) between its
 awaits, and a send.priority message would wait for every bulk batch's turn at each of its own
-awaits (claim, compose, SMTP reply, record). Measured with bench/transactional.py, that made a
-transactional send take a second under a campaign against about a tenth of that idle.
+awaits (claim, compose, SMTP reply, record), each turn costing up to 16 composed messages per
+bulk batch in flight (batch.py yields every 16).
 
 So while a priority message is being worked on in this process, bulk batches pause before each
 message they compose (for at most ``MAX_PAUSE_SECONDS`` at a time, so a steady stream of
 transactional mail slows a campaign but never stops it).
-
-A priority message also needs a free worker thread (an async actor holds its thread until it
-returns), and dramatiq gives the next free thread to the prefetched message of the lowest
-priority number. A bulk batch of 250 rows held its thread for several seconds on a busy
-machine, so the gate also keeps each bulk batch near ``BULK_SLICE_SECONDS``: it claims only as
-many rows as its recent batches sent in that time, and the rest of its range is queued again at
-once (``BatchReport.more``), so some thread comes free every fraction of a second.
 """
 
 from __future__ import annotations
@@ -46,8 +39,6 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 MAX_PAUSE_SECONDS = 0.25
-BULK_SLICE_SECONDS = 1.0
-MIN_BULK_ROWS = 20
 
 
 class PriorityGate:
@@ -56,22 +47,6 @@ class PriorityGate:
     def __init__(self) -> None:
         self.active = 0
         self._clear: asyncio.Event | None = None
-        self.seconds_per_row: float | None = None  # of this process's recent bulk batches
-
-    def bulk_rows(self, want: int) -> int:
-        """How many rows a bulk batch claims: ``want``, or fewer when recent batches would
-        hold a thread for longer than BULK_SLICE_SECONDS with that many."""
-        if not self.seconds_per_row:
-            return want
-        return max(MIN_BULK_ROWS, min(want, int(BULK_SLICE_SECONDS / self.seconds_per_row)))
-
-    def observe(self, rows: int, seconds: float) -> None:
-        """A bulk batch sent ``rows`` in ``seconds`` (a moving average of the last few)."""
-        if rows <= 0:
-            return
-        sample = seconds / rows
-        previous = self.seconds_per_row
-        self.seconds_per_row = sample if previous is None else 0.7 * previous + 0.3 * sample
 
     def _event(self) -> asyncio.Event:
         if self._clear is None:
