@@ -136,7 +136,18 @@ async def paced_sends(
     ) as client:
 
         async def one(seq: int) -> None:
-            r = await client.post("/v1/transactional", json=item(email_id, seq))
+            # As an integrator would: an Idempotency-Key, and a retry when the connection drops
+            # (a kept-alive connection the server closed as the request went out).
+            headers = {"Idempotency-Key": f"bench-{RUN}-{seq}"}
+            for attempt in range(3):
+                try:
+                    r = await client.post(
+                        "/v1/transactional", json=item(email_id, seq), headers=headers
+                    )
+                    break
+                except httpx.TransportError:
+                    if attempt == 2:
+                        raise
             if r.status_code != 202:
                 raise SystemExit(f"send {seq}: {r.status_code} {r.text}")
             returned[seq] = time.perf_counter()
