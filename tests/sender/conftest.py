@@ -211,7 +211,7 @@ class WorkerProcess:
         self.log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dramatiq", "services.sender.actors", "--processes", "1",
-              "--threads", self.env.get("THREADS", "4"), "--queues", "campaign", "send"],
+             "--threads", self.env.get("THREADS", "4"), "--queues", "campaign", "send"],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
