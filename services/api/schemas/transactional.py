@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, StrictBool
 
-from services.api.schemas.common import Strict
+from services.api.schemas.common import Strict, omittable
 from shared.limits import MAX_ID
 from shared.transactional.models import MAX_ATTACHMENTS, MAX_BATCH, MAX_HEADERS
 
@@ -144,10 +144,12 @@ class LayoutIn(Strict):
 
 
 class LayoutPatch(Strict):
-    name: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[^\r\n]+$")
-    html_body: str | None = Field(None, max_length=200_000)
-    plain_body: str | None = Field(None, max_length=100_000)
-    transactional: StrictBool | None = None
+    """Fields left out keep their value; none of them takes null."""
+
+    name: str = omittable(min_length=1, max_length=200, pattern=r"^[^\r\n]+$")
+    html_body: str = omittable(min_length=1, max_length=200_000)
+    plain_body: str = omittable(min_length=1, max_length=100_000)
+    transactional: StrictBool = omittable()
 
 
 class Layout(BaseModel):
