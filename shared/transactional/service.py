@@ -181,5 +181,8 @@ async def send_status(conn: Conn, sender_id: int, send_id: int) -> dict[str, Any
 async def recent_sends(
     conn: Conn, sender_id: int, email_id: int, *, before_id: int | None = None, limit: int = 50
 ) -> list[Row]:
-    """A transactional email's latest sends with their data, newest first."""
+    """A transactional email's latest sends with their data, newest first (NotFound for
+    another sender's email)."""
+    if email_id not in await repo.get_emails(conn, sender_id, [email_id]):
+        raise NotFound(f"email {email_id} not found")
     return await repo.recent_sends(conn, sender_id, email_id, before_id=before_id, limit=limit)

@@ -32,6 +32,7 @@ PARAMS = {
     "key_id": "key",
     "report_id": "dmarc",
     "dkim_key_id": "dkim",
+    "layout_id": "layout",
 }
 # Bodies valid enough to get past validation, so the ownership check is what answers.
 BODIES = {
@@ -42,6 +43,7 @@ BODIES = {
     ("POST", "/v1/emails/{email_id}/send"): {},
     ("POST", "/v1/emails/{email_id}/send-to-subscriber"): {"subscriber_id": "sub"},
     ("POST", "/v1/emails/{email_id}/test-send"): {"variation_id": "var", "address": "a@x.example"},
+    ("PATCH", "/v1/layouts/{layout_id}"): {"name": "x"},
 }
 
 
@@ -54,6 +56,7 @@ async def objects_of(t: Tenant, pool: AsyncConnectionPool) -> dict[str, int]:
                      headers={"Content-Type": "text/csv"})
     ).json()  # fmt: skip
     dkim = (await c.post("/v1/sender/dkim-keys", json={"selector": "iso1"})).json()
+    layout = (await c.post("/v1/layouts", json={"name": "iso"})).json()
     keys = (await c.get("/v1/sender/keys")).json()
     key_id = (keys["items"] if isinstance(keys, dict) else keys)[0]["id"]
     domain = t.address.split("@")[1]
@@ -75,7 +78,7 @@ async def objects_of(t: Tenant, pool: AsyncConnectionPool) -> dict[str, int]:
     return {
         "sub": sub["id"], "email": email["id"], "var": email["variations"][0]["id"],
         "job": job["id"], "send": send["id"], "delivery": delivery["id"], "key": key_id,
-        "dmarc": dmarc["id"], "dkim": dkim["id"],
+        "dmarc": dmarc["id"], "dkim": dkim["id"], "layout": layout["id"],
     }  # fmt: skip
 
 
@@ -117,6 +120,7 @@ async def test_generated_isolation_matrix(
     assert (await alice.client.get(f"/v1/dmarc/reports/{a['dmarc']}")).status_code == 200
     assert (await alice.client.get(f"/v1/sender/keys/{a['key']}")).status_code == 200
     assert (await alice.client.get(f"/v1/sender/dkim-keys/{a['dkim']}")).json()["state"] == "next"
+    assert (await alice.client.get(f"/v1/layouts/{a['layout']}")).json()["name"] == "iso"
 
 
 async def test_list_routes_never_show_another_senders_rows(
