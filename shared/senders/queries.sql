@@ -130,6 +130,7 @@ UPDATE senders SET
     rate_per_hour = :rate_per_hour, soft_bounce_limit = :soft_bounce_limit,
     soft_bounce_window = make_interval(days => :soft_bounce_days),
     anonymous_events = :anonymous_events, webhook_url = :webhook_url, relay = :relay,
+    postal_address = :postal_address, transactional_rate_limited = :transactional_rate_limited,
     webhook_secret = CASE WHEN :webhook_url::text IS NOT NULL AND webhook_secret IS NULL
                           THEN :new_secret ELSE webhook_secret END
 WHERE id = :id

@@ -149,7 +149,7 @@ async def admin_list_senders(conn: Conn, user_id: int, is_owner: bool) -> list[R
 async def admin_update_sender_settings(conn: Conn, sender_id: int, values: dict[str, Any]) -> bool:
     """Save the settings form: name, reply_to, public_base_url, return_path_domain,
     rate_per_second, rate_per_hour, soft_bounce_limit, soft_bounce_days, anonymous_events,
-    webhook_url, relay."""
+    webhook_url, relay, postal_address, transactional_rate_limited."""
     params = {"id": sender_id, "new_secret": secrets.token_urlsafe(32), **values}
     return await fetch_one(conn, Q.admin_update_sender_settings, params) is not None
 

@@ -65,3 +65,25 @@ async def test_layouts_transactional_email_and_recent_sends(
     assert 'id="transactional-sends"' in page.text and 'id="bulk-send"' not in page.text
     assert "buyer@example.org" in page.text and "A-77" in page.text and "queued" in page.text
     assert f'<option value="{layout_id}" selected>' in page.text
+
+
+async def test_sender_settings_postal_address_and_transactional_rate(
+    owner: AdminClient, pool: AsyncConnectionPool
+) -> None:
+    sender_id = await make_sender(pool)
+    page = await owner.client.get(f"/senders/{sender_id}")
+    assert 'name="postal_address"' in page.text and 'name="transactional_rate_limited"' in page.text
+    saved = await owner.post(
+        f"/senders/{sender_id}",
+        {"name": "News", "public_base_url": "https://links.example.com",
+         "return_path_domain": "bounces.example.com", "soft_bounce_limit": "3",
+         "soft_bounce_days": "30", "postal_address": "1 Main St, Springfield"},
+    )  # fmt: skip
+    assert saved.status_code == 303, saved.text
+    async with pool.connection() as conn:
+        row = await (await conn.execute(
+            "SELECT postal_address, transactional_rate_limited FROM senders WHERE id = %s",
+            [sender_id],
+        )).fetchone()  # fmt: skip
+    assert row["postal_address"] == "1 Main St, Springfield"
+    assert row["transactional_rate_limited"] is False  # the box was left unchecked
