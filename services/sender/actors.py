@@ -110,8 +110,15 @@ async def send_priority(email_id: int, first_id: int, last_id: int) -> None:
 
 @jobs.actor(jobs.SEND_TEST, max_retries=3)
 async def send_test_message(
-    sender_id: int, variation_id: int, address: str, properties: dict[str, Any]
+    sender_id: int,
+    variation_id: int,
+    address: str,
+    properties: dict[str, Any],
+    data: dict[str, Any] | None = None,
 ) -> None:
-    """Send a variation to any address with the given properties (no send row)."""
+    """Send a variation to any address with the given properties (and a transactional email's
+    ``data``); no send row."""
     pool = await worker_pool()
-    await send_test(pool, sender_id, variation_id, address, properties, relays=runtime.relays())
+    await send_test(
+        pool, sender_id, variation_id, address, properties, relays=runtime.relays(), data=data
+    )

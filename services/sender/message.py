@@ -210,7 +210,8 @@ def compose(
     track_clicks: bool,
     email_id: int | str,
     message_id: str | None = None,
+    payload: Mapping[str, Any] | None = None,
 ) -> Outgoing:
     """One message on its own (a test send); a batch keeps one ``Composer`` for all of its."""
     composer = Composer(ctx, bulk=bulk, track_clicks=track_clicks, email_id=email_id)
-    return composer.compose(variation, subscriber, token, message_id=message_id)
+    return composer.compose(variation, subscriber, token, message_id=message_id, payload=payload)

@@ -63,6 +63,13 @@ def split_range(email_id: int, first_id: int, last_id: int, size: int) -> list[M
 
 
 def test_message(
-    sender_id: int, variation_id: int, address: str, properties: dict[str, Any]
+    sender_id: int,
+    variation_id: int,
+    address: str,
+    properties: dict[str, Any],
+    data: dict[str, Any] | None = None,
 ) -> Message:
-    return job(SEND_TEST, sender_id, variation_id, address, properties)
+    """A send.test job; ``data`` only when given, so the job keeps its older shape otherwise."""
+    if data is None:
+        return job(SEND_TEST, sender_id, variation_id, address, properties)
+    return job(SEND_TEST, sender_id, variation_id, address, properties, data)

@@ -20,6 +20,7 @@ from shared.config import get_settings
 from shared.db import Conn, Row
 from shared.errors import Conflict, Gone, NotFound, Unprocessable
 from shared.filters import Filter, to_json
+from shared.transactional.models import check_data
 
 ADDRESS_MAX = 254
 
@@ -154,9 +155,11 @@ async def test_send(
     variation_id: int,
     address: str,
     properties: dict[str, Any] | None,
+    data: dict[str, Any] | None = None,
 ) -> list[Message]:
-    """Send one variation of the sender's email to any address, with made-up properties. No
-    send row is kept."""
+    """Send one variation of the sender's email to any address, with made-up properties (and,
+    for a transactional email, made-up ``data``, size-capped as a real send's). No send row is
+    kept."""
     variation = await repo.get_variation(conn, sender_id, variation_id, email_id=email_id)
     if variation is None:
         raise NotFound(f"variation {variation_id} not found")
@@ -168,6 +171,9 @@ async def test_send(
         or any(c in address for c in '\r\n <>,;"')
     ):
         raise Unprocessable("address: not a valid email address")
+    if data:
+        data = check_data(data, get_settings().transactional_data_max_bytes)
+        return [test_message(sender_id, variation_id, address, dict(properties or {}), data)]
     return [test_message(sender_id, variation_id, address, dict(properties or {}))]
 
 

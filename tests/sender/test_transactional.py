@@ -149,6 +149,23 @@ async def test_repeat_sends_non_subscribers_layout_data_and_attachment(
         {"filename": "receipt-\u00e9.pdf", "content_type": "application/pdf", "size": len(pdf)}
     ]
 
+    # A test send of the email comes in its layout too.
+    variation_id = sync_conn.execute(
+        "SELECT id FROM variations WHERE email_id = %s", (email_id,)
+    ).fetchone()["id"]
+    async with transaction(pool) as tx:
+        jobs = await campaigns.test_send(
+            tx.conn, sender_id=sender["id"], email_id=email_id, variation_id=variation_id,
+            address="tester@example.net", properties={"first_name": "Tess"},
+            data={"order_id": "T-1", "items": ["scone"]},
+        )  # fmt: skip
+        tx.enqueue(*jobs)
+    await await_until(lambda: bool(received_by(smtp_peer, "tester@example.net")), timeout=20)
+    [test] = received_by(smtp_peer, "tester@example.net")
+    tested = message_from_bytes(test.data, policy=policy.default)
+    tested_plain = tested.get_body(("plain",)).get_content()
+    assert "1 Main St, Springfield" in tested_plain and "scone;" in tested_plain
+
 
 def _state(conn: Any, send_id: int) -> str:
     return str(
