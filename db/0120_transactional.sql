@@ -1,6 +1,7 @@
 -- Transactional sends (issue 16): an email flagged transactional may reach the same subscriber any
 -- number of times, or an address that is no subscriber, with per-send data, extra headers and
--- attachments; a sender keeps layouts; erased addresses stay refused.
+-- attachments; a sender keeps layouts. Erased addresses are refused through erased_addresses
+-- (db/0101: keyed hashes computed in Python, shared/privacy/erasure.py).
 --
 -- What changes for bulk sending, and why it stays as fast:
 --   * sends.transactional (NOT NULL DEFAULT false) and sends.address (NULL) are added without a
@@ -14,7 +15,7 @@
 --     cost what they did.
 --   * The per-send payload (data, headers, attachments) lives in send_payloads, one row per
 --     transactional send, so the sends rows a campaign writes and claims stay as narrow as before.
--- depends: 0095_api_key_rights
+-- depends: 0101_erasure
 
 ALTER TABLE senders
     -- CAN-SPAM: the default layout shows it under every message.
@@ -76,23 +77,10 @@ CREATE TABLE send_payloads (
     attachments  jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(attachments) = 'array')
 );
 
--- Addresses erased from a sender, as SHA-256 of "sender_id:address", so a transactional send to
--- an erased address is refused without keeping the address itself.
-CREATE TABLE erased_addresses (
-    sender_id     bigint NOT NULL REFERENCES senders ON DELETE CASCADE,
-    address_hash  bytea NOT NULL CHECK (length(address_hash) = 32),
-    erased_at     timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (sender_id, address_hash)
-);
-
-CREATE FUNCTION erased_address_hash(sender_id bigint, address text) RETURNS bytea
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN sha256(convert_to(sender_id::text || ':' || lower(address), 'UTF8'));
-
--- On a subscriber's deletion (the GDPR erase): its transactional payloads go, non-subscriber
--- sends to its address lose the address and their payload, and the address is remembered as
--- erased. Named to fire before subscribers_sends_set_null (triggers fire in name order), while
--- sends still carry the subscriber id.
+-- On a subscriber's deletion (the GDPR erase, shared/privacy/erasure.py): its transactional
+-- payloads go, and sends to its address as a non-subscriber lose the address, their payload and
+-- the address in their SMTP reply and error. Named to fire before subscribers_sends_set_null
+-- (triggers fire in name order), while sends still carry the subscriber id.
 CREATE FUNCTION subscribers_erase_transactional() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     DELETE FROM send_payloads p USING sends s, gone_subscribers g
@@ -100,12 +88,9 @@ BEGIN
       AND s.transactional;
     DELETE FROM send_payloads p USING sends s, gone_subscribers g
     WHERE p.send_id = s.id AND s.sender_id = g.sender_id AND s.address = g.address;
-    UPDATE sends s SET address = NULL
+    UPDATE sends s SET address = NULL, smtp_reply = redact_address(s.smtp_reply, g.address),
+                       error = redact_address(s.error, g.address)
     FROM gone_subscribers g WHERE s.sender_id = g.sender_id AND s.address = g.address;
-    INSERT INTO erased_addresses (sender_id, address_hash)
-    SELECT g.sender_id, erased_address_hash(g.sender_id, g.address) FROM gone_subscribers g
-    WHERE EXISTS (SELECT 1 FROM senders se WHERE se.id = g.sender_id)  -- not a sender's deletion
-    ON CONFLICT DO NOTHING;
     RETURN NULL;
 END $$;
 CREATE TRIGGER subscribers_erase_transactional AFTER DELETE ON subscribers

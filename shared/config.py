@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         SecretStr(PLACEHOLDER_PREFIX + "session-secret"),
         description="Signs admin session and CSRF cookies.",
     )
+    erasure_key: SecretStr = Field(
+        SecretStr(PLACEHOLDER_PREFIX + "erasure-key"),
+        description="Keys the hash kept of an erased subscriber's address (proof of consent, "
+        "warning when it comes back). Never rotate it: old hashes would stop matching.",
+    )
     db_pool_min: int = Field(1, ge=1, description="Smallest PostgreSQL pool per process.")
     db_pool_max: int = Field(10, ge=1, description="Largest PostgreSQL pool per process.")
     smtp_relays: Annotated[list[str], NoDecode] = Field(
@@ -270,6 +275,19 @@ class Settings(BaseSettings):
     scanner_click_seconds: float = Field(
         10.0, ge=0, description="A click this soon after sent_at is flagged as a link scanner."
     )
+    retention_inbound_days: int = Field(
+        0,
+        ge=0,
+        description="Raw inbound mail tied to no sender (DMARC and TLS reports, unknown mail) "
+        "is emptied after this many days; 0 keeps it. Per-sender limits are sender settings.",
+    )
+    preferences_link_days: int = Field(
+        180,
+        ge=1,
+        le=3650,
+        description="A message's preference-center link ({{ preferences_url }}) works for this "
+        "many days after the message was sent (its unsubscribe link never expires).",
+    )
 
     admin_cookie_secure: bool | None = Field(
         None,
@@ -290,6 +308,38 @@ class Settings(BaseSettings):
     )
     admin_api_docs_url: str = Field(
         "", description="Link to the API's docs in the admin menu. Empty: the local API's /docs."
+    )
+
+    # subscription forms and double opt-in (issue 15)
+    optin_token_hours: int = Field(
+        72, ge=1, le=24 * 60, description="How long a double opt-in confirmation link works."
+    )
+    optin_purge_days: int = Field(
+        7,
+        ge=1,
+        description="Pending subscribers who have not confirmed within this many days are "
+        "deleted by the scheduler.",
+    )
+    optin_resend_minutes: int = Field(
+        10,
+        ge=1,
+        description="A form submitted again for a pending address resends the confirmation at "
+        "most once in this many minutes.",
+    )
+    form_min_submit_seconds: float = Field(
+        3.0, ge=0, description="A form submitted sooner than this after it was served is refused."
+    )
+    form_max_age_hours: int = Field(
+        24, ge=1, description="A served form can be submitted for this many hours."
+    )
+    form_max_per_ip_hour: int = Field(
+        30, ge=1, description="Form submissions a client IP may make in an hour (all forms)."
+    )
+    form_max_per_address_hour: int = Field(
+        5, ge=1, description="Form submissions for one address in an hour (per sender)."
+    )
+    form_max_body_bytes: int = Field(
+        16 * 1024, ge=1024, description="Largest form submission body the public service reads."
     )
 
     @field_validator("token_secrets", "smtp_relays", "imap_urls", "trusted_proxies", mode="before")
@@ -314,11 +364,22 @@ class Settings(BaseSettings):
             raise ValueError("each secret must be at least 16 characters")
         return value
 
+    @field_validator("erasure_key")
+    @classmethod
+    def _long_erasure_key(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
     @model_validator(mode="after")
     def _refuse_placeholders_outside_dev(self) -> Settings:
         if self.env in DEV_ENVIRONMENTS:
             return self
-        secrets = {"token_secrets": self.token_secrets, "session_secret": [self.session_secret]}
+        secrets = {
+            "token_secrets": self.token_secrets,
+            "session_secret": [self.session_secret],
+            "erasure_key": [self.erasure_key],
+        }
         for name, values in secrets.items():
             if any(v.get_secret_value().startswith(PLACEHOLDER_PREFIX) for v in values):
                 raise ValueError(

@@ -41,6 +41,7 @@ SEND_TEST = "send.test"  # send a variation to any address (no send row)
 INBOUND_PARSE = "inbound.parse"  # classify one stored inbound message
 EVENTS_RECORD = "events.record"  # write a batch of buffered opens, views and clicks
 WEBHOOK_DELIVER = "webhook.deliver"  # POST one logged webhook event
+OPTIN_CONFIRMATION = "optin.confirmation"  # mail one double opt-in confirmation link
 
 QUEUES: dict[str, str] = {
     CAMPAIGN_DISPATCH: CAMPAIGN_QUEUE,
@@ -50,6 +51,7 @@ QUEUES: dict[str, str] = {
     INBOUND_PARSE: INBOUND_QUEUE,
     EVENTS_RECORD: EVENTS_QUEUE,
     WEBHOOK_DELIVER: WEBHOOK_QUEUE,
+    OPTIN_CONFIRMATION: SEND_QUEUE,
 }
 
 

@@ -29,3 +29,15 @@ SOFT_BOUNCE_LIMIT_MIN, SOFT_BOUNCE_LIMIT_MAX = 1, 1000
 def valid_id(value: int) -> bool:
     """Whether ``value`` can be the id of a row (1 to MAX_ID)."""
     return 0 < value <= MAX_ID
+
+
+# Subscription forms: what a form's settings may hold (API schemas, admin pages and the rules in
+# shared/forms/service.py read these), and one text answer of a submission (public service).
+FORM_NAME_MAX = 200
+FORM_FIELDS_MAX = 20
+FORM_TOPICS_MAX = 50  # also the most topics a sender declares
+FORM_ORIGINS_MAX = 20
+FORM_THANK_YOU_MAX = 5000
+FORM_URL_MAX = 2000
+FORM_LABEL_MAX = 200
+FORM_ANSWER_MAX = 200

@@ -14,6 +14,8 @@ from services.api.ratelimit import RateLimiter
 from services.api.routes import (
     dkim,
     emails,
+    forms,
+    privacy,
     reports,
     sender,
     sending,
@@ -43,7 +45,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "api", settings, title="tart-mailer REST API", version="1.0.0", description=DESCRIPTION
     )
     install_error_handlers(app)
-    for module in (sender, dkim, subscribers, emails, sending, transactional, reports):
+    for module in (
+        sender,
+        dkim,
+        subscribers,
+        privacy,
+        emails,
+        sending,
+        transactional,
+        reports,
+        forms,
+    ):
         app.include_router(module.router)
     # swap the shared BaseHTTPMiddleware pair for the pure-ASGI equivalent (see RequestContext)
     app.user_middleware = [

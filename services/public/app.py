@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.public import confirm, forms, preferences
 from services.public.buffer import EventBuffer, Sink, queue_sink
 from services.public.fast import FastLinks
 from services.public.links import DATABASE_DOWN, LinkCache
@@ -29,6 +30,9 @@ def create_app(settings: Settings | None = None, *, event_sink: Sink | None = No
     state = PublicState.from_settings(settings)
     app.state.public = state
     app.include_router(router)
+    app.include_router(forms.router)
+    app.include_router(confirm.router)
+    app.include_router(preferences.router)
     for error in DATABASE_DOWN:
         app.add_exception_handler(error, database_down)
     # The pixel and click paths skip the generic layers; only the trusted proxies' client

@@ -157,7 +157,7 @@ class VariationLinks:
             return None
         if links:
             urls = MessageUrls.for_send(base, token)
-            if urls.view_url in links or urls.unsubscribe_url in links:
+            if any(u in links for u in (urls.view_url, urls.unsubscribe_url, urls.preferences_url)):
                 return None
         key = (variation_id, updated_at, base, redirect_url)
         targets = self._targets.get(key)

@@ -1,6 +1,6 @@
-"""dramatiq actors of the sender: campaign.dispatch, send.batch, send.priority and send.test.
-Each opens its own transactions and is idempotent, so a redelivered message does no harm (see
-services/sender/batch.py for the duplicate bound when a worker is killed).
+"""dramatiq actors of the sender: campaign.dispatch, send.batch, send.priority, send.test and
+optin.confirmation. Each opens its own transactions and is idempotent, so a redelivered message
+does no harm (see services/sender/batch.py for the duplicate bound when a worker is killed).
 
 The priority lane: send.priority (transactional sends) has the queue ``send_priority``, taken
 by threads of each worker process that take nothing else (``PriorityLane``), so a campaign
@@ -21,6 +21,7 @@ from services.sender import runtime
 from services.sender.batch import follow_ups, run_batch
 from services.sender.dispatch import dispatch
 from services.sender.lane import GATE, PriorityLane
+from services.sender.optin_mail import send_confirmation
 from services.sender.testsend import send_test
 from shared import jobs
 from shared.broker import get_broker
@@ -122,3 +123,15 @@ async def send_test_message(
     await send_test(
         pool, sender_id, variation_id, address, properties, relays=runtime.relays(), data=data
     )
+
+
+@jobs.actor(
+    jobs.OPTIN_CONFIRMATION,
+    max_retries=MAX_RETRIES,
+    min_backoff=MIN_BACKOFF,
+    max_backoff=MAX_BACKOFF,
+)
+async def optin_confirmation(confirmation_id: int) -> None:
+    """Mail the double opt-in confirmation link of one open confirmation."""
+    pool = await worker_pool()
+    await send_confirmation(pool, confirmation_id, settings=get_settings(), relays=runtime.relays())

@@ -4,7 +4,8 @@ Each tick it starts due scheduled campaigns, gives expired leases back to the qu
 transactional sends left queued for TART_TRANSACTIONAL_STALE_SECONDS again, decides A/B
 winners whose wait is over, and finishes campaigns with nothing left to send. Less often it
 re-queues work that was left behind (a crash between COMMIT and publish, or a lost message) and
-purges old rate windows. Every step is one set-based statement and safe to run from several
+purges old rate windows; every ten minutes it applies the senders' retention limits
+(``shared.privacy.retention``). Every step is one set-based statement and safe to run from several
 schedulers at once (row locks with SKIP LOCKED, state-guarded updates).
 
 When RabbitMQ is away at the moment a tick's COMMIT is published, the jobs wait in the process's
@@ -29,13 +30,19 @@ from shared.db import create_pool, transaction
 from shared.errors import BrokerUnavailable
 from shared.jobs import publish
 from shared.logging import get_logger
+from shared.optin import service as optin
+from shared.privacy import retention
 from shared.sends import repository as sends
 
 log = get_logger(__name__)
 TICK_SECONDS = 1.0
 SWEEP_SECONDS = 30.0
+RETENTION_SECONDS = 600.0
 STALE_QUEUED_SECONDS = 300.0
 STALLED_DISPATCH_SECONDS = 60.0
+# A confirmation mail still not out this long after it was asked for lost its message (its
+# own retries, up to 20 with backoff, end well before).
+UNMAILED_CONFIRMATION_SECONDS = 30 * 60
 
 
 class Outbox:
@@ -95,8 +102,10 @@ async def tick(
 
 
 async def sweep(pool: AsyncConnectionPool, settings: Settings) -> list[Message]:
-    """Re-queue what nobody is working on: queued rows untouched for a while and dispatches
-    that made no progress. Extra messages are harmless (claims skip what is not due)."""
+    """Re-queue what nobody is working on: queued rows untouched for a while, dispatches that
+    made no progress and confirmation mails that never went out; then purge pending subscribers
+    who never confirmed. Extra messages are harmless (claims skip what is not due, a mailed
+    confirmation is not mailed again)."""
     async with transaction(pool) as tx:
         for r in await sends.stale_queued_ranges(
             tx.conn, STALE_QUEUED_SECONDS, settings.send_batch_size
@@ -105,14 +114,18 @@ async def sweep(pool: AsyncConnectionPool, settings: Settings) -> list[Message]:
         for row in await campaigns.stalled_dispatches(tx.conn, STALLED_DISPATCH_SECONDS):
             tx.enqueue(dispatch_message(row["id"]))
         await sends.purge_rate_counters(tx.conn)
-        return list(tx.after_commit)
+        await optin.requeue_unmailed(tx, UNMAILED_CONFIRMATION_SECONDS)
+        queued = list(tx.after_commit)
+    # pending subscribers who never confirmed: in batches, each its own short transaction
+    await optin.purge_pending(pool, settings.optin_purge_days)
+    return queued
 
 
 async def run(stop: asyncio.Event) -> None:
     settings = get_settings()
     pool = create_pool(settings, name="scheduler", max_size=2)
     await pool.open(wait=False)
-    last_sweep = 0.0
+    last_sweep = last_retention = 0.0
     try:
         while not stop.is_set():
             try:
@@ -120,6 +133,10 @@ async def run(stop: asyncio.Event) -> None:
                 if time.monotonic() - last_sweep > SWEEP_SECONDS:
                     await sweep(pool, settings)
                     last_sweep = time.monotonic()
+                if time.monotonic() - last_retention > RETENTION_SECONDS:
+                    # old events (rolled up first), raw inbound mail, webhook logs: in batches
+                    last_retention = time.monotonic()
+                    await retention.run(pool, settings)
             except Exception:  # keep ticking through a database or broker outage
                 log.exception("scheduler tick failed")
             with contextlib.suppress(TimeoutError):

@@ -58,11 +58,12 @@ SELECT id, state FROM subscribers WHERE id = :subscriber_id AND sender_id = :sen
 FOR UPDATE;
 
 -- name: unsubscribe_subscriber
--- Stops an active subscriber; returns nothing when it was not active (already unsubscribed,
--- bounced or complained), which is what makes a repeated unsubscribe a no-op.
+-- Stops an active subscriber, or a pending one (who asked before confirming: a later confirm is
+-- their own new consent); returns nothing otherwise (already unsubscribed, bounced or
+-- complained), which is what makes a repeated unsubscribe a no-op.
 UPDATE subscribers
 SET state = 'unsubscribed', state_changed_at = now()
-WHERE id = :subscriber_id AND sender_id = :sender_id AND state = 'active'
+WHERE id = :subscriber_id AND sender_id = :sender_id AND state IN ('active', 'pending')
 RETURNING id, address;
 
 -- name: resubscribe_subscriber

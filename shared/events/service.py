@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.consent import service as consent
 from shared.db import Conn, Row
 from shared.events import repository
 from shared.events.machine import classify, clean_ip
@@ -49,7 +50,16 @@ from shared.logging import get_logger
 from shared.subscribers import repository as subscribers
 
 log = get_logger(__name__)
-UNSUBSCRIBE_SOURCES = ("page", "one_click", "mailto", "api", "admin")
+UNSUBSCRIBE_SOURCES = ("page", "one_click", "mailto", "api", "admin", "preferences")
+# How each unsubscribe source is named in a consent record (shared/consent).
+CONSENT_SOURCES = {
+    "page": "email_link",
+    "one_click": "one_click",
+    "mailto": "mailto",
+    "api": "api",
+    "admin": "admin",
+    "preferences": "preferences",
+}
 BATCH_RETENTION_DAYS = 7
 
 
@@ -93,6 +103,17 @@ async def unsubscribe(
             user_agent=None if anonymous else _clean_text(user_agent),
             detail={"source": source},
         )
+        if subscriber_id is not None:
+            await consent.record(
+                conn,
+                sender_id=sender_id,
+                subscriber_id=subscriber_id,
+                action="unsubscribe",
+                source=CONSENT_SOURCES[source],
+                source_ref=str(send_id),
+                ip=None if anonymous else clean_ip(ip),
+                user_agent=None if anonymous else _clean_text(user_agent),
+            )
         messages = await _emit_unsubscribe(
             conn, sender_id, subscriber_id, changed["address"], source, send=send
         )
@@ -115,11 +136,20 @@ async def unsubscribe(
 
 
 async def unsubscribe_subscriber(
-    conn: Conn, sender_id: int, subscriber_id: int, *, source: str
+    conn: Conn,
+    sender_id: int,
+    subscriber_id: int,
+    *,
+    source: str,
+    source_ref: str | None = None,
+    ip: str | None = None,
+    user_agent: str | None = None,
 ) -> UnsubscribeResult | None:
     """Unsubscribe a subscriber the API or the admin names, with no send behind it: the same
     state change (with ``state_changed_at``), cancelled queued sends and ``unsubscribe`` webhook
-    as ``unsubscribe``. There is no send event, since no email was answered.
+    as ``unsubscribe``. There is no send event, since no email was answered. A change writes
+    an ``unsubscribe`` consent record naming ``source_ref`` (API key id, admin user id, the send
+    of a preference-center link).
 
     Returns:
       the result (``messages`` to publish after COMMIT), or None when the sender has no such
@@ -133,6 +163,16 @@ async def unsubscribe_subscriber(
     changed, cancelled = await _stop(conn, sender_id, subscriber_id)
     messages: list[Any] = []
     if changed is not None:
+        await consent.record(
+            conn,
+            sender_id=sender_id,
+            subscriber_id=subscriber_id,
+            action="unsubscribe",
+            source=CONSENT_SOURCES[source],
+            source_ref=source_ref,
+            ip=clean_ip(ip),
+            user_agent=_clean_text(user_agent),
+        )
         messages = await _emit_unsubscribe(
             conn, sender_id, subscriber_id, changed["address"], source, send=None
         )
@@ -155,11 +195,19 @@ async def unsubscribe_subscriber(
 
 
 async def update_subscriber(
-    conn: Conn, sender_id: int, subscriber_id: int, changes: dict[str, Any], *, source: str
+    conn: Conn,
+    sender_id: int,
+    subscriber_id: int,
+    changes: dict[str, Any],
+    *,
+    source: str,
+    source_ref: str | None = None,
 ) -> tuple[Row | None, list[Any]]:
-    """A change to a subscriber by the API or the admin (``source``). A change of state to
-    ``unsubscribed`` goes through ``unsubscribe_subscriber``, like an unsubscribe from a link;
-    the other fields (and other states) are written as given.
+    """A change to a subscriber by the API or the admin (``source``, ``source_ref``: the key or
+    admin user id). A change of state to ``unsubscribed`` goes through
+    ``unsubscribe_subscriber``, like an unsubscribe from a link; the other fields (and other
+    states) are written as given. ``unsubscribed`` -> ``active`` writes a ``resubscribe``
+    consent record.
 
     Returns:
       the subscriber after the change (None when the sender has no such subscriber) and the
@@ -169,20 +217,34 @@ async def update_subscriber(
     messages: list[Any] = []
     if changes.get("state") == "unsubscribed":
         del changes["state"]
-        result = await unsubscribe_subscriber(conn, sender_id, subscriber_id, source=source)
+        result = await unsubscribe_subscriber(
+            conn, sender_id, subscriber_id, source=source, source_ref=source_ref
+        )
         if result is None:
             return None, []
         messages = result.messages
+    before = None
+    if changes.get("state") == "active":
+        before = await repository.lock_subscriber(conn, sender_id, subscriber_id)
     row = await subscribers.update(conn, sender_id, subscriber_id, changes)
+    if row is not None and before is not None and before["state"] == "unsubscribed":
+        await consent.record(
+            conn,
+            sender_id=sender_id,
+            subscriber_id=subscriber_id,
+            action="resubscribe",
+            source=CONSENT_SOURCES[source],
+            source_ref=source_ref,
+        )
     return row, messages
 
 
 async def _stop(
     conn: Conn, sender_id: int, subscriber_id: int | None
 ) -> tuple[dict[str, Any] | None, int]:
-    """The subscriber's side of every unsubscribe: active -> unsubscribed (state_changed_at
-    set), and every queued send cancelled. Returns the changed row (None when it was not active
-    or was erased) and how many sends were cancelled."""
+    """The subscriber's side of every unsubscribe: active or pending -> unsubscribed
+    (state_changed_at set), and every queued send cancelled. Returns the changed row (None when
+    it was neither or was erased) and how many sends were cancelled."""
     if subscriber_id is None:
         return None, 0
     changed = await repository.unsubscribe_subscriber(conn, sender_id, subscriber_id)
@@ -214,7 +276,12 @@ async def _emit_unsubscribe(
 
 
 async def resubscribe(
-    conn: Conn, send_id: int, *, ip: str | None = None, user_agent: str | None = None
+    conn: Conn,
+    send_id: int,
+    *,
+    ip: str | None = None,
+    user_agent: str | None = None,
+    source: str = "page",
 ) -> ResubscribeResult | None:
     """Undo an unsubscribe made by mistake: the subscriber becomes active again.
 
@@ -229,6 +296,18 @@ async def resubscribe(
     if send["subscriber_id"] is not None:
         changed = await repository.resubscribe_subscriber(
             conn, send["sender_id"], send["subscriber_id"]
+        )
+    if changed:
+        anonymous = send["anonymous_events"]
+        await consent.record(
+            conn,
+            sender_id=send["sender_id"],
+            subscriber_id=send["subscriber_id"],
+            action="resubscribe",
+            source=CONSENT_SOURCES[source],
+            source_ref=str(send_id),
+            ip=None if anonymous else clean_ip(ip),
+            user_agent=None if anonymous else _clean_text(user_agent),
         )
     log.info("resubscribe", send_id=send_id, sender_id=send["sender_id"], changed=changed)
     return ResubscribeResult(

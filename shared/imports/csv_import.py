@@ -21,10 +21,12 @@ from shared.db import Row
 from shared.errors import PayloadTooLarge
 from shared.imports import repository
 from shared.imports.repository import StagedRow
+from shared.privacy import erasure
 from shared.subscribers.bits import property_bits
 from shared.subscribers.validation import ADDRESS_RE, LOCALE_RE
 
 BATCH_ROWS = 100_000
+ERASED = "this address was erased on request (GDPR): not imported again"
 VACUUM_AFTER_ROWS = 50_000
 
 
@@ -126,8 +128,10 @@ async def run_import(
     chunks: AsyncIterator[bytes],
     *,
     max_bytes: int,
+    erasure_key: bytes | None = None,
 ) -> Row:
-    """Import the streamed CSV for ``job_id``; returns the finished job row."""
+    """Import the streamed CSV for ``job_id``; returns the finished job row. With
+    ``erasure_key``, addresses the sender erased (GDPR) are refused, line by line."""
     parser = _Parser()
     decoder = codecs.getincrementaldecoder("utf-8")()
     pending = ""
@@ -137,6 +141,7 @@ async def run_import(
     in_flight: asyncio.Task[None] | None = None
     async with pool.connection() as conn:
         await repository.create_staging(conn)
+        check_erased = erasure_key is not None and await erasure.has_erased(conn, sender_id)
         await conn.commit()
 
         imported_total = 0
@@ -146,9 +151,14 @@ async def run_import(
             async with conn.transaction():
                 imported = 0
                 errors = b.errors
+                if check_erased and b.rows:
+                    assert erasure_key is not None
+                    b.rows, erased = await erasure.drop_erased(conn, sender_id, erasure_key, b.rows)
+                    errors += [{"line": line, "error": ERASED} for line in erased]
+                    errors.sort(key=lambda e: e["line"])
                 if b.rows:
                     await repository.copy_rows(conn, b.rows)
-                    imported, bad = await repository.merge_staged(conn, sender_id)
+                    imported, bad = await repository.merge_staged(conn, sender_id, job_id)
                     errors += [{"line": line, "error": "not a valid email address"} for line in bad]
                     errors.sort(key=lambda e: e["line"])
                 await repository.record_progress(

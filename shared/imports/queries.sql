@@ -20,7 +20,8 @@ COPY import_rows (line, address, locale, properties, property_bits) FROM STDIN;
 -- which accept a subset of what the email_address domain accepts, so the domain's regex runs
 -- once per row (the database's own check); if a row still fails it, the caller rolls back to a
 -- savepoint and uses merge_staged. Within a batch the last line of an address wins; a row whose
--- locale and properties are unchanged is not rewritten.
+-- locale and properties are unchanged is not rewritten. New subscribers get their consent record
+-- (source import, source_ref the job id) in the same statement.
 WITH up AS (
     INSERT INTO subscribers (sender_id, address, locale, properties, property_bits)
     SELECT DISTINCT ON (address) :sender_id, address, locale, properties, property_bits
@@ -31,7 +32,11 @@ WITH up AS (
             property_bits = EXCLUDED.property_bits
         WHERE (subscribers.locale, subscribers.properties)
               IS DISTINCT FROM (EXCLUDED.locale, EXCLUDED.properties)
-    RETURNING 1
+    RETURNING id, (xmax = 0) AS inserted
+), consent AS (
+    -- each subscriber this import created gets its 'subscribe' consent record (shared/consent)
+    INSERT INTO consent_records (sender_id, subscriber_id, action, source, source_ref)
+    SELECT :sender_id, id, 'subscribe', 'import', :job_id::text FROM up WHERE inserted
 )
 SELECT (SELECT count(DISTINCT address) FROM import_rows) AS merged,
        (SELECT count(*) FROM up) AS written;
@@ -55,7 +60,11 @@ WITH staged AS (
             property_bits = EXCLUDED.property_bits
         WHERE (subscribers.locale, subscribers.properties)
               IS DISTINCT FROM (EXCLUDED.locale, EXCLUDED.properties)
-    RETURNING 1
+    RETURNING id, (xmax = 0) AS inserted
+), consent AS (
+    -- each subscriber this import created gets its 'subscribe' consent record (shared/consent)
+    INSERT INTO consent_records (sender_id, subscriber_id, action, source, source_ref)
+    SELECT :sender_id, id, 'subscribe', 'import', :job_id::text FROM up WHERE inserted
 )
 SELECT (SELECT count(DISTINCT address) FROM staged WHERE ok) AS merged,
        (SELECT coalesce(array_agg(line ORDER BY line), '{}') FROM staged WHERE NOT ok) AS bad_lines,

@@ -44,16 +44,18 @@ async def copy_rows(conn: Conn, rows: list[StagedRow]) -> None:
         await copy.write(block.encode())
 
 
-async def merge_staged(conn: Conn, sender_id: int) -> tuple[int, list[int]]:
+async def merge_staged(conn: Conn, sender_id: int, job_id: int) -> tuple[int, list[int]]:
     """Merge the staged batch; returns (rows imported, lines refused by the database's rule).
     Call it inside a transaction (it uses a savepoint)."""
     try:
         async with conn.transaction():  # a savepoint: a refused row undoes only the fast try
-            merged = await fetch_value(conn, Q.merge_staged_fast, {"sender_id": sender_id})
+            merged = await fetch_value(
+                conn, Q.merge_staged_fast, {"sender_id": sender_id, "job_id": job_id}
+            )
         return int(merged), []
     except psycopg.errors.CheckViolation:
         pass
-    row = await fetch_one(conn, Q.merge_staged, {"sender_id": sender_id})
+    row = await fetch_one(conn, Q.merge_staged, {"sender_id": sender_id, "job_id": job_id})
     assert row is not None
     return int(row["merged"]), list(row["bad_lines"])
 

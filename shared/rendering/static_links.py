@@ -11,8 +11,9 @@ print autoescaped text (no ``safe``, ``urlize`` or other markup-making filter) o
 ``<a``/``<area`` start tag and its quoted ``href`` value. Escaped text holds no ``<``, ``>``,
 ``"`` or ``'``, so it can neither open, close nor alter a link: the links found by the renderer
 (``shared.rendering``) are then the literal ones, in the same order, for every subscriber. The
-one exception is an href that is exactly ``{{ view_url }}`` or ``{{ unsubscribe_url }}``: the
-renderer never numbers the send's own pages, so those do not change the list either.
+one exception is an href that is exactly ``{{ view_url }}``, ``{{ unsubscribe_url }}`` or
+``{{ preferences_url }}``: the renderer never numbers the send's own pages, so those do not
+change the list either.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ PROBE_TOKEN = _MARK
 # Stands for ``{{ view_url }}`` or ``{{ unsubscribe_url }}``: as a whole href value, the
 # renderer leaves these per-send links out of the list, so they do not personalise it.
 _OWN = "\ue001"
-_OWN_NAMES = frozenset({"view_url", "unsubscribe_url"})
+_OWN_NAMES = frozenset({"view_url", "unsubscribe_url", "preferences_url"})
 # A start tag whose name may come (partly) from an expression: "<{{ x }}", "<ar{{ x }}".
 _NAME_FROM_EXPRESSION = re.compile(rf"<[A-Za-z]*[{_MARK}{_OWN}]")
 # The span an <a>/<area> start tag covers up to its first ">" (or the end).

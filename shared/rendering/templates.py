@@ -26,8 +26,8 @@ _TEXT_ENV = _Sandbox(autoescape=False, undefined=ChainableUndefined, keep_traili
 _HTML_ENV = _Sandbox(autoescape=True, undefined=ChainableUndefined, keep_trailing_newline=True)
 _CACHE_SIZE = 512
 _RESERVED = frozenset(
-    {"properties", "address", "locale", "view_url", "unsubscribe_url", "pixel_url", "data",
-     "content", "postal_address"}
+    {"properties", "address", "locale", "view_url", "unsubscribe_url", "preferences_url",
+     "pixel_url", "data", "content", "postal_address"}
 ) | frozenset(_TEXT_ENV.globals)  # fmt: skip
 
 # href="..." or href='...' inside an <a> (or <area>) start tag.
@@ -40,12 +40,15 @@ _LINE_BREAKS = re.compile(r"[\r\n]+")
 
 @dataclass(frozen=True)
 class MessageUrls:
-    """The four per-send URLs under the sender's public base URL."""
+    """The per-send URLs under the sender's public base URL. The preference center (``/p/``)
+    takes the same signed send token as the unsubscribe page; the public service refuses it
+    once the send is older than ``TART_PREFERENCES_LINK_DAYS``."""
 
     view_url: str
     unsubscribe_url: str
     pixel_url: str
     click_base: str
+    preferences_url: str
 
     @classmethod
     def for_send(cls, public_base_url: str, token: str) -> MessageUrls:
@@ -55,6 +58,7 @@ class MessageUrls:
             unsubscribe_url=f"{base}/u/{token}",
             pixel_url=f"{base}/o/{token}",
             click_base=f"{base}/c/{token}/",
+            preferences_url=f"{base}/p/{token}",
         )
 
     def click_url(self, n: int) -> str:
@@ -162,6 +166,7 @@ def _context(
         locale=locale,
         view_url=urls.view_url,
         unsubscribe_url=urls.unsubscribe_url,
+        preferences_url=urls.preferences_url,
         pixel_url=urls.pixel_url,
         data=data or {},  # a transactional send's own data
     )
@@ -169,10 +174,10 @@ def _context(
 
 
 def _track_links(body: str, urls: MessageUrls, track_clicks: bool) -> tuple[str, list[str]]:
-    """Number every http(s) link (except our own view and unsubscribe URLs) and, when tracking,
-    point its href at the click URL with that number."""
+    """Number every http(s) link (except our own view, unsubscribe and preferences URLs) and,
+    when tracking, point its href at the click URL with that number."""
     links: list[str] = []
-    own = (urls.view_url, urls.unsubscribe_url)
+    own = (urls.view_url, urls.unsubscribe_url, urls.preferences_url)
 
     def replace(match: re.Match[str]) -> str:
         target = _link_target(match.group(2))

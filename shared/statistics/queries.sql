@@ -81,14 +81,35 @@ ORDER BY grouping, variation_id, locale, sent_day;
 -- Clicks per variation and link index of one email (the caller checked the email is the
 -- sender's): human clicks, unique clickers (sends with a human click on the link; null when
 -- some of those clicks were recorded anonymously, without a send) and machine clicks (link
--- scanners), kept apart. A null link index is /c/<token>: the email's redirect_url.
+-- scanners), kept apart. A null link index is /c/<token>: the email's redirect_url. Clicks
+-- purged by retention are added from send_event_rollups (db/0102), whose clickers are the
+-- sends with no click left live, so the sum stays exact.
+WITH live AS (
+    SELECT variation_id, link_index,
+           count(*) FILTER (WHERE NOT machine) AS clicks,
+           count(DISTINCT send_id) FILTER (WHERE NOT machine) AS clickers,
+           count(*) FILTER (WHERE NOT machine AND send_id IS NULL) AS anonymous,
+           count(*) FILTER (WHERE machine) AS machine_clicks
+    FROM send_events
+    WHERE email_id = :email_id AND kind = 'click'
+    GROUP BY variation_id, link_index
+), rolled AS (
+    SELECT variation_id, link_index,
+           coalesce(sum(events) FILTER (WHERE NOT machine), 0) AS clicks,
+           coalesce(sum(clickers) FILTER (WHERE NOT machine), 0) AS clickers,
+           coalesce(sum(anonymous) FILTER (WHERE NOT machine), 0) AS anonymous,
+           coalesce(sum(events) FILTER (WHERE machine), 0) AS machine_clicks
+    FROM send_event_rollups
+    WHERE email_id = :email_id AND kind = 'click'
+    GROUP BY variation_id, link_index
+), both_ AS (
+    SELECT * FROM live UNION ALL SELECT * FROM rolled
+)
 SELECT variation_id, link_index,
-       count(*) FILTER (WHERE NOT machine) AS clicks,
-       CASE WHEN bool_and(send_id IS NOT NULL) FILTER (WHERE NOT machine) IS NOT FALSE
-            THEN count(DISTINCT send_id) FILTER (WHERE NOT machine) END AS clickers,
-       count(*) FILTER (WHERE machine) AS machine_clicks
-FROM send_events
-WHERE email_id = :email_id AND kind = 'click'
+       sum(clicks)::bigint AS clicks,
+       CASE WHEN sum(anonymous) = 0 THEN sum(clickers)::bigint END AS clickers,
+       sum(machine_clicks)::bigint AS machine_clicks
+FROM both_
 GROUP BY variation_id, link_index
 ORDER BY variation_id NULLS LAST, link_index NULLS FIRST;
 
@@ -116,14 +137,24 @@ FROM send_engagement WHERE sender_id = :sender_id AND email_id = ANY(:email_ids:
 GROUP BY email_id;
 
 -- name: admin_email_timeline
--- admin: an email's sends and events per hour or day (:bucket), for the charts over time.
+-- admin: an email's sends and events per hour or day (:bucket), for the charts over time
+-- (events purged by retention come from their hourly roll-ups).
 SELECT date_trunc(:bucket, sent_at) AS t, 'send' AS kind, count(*) AS n
 FROM sends WHERE email_id = :email_id AND sender_id = :sender_id AND sent_at IS NOT NULL
 GROUP BY 1
 UNION ALL
-SELECT date_trunc(:bucket, ev.at), ev.kind::text, count(*)
-FROM send_events ev JOIN emails e ON e.id = ev.email_id AND e.sender_id = :sender_id
-WHERE ev.email_id = :email_id AND (:include_machine OR NOT ev.machine)
+SELECT t, kind, sum(n)::bigint FROM (
+    SELECT date_trunc(:bucket, ev.at) AS t, ev.kind::text AS kind, count(*) AS n
+    FROM send_events ev JOIN emails e ON e.id = ev.email_id AND e.sender_id = :sender_id
+    WHERE ev.email_id = :email_id AND (:include_machine OR NOT ev.machine)
+    GROUP BY 1, 2
+    UNION ALL
+    -- events purged by retention, counted per hour (db/0102)
+    SELECT date_trunc(:bucket, r.hour), r.kind::text, sum(r.events)
+    FROM send_event_rollups r JOIN emails e ON e.id = r.email_id AND e.sender_id = :sender_id
+    WHERE r.email_id = :email_id AND (:include_machine OR NOT r.machine)
+    GROUP BY 1, 2
+) events
 GROUP BY 1, 2
 ORDER BY 1, 2;
 

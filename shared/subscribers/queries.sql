@@ -18,14 +18,22 @@ RETURNING id, address, locale, properties, state, soft_bounces, created_at, upda
           state_changed_at;
 
 -- name: upsert
--- PUT by address: creates it, or replaces locale and properties; `inserted` tells which.
-INSERT INTO subscribers (sender_id, address, locale, properties, property_bits)
-VALUES (:sender_id, lower(:address), :locale, :properties, :property_bits)
-ON CONFLICT (sender_id, address) DO UPDATE
-    SET locale = EXCLUDED.locale, properties = EXCLUDED.properties,
-        property_bits = EXCLUDED.property_bits
-RETURNING id, address, locale, properties, state, soft_bounces, created_at, updated_at,
-          state_changed_at, (xmax = 0) AS inserted;
+-- PUT by address: creates it, or replaces locale and properties; `inserted` tells which. A
+-- created subscriber gets its 'subscribe' consent record (shared/consent) in the same statement,
+-- so the API's PUT stays one autocommit statement.
+WITH up AS (
+    INSERT INTO subscribers (sender_id, address, locale, properties, property_bits)
+    VALUES (:sender_id, lower(:address), :locale, :properties, :property_bits)
+    ON CONFLICT (sender_id, address) DO UPDATE
+        SET locale = EXCLUDED.locale, properties = EXCLUDED.properties,
+            property_bits = EXCLUDED.property_bits
+    RETURNING id, address, locale, properties, state, soft_bounces, created_at, updated_at,
+              state_changed_at, (xmax = 0) AS inserted
+), consent AS (
+    INSERT INTO consent_records (sender_id, subscriber_id, action, source, source_ref)
+    SELECT :sender_id, id, 'subscribe', :consent_source, :consent_ref FROM up WHERE inserted
+)
+SELECT * FROM up;
 
 -- name: update
 -- PATCH: each column changes only when its set_ flag is true. Properties can be replaced or
@@ -45,31 +53,6 @@ WHERE id = :id AND sender_id = :sender_id
 RETURNING id, address, locale, properties, state, soft_bounces, created_at, updated_at,
           state_changed_at;
 
--- name: erase
--- GDPR erase in one statement: events and reports keep their counts but lose the IP, user agent,
--- address and returned message; the subscriber row goes (sends keep a NULL subscriber_id).
--- Stored Idempotency-Key answers that contain the address are replaced by a 410 (the key stays
--- claimed, so a retried request still does nothing twice).
-WITH target AS (
-    SELECT id, address FROM subscribers WHERE id = :id AND sender_id = :sender_id
-), answers AS (
-    UPDATE idempotency_keys
-    SET status_code = 410,
-        response = jsonb_build_object('error', 'Gone',
-                                      'detail', 'this answer named a subscriber who was erased')
-    WHERE sender_id = :sender_id AND response IS NOT NULL
-      AND strpos(response::text, (SELECT address FROM target)) > 0
-), events AS (
-    UPDATE send_events SET ip = NULL, user_agent = NULL, detail = NULL, subscriber_id = NULL
-    WHERE subscriber_id = (SELECT id FROM target)
-), reports AS (
-    UPDATE response_reports SET recipient = NULL, headers = '[]', human_text = NULL,
-        original = NULL, diagnostic = NULL, subscriber_id = NULL
-    WHERE subscriber_id = (SELECT id FROM target)
-)
-DELETE FROM subscribers WHERE id = (SELECT id FROM target)
-RETURNING id;
-
 -- name: bulk_upsert
 -- Up to 10,000 subscribers in one set-based statement; rows arrive as one JSON array
 -- (deduplicated by address beforehand: ON CONFLICT cannot touch a row twice). Returns how many
@@ -87,6 +70,10 @@ WITH up AS (
         -- an unchanged row is not rewritten (no dead tuple, no index or GIN churn)
         WHERE (subscribers.locale, subscribers.properties)
               IS DISTINCT FROM (EXCLUDED.locale, EXCLUDED.properties)
-    RETURNING (xmax = 0) AS inserted
+    RETURNING id, (xmax = 0) AS inserted
+), consent AS (
+    -- each created subscriber's 'subscribe' consent record (shared/consent)
+    INSERT INTO consent_records (sender_id, subscriber_id, action, source, source_ref)
+    SELECT :sender_id, id, 'subscribe', :consent_source, :consent_ref FROM up WHERE inserted
 )
 SELECT count(*) FILTER (WHERE inserted) AS created FROM up;

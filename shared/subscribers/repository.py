@@ -1,5 +1,5 @@
-"""Subscriber storage: single-row CRUD, bulk upsert and GDPR erase (listing: ``listing.py``,
-CSV import: ``imports`` package)."""
+"""Subscriber storage: single-row CRUD and bulk upsert (listing: ``listing.py``, CSV import:
+``imports`` package, GDPR erase: ``shared.privacy``)."""
 
 from __future__ import annotations
 
@@ -47,13 +47,25 @@ async def create(
 
 
 async def upsert(
-    conn: Conn, sender_id: int, *, address: str, locale: str, properties: dict[str, Any]
+    conn: Conn,
+    sender_id: int,
+    *,
+    address: str,
+    locale: str,
+    properties: dict[str, Any],
+    consent_source: str = "api",
+    consent_ref: str | None = None,
 ) -> Row:
-    """Create or replace by address; the row has ``inserted``."""
+    """Create or replace by address; the row has ``inserted``. A created subscriber gets a
+    ``subscribe`` consent record from ``consent_source`` / ``consent_ref`` (shared/consent)."""
     row = await fetch_one(
         conn,
         Q.upsert,
-        _row(sender_id, address, locale, properties),
+        {
+            **_row(sender_id, address, locale, properties),
+            "consent_source": consent_source,
+            "consent_ref": consent_ref,
+        },
     )
     assert row is not None
     return row
@@ -74,21 +86,29 @@ async def update(
     return await fetch_one(conn, Q.update, params)
 
 
-async def erase(conn: Conn, sender_id: int, subscriber_id: int) -> bool:
-    """GDPR erase; False when the sender has no such subscriber."""
-    return await fetch_one(conn, Q.erase, {"id": subscriber_id, "sender_id": sender_id}) is not None
-
-
-async def bulk_upsert(conn: Conn, sender_id: int, rows: list[dict[str, Any]]) -> tuple[int, int]:
+async def bulk_upsert(
+    conn: Conn,
+    sender_id: int,
+    rows: list[dict[str, Any]],
+    *,
+    consent_source: str = "api",
+    consent_ref: str | None = None,
+) -> tuple[int, int]:
     """Upsert rows of {address, locale, properties} in one statement. Later duplicates of an
     address win. Returns (created, updated); a row sent unchanged counts as updated. Each row
-    dict gains its ``property_bits``."""
+    dict gains its ``property_bits``. Created subscribers get a ``subscribe`` consent record."""
     unique: dict[str, dict[str, Any]] = {}
     for row in rows:
         unique[row["address"].lower()] = row
     for row in unique.values():
         row["property_bits"] = property_bits(row.get("properties") or {})
     payload = json.dumps(list(unique.values()), separators=(",", ":"))
-    result = await fetch_one(conn, Q.bulk_upsert, {"sender_id": sender_id, "rows": payload})
+    params = {
+        "sender_id": sender_id,
+        "rows": payload,
+        "consent_source": consent_source,
+        "consent_ref": consent_ref,
+    }
+    result = await fetch_one(conn, Q.bulk_upsert, params)
     assert result is not None
     return result["created"], len(unique) - result["created"]

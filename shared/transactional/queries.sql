@@ -9,19 +9,19 @@ WHERE e.id = ANY(:email_ids::bigint[]) AND e.sender_id = :sender_id;
 
 -- name: recipients
 -- The sender's subscribers named by id or address in one request, with whether each given
--- address that is no subscriber was erased: one round trip for a batch of up to 500.
+-- address that is no subscriber was erased (:hashes are the addresses' keyed hashes, in the same
+-- order, shared/privacy/erasure.py): one round trip for a batch of up to 500.
 SELECT s.id, s.address::text AS address, s.state::text AS state, false AS erased
 FROM subscribers s
 WHERE s.sender_id = :sender_id
   AND (s.id = ANY(:ids::bigint[]) OR s.address = ANY(:addresses::text[]))
 UNION ALL
 SELECT NULL, a.address, NULL, true
-FROM unnest(:addresses::text[]) AS a(address)
+FROM unnest(:addresses::text[], :hashes::bytea[]) AS a(address, hash)
 WHERE NOT EXISTS (SELECT 1 FROM subscribers s
                   WHERE s.sender_id = :sender_id AND s.address = a.address)
   AND EXISTS (SELECT 1 FROM erased_addresses x
-              WHERE x.sender_id = :sender_id
-                AND x.address_hash = erased_address_hash(:sender_id, a.address));
+              WHERE x.sender_id = :sender_id AND x.address_hash = a.hash);
 
 -- name: insert_sends
 -- Transactional send rows and their payloads in one statement. Ids are taken from the sends

@@ -17,8 +17,11 @@ async def get_emails(conn: Conn, sender_id: int, email_ids: list[int]) -> dict[i
     return {row["id"]: row for row in rows}
 
 
-async def recipients(conn: Conn, sender_id: int, ids: list[int], addresses: list[str]) -> list[Row]:
-    params = {"sender_id": sender_id, "ids": ids, "addresses": addresses}
+async def recipients(
+    conn: Conn, sender_id: int, ids: list[int], addresses: list[str], hashes: list[bytes]
+) -> list[Row]:
+    """``hashes``: the keyed hash of each address (same order), to find erased ones."""
+    params = {"sender_id": sender_id, "ids": ids, "addresses": addresses, "hashes": hashes}
     return await fetch_all(conn, Q.recipients, params)
 
 

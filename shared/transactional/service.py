@@ -17,6 +17,7 @@ from shared.config import get_settings
 from shared.db import Conn, Row
 from shared.errors import AppError, Conflict, Gone, NotFound, Unprocessable
 from shared.jobs import SEND_PRIORITY, Job, job
+from shared.privacy.erasure import address_hash, erasure_key
 from shared.subscribers.validation import address_error
 from shared.transactional import repository as repo
 from shared.transactional.models import MAX_BATCH, Payload, check_payload, suppression_reason
@@ -106,7 +107,9 @@ async def queue_sends(conn: Conn, sender_id: int, requests: Sequence[SendRequest
             result.outcomes[i].error = error
     ids = sorted({r.subscriber_id for _, r, _, _ in checked if r.subscriber_id is not None})
     addresses = sorted({to for _, _, to, _ in checked if to is not None})
-    found = await repo.recipients(conn, sender_id, ids, addresses)
+    key = erasure_key(settings)
+    hashes = [address_hash(key, sender_id, a) for a in addresses]
+    found = await repo.recipients(conn, sender_id, ids, addresses, hashes)
     by_id = {row["id"]: row for row in found if row["id"] is not None}
     by_address = {row["address"]: row for row in found}
     items: list[dict[str, Any]] = []

@@ -62,7 +62,11 @@ def allow_private_targets(settings: Settings) -> bool:
 def check_url_syntax(url: str, *, allow_private: bool) -> None:
     """What can be told without DNS (used when the URL is saved): http(s), a host, and no
     literal non-public address or ``localhost``."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port out of range raises here, not when the worker POSTs
+    except ValueError as error:  # "http://[", "http://host:99999"
+        raise RefusedTarget(f"webhook URL is malformed: {error}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RefusedTarget("webhook URL must be http(s) with a host")
     if parts.username or parts.password:

@@ -74,7 +74,8 @@ async def test_merge_falls_back_when_the_database_refuses_a_row(
         await repository.create_staging(conn)
         async with conn.transaction():
             await repository.copy_rows(conn, rows)
-            merged, bad = await repository.merge_staged(conn, tenant.sender_id)
+            job = await repository.create_job(conn, tenant.sender_id)
+            merged, bad = await repository.merge_staged(conn, tenant.sender_id, job["id"])
         assert (merged, bad) == (2, [3])
         cur = await conn.execute(
             "SELECT address, properties, property_bits = property_bits(properties) AS bits_right"
@@ -82,7 +83,16 @@ async def test_merge_falls_back_when_the_database_refuses_a_row(
             [tenant.sender_id],
         )
         found = await cur.fetchall()
+        cur = await conn.execute(
+            "SELECT action, source, source_ref FROM consent_records WHERE sender_id = %s",
+            [tenant.sender_id],
+        )
+        records = await cur.fetchall()
         await conn.commit()
+    # the fallback merge records consent for what it created, as the fast one does
+    assert (
+        records == [{"action": "subscribe", "source": "import", "source_ref": str(job["id"])}] * 2
+    )
     assert [r["address"] for r in found] == [
         f"good1-{tenant.sender_id}@example.com",
         f"good2-{tenant.sender_id}@example.com",

@@ -74,3 +74,23 @@ async def test_api_unsubscribe_leaves_a_bounced_subscriber_bounced(
     assert unsubscribe_hooks(sync_conn, tenant.sender_id) == []
     missing = await tenant.client.patch("/v1/subscribers/999999999", json={"state": "unsubscribed"})
     assert missing.status_code == 404
+
+
+async def test_a_pending_subscriber_who_asks_to_unsubscribe_is_unsubscribed(
+    tenant: Tenant, sync_conn: psycopg.Connection[dict]
+) -> None:
+    r = await tenant.client.post(
+        "/v1/subscribers", json={"address": "pending-unsub@example.org", "double_opt_in": True}
+    )
+    assert r.status_code in (200, 201), r.text
+    assert r.json()["state"] == "pending"
+    r = await tenant.client.patch(
+        f"/v1/subscribers/{r.json()['id']}", json={"state": "unsubscribed"}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "unsubscribed"
+    actions = sync_conn.execute(
+        "SELECT action FROM consent_records WHERE subscriber_id = %s ORDER BY id",
+        (r.json()["id"],),
+    ).fetchall()
+    assert [a["action"] for a in actions] == ["subscribe", "unsubscribe"]

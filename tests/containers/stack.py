@@ -407,6 +407,7 @@ def scenario(podman: Podman, run_dir: Path, stacks: list[Stack], result: dict[st
         "RABBITMQ_PASSWORD": secrets.token_urlsafe(18),
         "TART_TOKEN_SECRETS": secrets.token_urlsafe(24),
         "TART_SESSION_SECRET": secrets.token_urlsafe(24),
+        "TART_ERASURE_KEY": secrets.token_urlsafe(24),
         "TART_SMTP_RELAYS": "smtp://catcher:1025",
         "TART_IMAGE": f"localhost/tart-mailer:{project}",
         "TART_API_PUBLISH_PORT": str(ports["api"]),

@@ -30,6 +30,7 @@ COMPOSE_SECRETS = {
     "RABBITMQ_PASSWORD": "check-rabbitmq-password",
     "TART_TOKEN_SECRETS": "check-token-secret-0123456789",
     "TART_SESSION_SECRET": "check-session-secret-0123456789",
+    "TART_ERASURE_KEY": "check-erasure-key-0123456789",
 }
 
 

@@ -252,7 +252,9 @@ def test_prod_commits_no_secret_and_dev_secrets_are_placeholders() -> None:
     for line in dev_secrets.read_text().splitlines():
         if line and not line.startswith("#"):
             key, _, value = line.partition("=")
-            if key in ("TART_TOKEN_SECRETS", "TART_SESSION_SECRET") or "://" in value:
+            if key in ("TART_TOKEN_SECRETS", "TART_SESSION_SECRET", "TART_ERASURE_KEY") or (
+                "://" in value
+            ):
                 assert "dev-insecure" in value or "maildev" in value, line
 
 

@@ -16,6 +16,7 @@ from shared.config import Settings
 from shared.events import service
 from shared.events.models import WireEvent
 from shared.tokens import codec_from_settings_secrets
+from tests.public.forms_world import shop, site  # noqa: F401 - fixtures of the form tests
 from tests.public.world import World, drop_world, make_world
 
 

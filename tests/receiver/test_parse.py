@@ -266,3 +266,10 @@ async def test_mailto_unsubscribe_is_tied_to_its_send(
         (world.sends[address],),
     ).fetchone()
     assert event["n"] == 1
+    consent = sync_conn.execute(
+        "SELECT action, source, source_ref FROM consent_records WHERE sender_id = %s",
+        (world.sender_id,),
+    ).fetchall()
+    assert consent == [
+        {"action": "unsubscribe", "source": "mailto", "source_ref": str(world.sends[address])}
+    ]

@@ -30,11 +30,26 @@ def test_real_secrets_accepted_in_prod(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TART_ENV", "prod")
     monkeypatch.setenv("TART_TOKEN_SECRETS", "a-real-secret-0123456789, an-older-one-0123456789")
     monkeypatch.setenv("TART_SESSION_SECRET", "another-real-secret-0123456789")
+    monkeypatch.setenv("TART_ERASURE_KEY", "an-erasure-key-0123456789")
     settings = Settings()
     assert [s.get_secret_value() for s in settings.token_secrets] == [
         "a-real-secret-0123456789",
         "an-older-one-0123456789",
     ]
+
+
+def test_erasure_key_placeholder_refused_in_prod_and_short_key_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TART_ENV", "prod")
+    monkeypatch.setenv("TART_TOKEN_SECRETS", "a-real-secret-0123456789")
+    monkeypatch.setenv("TART_SESSION_SECRET", "another-real-secret-0123456789")
+    monkeypatch.delenv("TART_ERASURE_KEY", raising=False)
+    with pytest.raises(ValidationError, match="TART_ERASURE_KEY holds the development placeholder"):
+        Settings()
+    monkeypatch.setenv("TART_ERASURE_KEY", "too-short")
+    with pytest.raises(ValidationError, match="at least 16 characters"):
+        Settings()
 
 
 def test_short_secret_refused(monkeypatch: pytest.MonkeyPatch) -> None:

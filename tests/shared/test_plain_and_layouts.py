@@ -63,7 +63,7 @@ def test_the_default_layout_frames_the_body_with_the_footer_links() -> None:
     html = rendered.html or ""
     assert "<p>Body for Ada</p>" in html  # the body is inserted as markup, not escaped
     assert f'href="{URLS.unsubscribe_url}"' in html and "1 Main St, Springfield" in html
-    assert "preferences" not in html.lower()  # no preferences link in this message
+    assert f'href="{URLS.preferences_url}"' in html  # the preference center's link
     plain = rendered.plain or ""
     assert plain.startswith("Body for Ada\n")
     assert f"Unsubscribe: {URLS.unsubscribe_url}" in plain and "1 Main St" in plain

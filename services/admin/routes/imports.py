@@ -28,6 +28,7 @@ from shared.imports import csv_import
 from shared.imports import repository as imports
 from shared.limits import valid_id
 from shared.logging import get_logger
+from shared.privacy import erasure
 
 router = APIRouter(prefix="/senders/{sender_id}/imports")
 log = get_logger(__name__)
@@ -50,10 +51,12 @@ async def _chunks(path: str, job_id: int) -> AsyncIterator[bytes]:
 
 
 async def _run(
-    pool: AsyncConnectionPool, sender_id: int, job_id: int, path: str, limit: int
+    pool: AsyncConnectionPool, sender_id: int, job_id: int, path: str, limit: int, key: bytes
 ) -> None:
     try:
-        await csv_import.run_import(pool, sender_id, job_id, _chunks(path, job_id), max_bytes=limit)
+        await csv_import.run_import(
+            pool, sender_id, job_id, _chunks(path, job_id), max_bytes=limit, erasure_key=key
+        )
     except Exception:  # the job row records the failure; keep the process alive
         log.exception("admin import failed", job_id=job_id, sender_id=sender_id)
     finally:
@@ -62,10 +65,11 @@ async def _run(
 
 
 async def _start(
-    pool: AsyncConnectionPool, sender_id: int, job_id: int, path: str, limit: int
+    pool: AsyncConnectionPool, sender_id: int, job_id: int, path: str, limit: int, key: bytes
 ) -> None:
-    """Run the import as a task of this process, not tied to the request that started it."""
-    task = asyncio.create_task(_run(pool, sender_id, job_id, path, limit))
+    """Run the import as a task of this process, not tied to the request that started it
+    (``key``: the erasure key, so addresses erased before are refused)."""
+    task = asyncio.create_task(_run(pool, sender_id, job_id, path, limit, key))
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
 
@@ -102,7 +106,8 @@ async def start_import(
     limit = settings_of(request).api_max_import_bytes
     # The import runs on connections of its own, so it starts once the job row is committed:
     # background tasks run after the response, which is sent after this request's COMMIT.
-    background.add_task(_start, pool_of(request), sender_id, job["id"], path, limit)
+    key = erasure.erasure_key(settings_of(request))
+    background.add_task(_start, pool_of(request), sender_id, job["id"], path, limit, key)
     return RedirectResponse(f"/senders/{sender_id}/imports/{job['id']}", status_code=303)
 
 

@@ -11,16 +11,20 @@ from urllib.parse import urlencode
 
 import psycopg
 from fastapi import APIRouter, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from services.admin.forms import Form, read_form
-from services.admin.sessions import SenderId, Tx, pool_of
+from services.admin.sessions import SenderId, Tx, pool_of, settings_of
 from services.admin.templating import render
+from shared.consent import service as consent
 from shared.db import Conn
 from shared.errors import NotFound, Unprocessable
 from shared.events import service as events
 from shared.filters import parse_filter
 from shared.limits import valid_id
+from shared.privacy import erasure
+from shared.privacy import export as exports
 from shared.subscribers import repository as subscribers
 from shared.subscribers.listing import SubscriberQuery, list_page
 from shared.subscribers.validation import STATES, address_error, locale_error
@@ -46,7 +50,7 @@ def _query(
         else:
             q.locales = [values["locale"]]
     if values["state"]:
-        if values["state"] in STATES:
+        if values["state"] in (*STATES, "pending"):
             q.states = [values["state"]]
         else:
             errors["state"] = "unknown state"
@@ -177,6 +181,14 @@ async def create_subscriber(request: Request, sender_id: SenderId, tx: Tx) -> Re
                 row = await subscribers.create(
                     tx.conn, sender_id, address=address, locale=locale, properties=properties
                 )
+                await consent.record(
+                    tx.conn,
+                    sender_id=sender_id,
+                    subscriber_id=row["id"],
+                    action="subscribe",
+                    source="admin",
+                    source_ref=str(request.state.admin.id),
+                )
         except psycopg.errors.UniqueViolation:
             form.errors["address"] = "this sender already has this subscriber"
         except psycopg.errors.IntegrityError:
@@ -212,11 +224,31 @@ async def edit_subscriber(
         "state": row["state"],
         "properties": json.dumps(row["properties"], indent=2, ensure_ascii=False),
     }
+    activity = await exports.activity(tx.conn, sender_id, subscriber_id)
     return await render(
         request,
         "subscribers/edit.html",
-        {"values": values, "errors": {}, "subscriber": row},
+        {"values": values, "errors": {}, "subscriber": row, **activity},
         sender_id=sender_id,
+    )
+
+
+@router.get("/{subscriber_id}/export.json")
+async def export_subscriber(
+    request: Request, sender_id: SenderId, subscriber_id: int, tx: Tx
+) -> Response:
+    """The GDPR export (the API's document), as a download."""
+    await _get(tx.conn, sender_id, subscriber_id)
+    document = await exports.export(tx.conn, sender_id, subscriber_id)
+    # the API's format (ISO times), indented for a person to read
+    body = json.dumps(jsonable_encoder(document), ensure_ascii=False, indent=2)
+    return Response(
+        body,
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="subscriber-{subscriber_id}.json"',
+            "Cache-Control": "no-store",
+        },
     )
 
 
@@ -227,14 +259,20 @@ async def save_subscriber(
     row = await _get(tx.conn, sender_id, subscriber_id)
     form = await read_form(request)
     locale = form.line("locale", required=True, max_len=10)
-    state = form.choice("state", STATES)
+    # a pending subscriber stays pending unless the admin picks a state (no silent activation)
+    state = form.choice("state", (*STATES, "pending") if row["state"] == "pending" else STATES)
     if locale and locale_error(locale):
         form.errors["locale"] = "C or like en_US"
     properties = _properties(form)
     if form.ok:
         changes = {"locale": locale, "state": state, "properties": properties}
         _, messages = await events.update_subscriber(
-            tx.conn, sender_id, subscriber_id, changes, source="admin"
+            tx.conn,
+            sender_id,
+            subscriber_id,
+            changes,
+            source="admin",
+            source_ref=str(request.state.admin.id),
         )
         tx.enqueue(*messages)
         url = f"/senders/{sender_id}/subscribers/{subscriber_id}?notice=saved"
@@ -253,5 +291,12 @@ async def erase_subscriber(
     request: Request, sender_id: SenderId, subscriber_id: int, tx: Tx
 ) -> Response:
     await _get(tx.conn, sender_id, subscriber_id)
-    await subscribers.erase(tx.conn, sender_id, subscriber_id)
+    await erasure.erase(
+        tx.conn,
+        sender_id,
+        subscriber_id,
+        key=erasure.erasure_key(settings_of(request)),
+        source="admin",
+        source_ref=str(request.state.admin.id),
+    )
     return RedirectResponse(f"/senders/{sender_id}/subscribers?notice=deleted", status_code=303)

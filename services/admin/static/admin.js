@@ -46,6 +46,23 @@
     }
   }, true);
 
+  // "Copy" buttons (data-copy="#id"): the text of a read-only field to the clipboard; without
+  // script the field is still there to select and copy by hand.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("button[data-copy]") : null;
+    if (!button) { return; }
+    var field = document.querySelector(button.dataset.copy);
+    if (!field) { return; }
+    field.select();
+    var done = function () { button.textContent = "Copied"; };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(done, function () { document.execCommand("copy"); done(); });
+    } else {
+      document.execCommand("copy");
+      done();
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     drawCharts(document);
     document.body.addEventListener("htmx:afterSettle", function (event) { drawCharts(event.target); });

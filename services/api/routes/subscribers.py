@@ -19,15 +19,19 @@ from services.api.schemas.subscribers import (
     BulkUpsertOut,
     ImportJob,
     Subscriber,
+    SubscriberCreateIn,
     SubscriberIn,
     SubscriberPatch,
 )
+from shared.consent import service as consent
 from shared.db import transaction
 from shared.errors import NotFound, Unprocessable
 from shared.events import service as events
 from shared.filters import parse_filter
 from shared.imports import csv_import
 from shared.imports import repository as imports
+from shared.optin import service as optin
+from shared.privacy import erasure
 from shared.subscribers import listing
 from shared.subscribers import repository as subscribers
 from shared.subscribers.validation import LOCALE_RE
@@ -43,7 +47,8 @@ async def list_subscribers(
     cursor: Cursor = None,
     locale: Annotated[list[str], Query(max_length=100)] = [],  # noqa: B006 - FastAPI copies it
     state: Annotated[
-        list[Literal["active", "unsubscribed", "bounced", "complained"]], Query(max_length=4)
+        list[Literal["pending", "active", "unsubscribed", "bounced", "complained"]],
+        Query(max_length=5),
     ] = [],  # noqa: B006
     filter: Annotated[
         str | None,
@@ -93,16 +98,36 @@ async def list_subscribers(
     summary="Create a subscriber",
     responses={409: {"description": "The address exists (use PUT to upsert)."}},
 )
-async def create_subscriber(body: SubscriberIn, ctx: Ctx, idem: Idem) -> Any:
+async def create_subscriber(body: SubscriberCreateIn, ctx: Ctx, idem: Idem) -> Any:
     if idem.replay is not None:
         return idem.replay
-    row = await subscribers.create(
-        ctx.conn,
-        ctx.sender_id,
-        address=body.address,
-        locale=body.locale,
-        properties=body.properties,
-    )
+    if body.double_opt_in:
+        # pending, with its 'subscribe' consent record; the confirmation mail goes after COMMIT
+        row = await optin.create_pending(
+            ctx.tx,
+            ctx.sender_id,
+            address=body.address,
+            locale=body.locale,
+            properties=body.properties,
+            resend_minutes=get_settings(ctx.request).optin_resend_minutes,
+            api_key_id=ctx.key_id,
+        )
+    else:
+        row = await subscribers.create(
+            ctx.conn,
+            ctx.sender_id,
+            address=body.address,
+            locale=body.locale,
+            properties=body.properties,
+        )
+        await consent.record(
+            ctx.conn,
+            sender_id=ctx.sender_id,
+            subscriber_id=row["id"],
+            action="subscribe",
+            source="api",
+            source_ref=str(ctx.key_id),
+        )
     return await idem.respond(201, Subscriber.model_validate(row))
 
 
@@ -119,6 +144,7 @@ async def upsert_subscriber(body: SubscriberIn, ctx: StatementCtx) -> Any:
         address=body.address,
         locale=body.locale,
         properties=body.properties,
+        consent_ref=str(ctx.key_id),
     )
     inserted = row.pop("inserted")
     return JSONResponse(
@@ -135,7 +161,9 @@ async def bulk_upsert(body: BulkUpsertIn, ctx: Ctx, idem: Idem) -> Any:
         {"address": s.address, "locale": s.locale, "properties": s.properties}
         for s in body.subscribers
     ]
-    created, updated = await subscribers.bulk_upsert(ctx.conn, ctx.sender_id, rows)
+    created, updated = await subscribers.bulk_upsert(
+        ctx.conn, ctx.sender_id, rows, consent_ref=str(ctx.key_id)
+    )
     return await idem.respond(200, {"created": created, "updated": updated})
 
 
@@ -167,7 +195,12 @@ async def import_csv(request: Request, key: Auth) -> Any:
     async with transaction(pool) as tx:
         job = await imports.create_job(tx.conn, key.sender_id)
     row = await csv_import.run_import(
-        pool, key.sender_id, job["id"], body, max_bytes=settings.api_max_import_bytes
+        pool,
+        key.sender_id,
+        job["id"],
+        body,
+        max_bytes=settings.api_max_import_bytes,
+        erasure_key=erasure.erasure_key(settings),
     )
     return JSONResponse(ImportJob.model_validate(row).model_dump(mode="json"), status_code=201)
 
@@ -222,7 +255,7 @@ async def update_subscriber(subscriber_id: Id, body: SubscriberPatch, ctx: Ctx) 
     if body.merge_properties is not None:
         changes["merge"] = body.merge_properties
     row, messages = await events.update_subscriber(
-        ctx.conn, ctx.sender_id, subscriber_id, changes, source="api"
+        ctx.conn, ctx.sender_id, subscriber_id, changes, source="api", source_ref=str(ctx.key_id)
     )
     if row is None:
         raise NotFound("no such subscriber")
@@ -237,7 +270,16 @@ async def update_subscriber(subscriber_id: Id, body: SubscriberPatch, ctx: Ctx) 
     summary="Erase a subscriber (GDPR)",
 )
 async def erase_subscriber(subscriber_id: Id, ctx: Ctx) -> Response:
-    """Removes the personal data; sends and events stay as anonymous counts."""
-    if not await subscribers.erase(ctx.conn, ctx.sender_id, subscriber_id):
+    """Removes the subscriber and their address from everywhere it was stored; sends and events
+    stay as anonymous counts, consent records as proof under a keyed hash of the address."""
+    erased = await erasure.erase(
+        ctx.conn,
+        ctx.sender_id,
+        subscriber_id,
+        key=erasure.erasure_key(get_settings(ctx.request)),
+        source="api",
+        source_ref=str(ctx.key_id),
+    )
+    if not erased:
         raise NotFound("no such subscriber")
     return Response(status_code=204)

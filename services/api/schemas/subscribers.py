@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StrictBool, field_validator
 
 from services.api.schemas.common import Address, Locale, Properties, Strict
 
@@ -42,6 +42,21 @@ class SubscriberIn(Strict):
     _props = field_validator("properties")(_check_properties)
 
 
+class SubscriberCreateIn(SubscriberIn):
+    """A subscriber to create. With ``double_opt_in`` it starts ``pending`` and is mailed a
+    confirmation link; it joins bulk sends only once it has confirmed."""
+
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {
+            "examples": [{"address": "ada@example.com", "locale": "en_US", "double_opt_in": True}]
+        },
+    }
+    double_opt_in: StrictBool = Field(
+        False, description="Start pending and mail a confirmation link (double opt-in)."
+    )
+
+
 class SubscriberPatch(Strict):
     """Changes to a subscriber: omitted fields stay. ``properties`` replaces them all;
     ``merge_properties`` sets the given keys (a null value removes a key)."""
@@ -65,7 +80,9 @@ class Subscriber(BaseModel):
     address: str
     locale: str
     properties: dict[str, Any]
-    state: Literal["active", "unsubscribed", "bounced", "complained"]
+    state: Literal["pending", "active", "unsubscribed", "bounced", "complained"] = Field(
+        description="pending: waits for its double opt-in confirmation (never in a bulk send)."
+    )
     soft_bounces: int = Field(
         description="Sends that soft-bounced for good since the subscriber last became active; "
         "the sender's soft_bounce_limit of them within soft_bounce_window stops it."

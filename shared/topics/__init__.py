@@ -1,0 +1,1 @@
+"""The boolean "topic" properties a sender declares (forms offer them as checkboxes)."""

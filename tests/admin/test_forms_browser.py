@@ -1,0 +1,113 @@
+"""The admin's form pages in headless Debian Chromium: declare a topic, create a form, see its
+snippet and copy it with the button, open the hosted page from the preview link. Screenshots go
+to test-artifacts/admin-forms/."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from services.admin.app import create_app
+from shared.admins.repository import password_hasher
+from shared.config import Settings
+from tests.fixtures.ports import free_port, wait_for_port
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "admin-forms"
+PASSWORD = "correct horse battery staple"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def admin_url(settings: Settings) -> Iterator[str]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for_port(port)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(15)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _shot(page: Page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_an_operator_creates_a_form_and_copies_its_snippet(
+    admin_url: str, chromium: Browser, sync_conn: psycopg.Connection[dict[str, Any]]
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    email = f"owner-{tag}@example.com"
+    sync_conn.execute(
+        "INSERT INTO admin_users (email, password_hash, role) VALUES (%s, %s, 'owner')",
+        [email, password_hasher.hash(PASSWORD)],
+    )
+    sender = sync_conn.execute(
+        "INSERT INTO senders (address, name, public_base_url, return_path_domain) "
+        "VALUES (%s, 'Shop', 'https://links.example.com', 'example.com') RETURNING id",
+        [f"shop-{tag}@example.com"],
+    ).fetchone()
+    assert sender is not None
+    context = chromium.new_context(viewport={"width": 1280, "height": 1000})
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    try:
+        page = context.new_page()
+        page.goto(f"{admin_url}/login")
+        page.fill("#f-email", email)
+        page.fill("#f-password", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page.locator("h1")).to_have_text("Dashboard")
+        page.goto(f"{admin_url}/senders/{sender['id']}")
+        page.click("nav.sendernav >> text=Forms")
+        expect(page.locator("h1")).to_have_text("Subscription forms")
+        page.fill("#f-key", "news")
+        page.fill("#f-label_en", "News")
+        page.fill("#f-label_tr", "Haberler")
+        page.click("text=Add or relabel topic")
+        expect(page.locator("table")).to_contain_text("Haberler")
+        page.click("text=New form")
+        page.fill("#f-name", "Newsletter")
+        page.fill("#f-fields", "first_name")
+        page.check("input[name=topics][value=news]")
+        page.fill("#f-allowed_origins", "https://www.example.com")
+        page.click("button.primary")
+        expect(page.locator(".notice")).to_have_text("Created.")
+        snippet = page.locator("#snippet").input_value()
+        assert 'name="first_name"' in snippet and 'value="news"' in snippet
+        _shot(page, "01-form")
+        page.click("button[data-copy]")
+        expect(page.locator("button[data-copy]")).to_have_text("Copied")
+        form_id = page.url.split("?")[0].rsplit("/", 1)[1]
+        row = sync_conn.execute(
+            "SELECT name, fields, topics, double_opt_in, allowed_origins FROM forms WHERE id = %s",
+            [form_id],
+        ).fetchone()
+        assert row == {
+            "name": "Newsletter", "fields": ["first_name"], "topics": ["news"],
+            "double_opt_in": True, "allowed_origins": ["https://www.example.com"],
+        }  # fmt: skip
+    finally:
+        context.close()
+        sync_conn.execute("DELETE FROM senders WHERE id = %s", [sender["id"]])
