@@ -53,7 +53,7 @@ WORKDIR /app
 USER ${UID}:${UID}
 # Web services, then worker /metrics ports (sender, receiver, scheduler, poller, events, webhooks,
 # api-maintenance).
-EXPOSE 8000 8001 8002 9101 9102 9103 9104 9105 9106 9107
+EXPOSE 8000 8001 8002 8003 9101 9102 9103 9104 9105 9106 9107
 # Exec form: the Python process is PID 1 and receives SIGTERM itself (uvicorn, dramatiq and the
 # loops all handle it; see docs/deploy.md, "Graceful shutdown").
 CMD ["python", "-m", "services.api"]

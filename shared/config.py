@@ -121,6 +121,30 @@ class Settings(BaseSettings):
         "user:password@host:port/MAILBOX.",
     )
     max_inbound_bytes: int = Field(25 * 1024 * 1024, description="Largest inbound message kept.")
+    campaign_guard_interval_seconds: float = Field(
+        10,
+        ge=0,
+        description="How often, at most, the bounce and complaint guard recounts a running "
+        "campaign's rates while responses arrive (per campaign).",
+    )
+    esp_port: int = Field(
+        8003, description="Port of the ESP event intake (receiver web: SES/SNS, SendGrid, ...)."
+    )
+    esp_max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest ESP callback body accepted (413 above it)."
+    )
+    esp_sns_ca_file: str | None = Field(
+        None,
+        description="PEM file of the CAs an SNS signing certificate must chain to (checked with "
+        "the intermediates in the fetched PEM). Unset: the certificate is trusted as fetched over "
+        "verified TLS from an SNS host.",
+    )
+    esp_max_age_seconds: float = Field(
+        900,
+        gt=0,
+        description="A signed ESP callback (SNS, SendGrid, Mailgun) older than this is refused "
+        "as a replay (409).",
+    )
     inbound_max_attempts: int = Field(
         5, ge=1, description="Parse attempts of an inbound message before it is quarantined."
     )
@@ -306,6 +330,34 @@ class Settings(BaseSettings):
     admin_login_max_failures_ip: int = Field(
         30, ge=1, description="Failed logins per client IP in the window before it is refused."
     )
+    admin_password_login: bool = Field(
+        True,
+        description="Let admins log in with a password. Turn it off once single sign-on "
+        "(TART_OIDC_ISSUER) works: the login form then offers SSO only, and a posted password "
+        "is refused.",
+    )
+    oidc_issuer: str | None = Field(
+        None,
+        description="OpenID Connect issuer for admin single sign-on (its discovery document is "
+        "<issuer>/.well-known/openid-configuration). Unset: no SSO.",
+    )
+    oidc_client_id: str | None = Field(None, description="The admin's OIDC client id.")
+    oidc_client_secret: SecretStr | None = Field(
+        None, description="The admin's OIDC client secret (none for a public client: PKCE only)."
+    )
+    oidc_scopes: str = Field("openid email profile", description="Scopes asked at SSO login.")
+    oidc_allowed_domains: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated email domains whose verified users may log in through SSO, "
+        "as members (unless a group makes them owners).",
+    )
+    oidc_groups_claim: str = Field("groups", description="The ID token claim listing groups.")
+    oidc_owner_groups: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated groups whose users are owners."
+    )
+    oidc_member_groups: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated groups whose users are members."
+    )
     admin_api_docs_url: str = Field(
         "", description="Link to the API's docs in the admin menu. Empty: the local API's /docs."
     )
@@ -342,7 +394,10 @@ class Settings(BaseSettings):
         16 * 1024, ge=1024, description="Largest form submission body the public service reads."
     )
 
-    @field_validator("token_secrets", "smtp_relays", "imap_urls", "trusted_proxies", mode="before")
+    @field_validator(
+        "token_secrets", "smtp_relays", "imap_urls", "trusted_proxies", "oidc_allowed_domains",
+        "oidc_owner_groups", "oidc_member_groups", mode="before",
+    )  # fmt: skip
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -395,6 +450,21 @@ class Settings(BaseSettings):
                 raise ValueError(f"{old} is no longer read; set {new} instead")
         if self.send_retry_max_seconds < self.send_retry_min_seconds:
             raise ValueError("TART_SEND_RETRY_MAX_SECONDS is below TART_SEND_RETRY_MIN_SECONDS")
+        return self
+
+    @model_validator(mode="after")
+    def _admin_login(self) -> Settings:
+        if not self.admin_password_login and not self.oidc_issuer:
+            raise ValueError("TART_ADMIN_PASSWORD_LOGIN=false needs TART_OIDC_ISSUER (no way in)")
+        if self.oidc_issuer:
+            if not self.oidc_client_id:
+                raise ValueError("TART_OIDC_ISSUER needs TART_OIDC_CLIENT_ID")
+            if not self.oidc_issuer.startswith("https://") and self.env not in DEV_ENVIRONMENTS:
+                raise ValueError(f"TART_OIDC_ISSUER must be https:// when TART_ENV={self.env}")
+            if not (self.oidc_allowed_domains or self.oidc_owner_groups or self.oidc_member_groups):
+                raise ValueError(
+                    "TART_OIDC_ISSUER needs TART_OIDC_ALLOWED_DOMAINS or owner/member groups"
+                )
         return self
 
     @model_validator(mode="after")

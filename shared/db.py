@@ -134,17 +134,22 @@ async def transaction(pool: AsyncConnectionPool) -> AsyncIterator[Transaction]:
 
 
 _worker_pool: AsyncConnectionPool | None = None
+_worker_pool_loop: asyncio.AbstractEventLoop | None = None
 _worker_pool_lock: asyncio.Lock | None = None
 
 
 async def worker_pool() -> AsyncConnectionPool:
     """The pool of a dramatiq worker process, opened on first use on the AsyncIO middleware's
-    event loop (every async actor of the process runs on that one loop)."""
-    global _worker_pool, _worker_pool_lock
-    if _worker_pool is not None:
+    event loop (every async actor of the process runs on that one loop). A pool belongs to the
+    loop that opened it: when a process runs a second loop (an in-process worker started again,
+    as the tests do), that loop gets a pool of its own instead of one whose loop is closed."""
+    global _worker_pool, _worker_pool_loop, _worker_pool_lock
+    loop = asyncio.get_running_loop()
+    if _worker_pool is not None and _worker_pool_loop is loop:
         return _worker_pool
-    if _worker_pool_lock is None:
-        _worker_pool_lock = asyncio.Lock()
+    if _worker_pool_loop is not loop:
+        _worker_pool, _worker_pool_loop, _worker_pool_lock = None, loop, asyncio.Lock()
+    assert _worker_pool_lock is not None
     async with _worker_pool_lock:
         if _worker_pool is None:
             from shared.config import get_settings

@@ -31,6 +31,12 @@ APP_ERRORS = Counter(
     "tart_http_client_errors_total", "Client errors answered, by type.", ["service", "error"]
 )
 
+RESPONSES = Counter(
+    "tart_responses_total",
+    "New bounces and complaints recorded by the one response policy, whichever path reported "
+    "them (smtp reply, inbound DSN/ARF, ESP event); final is false for a delay notice.",
+    ["kind", "hard_or_soft", "final"],
+)
 WORKER_BOOTS = Counter("tart_worker_process_boots_total", "dramatiq worker processes started.")
 QUEUE_LAG = Histogram(
     "tart_queue_lag_seconds",

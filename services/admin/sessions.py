@@ -24,6 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from shared import db
 from shared.admins import repository as admins
+from shared.audit import service as audit
 from shared.config import Settings
 from shared.db import Transaction
 from shared.errors import AppError, NotFound
@@ -153,6 +154,12 @@ async def unit_of_work(request: Request) -> AsyncIterator[Transaction]:
         request.state.tx = tx
         try:
             yield tx
+            admin: Admin | None = getattr(request.state, "admin", None)
+            if admin is not None and audit.changes(request):  # audited in its transaction
+                await audit.record_request(
+                    tx.conn, request, actor_kind="admin", actor_id=admin.id,
+                    actor_label=admin.email, sender_id=None,
+                )  # fmt: skip
         finally:
             request.state.tx = None
 

@@ -15,6 +15,7 @@ from markupsafe import Markup
 
 from services.admin.sessions import Admin, pool_of, settings_of
 from shared.admins import repository as admins
+from shared.audit import service as audit
 from shared.db import Transaction
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
@@ -76,6 +77,8 @@ async def render(
     sender_id: int | None = None,
 ) -> HTMLResponse:
     """Render a full page (or an htmx fragment when ``name`` starts with ``_``)."""
+    if status_code >= 400:  # a form shown again with its errors: nothing changed, nothing audited
+        audit.refused(request)
     ctx: dict[str, Any] = dict(context or {})
     admin: Admin | None = getattr(request.state, "admin", None)
     ctx.setdefault("admin", admin)

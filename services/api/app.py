@@ -12,11 +12,14 @@ from services.api.errors import install_error_handlers
 from services.api.middleware import BodyGuard, RequestContext
 from services.api.ratelimit import RateLimiter
 from services.api.routes import (
+    automations,
     dkim,
     emails,
+    esp,
     forms,
     privacy,
     reports,
+    segments,
     sender,
     sending,
     subscribers,
@@ -48,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (
         sender,
         dkim,
+        esp,
         subscribers,
         privacy,
         emails,
@@ -55,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         transactional,
         reports,
         forms,
+        segments,
+        automations,
     ):
         app.include_router(module.router)
     # swap the shared BaseHTTPMiddleware pair for the pure-ASGI equivalent (see RequestContext)

@@ -17,6 +17,7 @@ from fastapi import Depends, Path, Request
 from psycopg_pool import AsyncConnectionPool
 
 from services.api.ratelimit import RateLimiter
+from shared.audit import service as audit
 from shared.config import Settings
 from shared.db import Conn, Transaction, unit_of_work
 from shared.errors import RateLimited, Unauthorized
@@ -109,6 +110,14 @@ async def authenticate(request: Request) -> ApiKey:
             await conn.set_autocommit(False)
 
 
+async def audit_key_change(conn: Conn, request: Request, key: ApiKey) -> None:
+    """The audit entry of a change an API key made (shared/audit)."""
+    await audit.record_request(
+        conn, request, actor_kind="api_key", actor_id=key.key_id,
+        actor_label=f"api key #{key.key_id}", sender_id=key.sender_id,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Context:
     """What a route works with."""
@@ -147,6 +156,8 @@ async def context(request: Request) -> AsyncIterator[Context]:
                 request=request,
                 key=api_key,
             )
+            if audit.changes(request):  # the route succeeded: audited in its transaction
+                await audit_key_change(conn, request, api_key)
 
 
 async def statement_context(request: Request) -> AsyncIterator[Context]:
@@ -166,6 +177,8 @@ async def statement_context(request: Request) -> AsyncIterator[Context]:
                 request=request,
                 key=api_key,
             )
+            if audit.changes(request):  # its one statement committed: audited right after
+                await audit_key_change(conn, request, api_key)
         finally:
             await conn.set_autocommit(False)
         await tx.publish_queued()  # each statement committed already

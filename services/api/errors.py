@@ -63,6 +63,10 @@ CONSTRAINT_MESSAGES = {
     "emails_redirect_url_check": "redirect_url must be an http(s) URL",
     "variations_subject_check": "subject must be non-empty, on one line",
     "idempotency_keys_key_check": "Idempotency-Key must be 1 to 255 characters",
+    "segments_sender_id_name_key": "a segment with this name already exists",
+    "automations_sender_id_name_key": "an automation with this name already exists",
+    "automation_steps_sender_id_email_id_fkey": "an automation step sends this email: "
+    "change the automation first",
 }
 
 
@@ -76,6 +80,8 @@ def _database_error(exc: psycopg.Error) -> tuple[int, str, str] | None:
         primary = exc.diag.message_primary or "a value was refused"
         return 422, "ValidationError", message or primary
     if isinstance(exc, pg.ForeignKeyViolation):
+        if message:  # a row still in use (an email sent by an automation step)
+            return 409, "Conflict", message
         return 422, "ValidationError", "a referenced object does not exist"
     if isinstance(exc, pg.DataError):  # bad text (NUL), out-of-range numbers, bad JSON escapes
         return 422, "ValidationError", exc.diag.message_primary or "a value was refused"

@@ -3,6 +3,8 @@
 Each tick (``api_maintenance_interval_s``), in its own short transactions:
 - drops API rate-limit windows that ended (``rate_counters`` rows ``api:*``);
 - drops Idempotency-Keys older than ``idempotency_ttl_hours``;
+- drops ESP signature tokens (Mailgun) seen more than twice ``esp_max_age_seconds`` ago: a
+  replay of one carries a timestamp the intake refuses by then anyway;
 - re-enqueues webhook deliveries still pending ``webhook_sweep_grace_s`` after their retry
   time: their message was lost (a crash between COMMIT and publish, a purged queue). The actor
   locks the row and skips a delivered one, so a duplicate message is harmless.
@@ -19,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from shared.config import Settings, get_settings
 from shared.db import create_pool, transaction
+from shared.esp import repository as esp
 from shared.idempotency import repository as idempotency
 from shared.logging import get_logger
 from shared.senders import repository as senders
@@ -36,6 +39,7 @@ class TickResult:
     rate_windows_purged: int
     idempotency_keys_purged: int
     webhooks_requeued: list[int]
+    esp_nonces_purged: int = 0
 
 
 async def run_once(pool: AsyncConnectionPool, settings: Settings) -> TickResult:
@@ -50,13 +54,16 @@ async def run_once(pool: AsyncConnectionPool, settings: Settings) -> TickResult:
         )
         for delivery_id in due:
             tx.enqueue(deliver_message(delivery_id))
-    result = TickResult(windows, keys, due)
-    if windows or keys or due:
+    async with transaction(pool) as tx:
+        nonces = await esp.prune_nonces(tx.conn, 2 * settings.esp_max_age_seconds)
+    result = TickResult(windows, keys, due, nonces)
+    if windows or keys or due or nonces:
         log.info(
             "maintenance",
             rate_windows_purged=windows,
             idempotency_keys_purged=keys,
             webhooks_requeued=len(due),
+            esp_nonces_purged=nonces,
         )
     return result
 

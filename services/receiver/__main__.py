@@ -2,6 +2,7 @@
 
 - worker: the inbound.parse dramatiq worker.
 - poll: the IMAP poller (TART_IMAP_URLS).
+- web: the ESP event intake (POST /esp/<sender>/<provider>, TART_ESP_PORT).
 - ingest [--envelope-to ADDR]: one message on stdin (a Postfix pipe); exit 0 once stored and
   queued, 75 (EX_TEMPFAIL) when the database or the broker is down so the MTA retries.
 - classify FILE...: the classifier alone, no database; one JSON line per file.
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="role", required=True)
     sub.add_parser("worker", help="run the inbound.parse worker")
     sub.add_parser("poll", help="run the IMAP poller")
+    sub.add_parser("web", help="serve the ESP event intake")
     p_ingest = sub.add_parser("ingest", help="store one message from stdin (MTA pipe)")
     p_ingest.add_argument("--envelope-to", help="the envelope recipient (Postfix ${recipient})")
     p_classify = sub.add_parser("classify", help="classify files, no database")
@@ -89,6 +91,10 @@ def main(argv: list[str] | None = None) -> None:
         from services.receiver import poller
 
         run_loop("poller", poller.run, settings.poller_metrics_port)
+    elif args.role == "web":
+        from shared.web import serve
+
+        serve("services.receiver.esp.app:create_app", service="esp", port=settings.esp_port)
     elif args.role == "ingest":
         from services.receiver import ingest
 

@@ -10,9 +10,10 @@ from psycopg_pool import AsyncConnectionPool
 
 from services.receiver import metrics
 from services.receiver.classify import Classification, Recipient, classify
+from services.receiver.esp import apply as esp_apply
 from services.receiver.matching import Match, match_sends
 from shared.config import get_settings
-from shared.db import Conn, transaction
+from shared.db import Conn, Row, transaction
 from shared.dmarc import repository as dmarc
 from shared.events import service as events
 from shared.inbound import repository as inbound
@@ -51,8 +52,11 @@ async def parse_inbound(pool: AsyncConnectionPool, inbound_id: int) -> str | Non
         await _fail(pool, inbound_id, "gave up: the parse never finished", quarantine=True)
         return None
     try:
-        result = await asyncio.to_thread(classify, bytes(claim["raw"]), claim["envelope_to"])
-        kind = await _apply(pool, inbound_id, result, _codec())
+        if claim["sender_id"] is not None and claim["source"].startswith("esp:"):
+            kind = await _apply_esp(pool, claim, _codec())
+        else:
+            result = await asyncio.to_thread(classify, bytes(claim["raw"]), claim["envelope_to"])
+            kind = await _apply(pool, inbound_id, result, _codec())
     except Exception as error:
         quarantine = claim["attempts"] >= settings.inbound_max_attempts
         await _fail(pool, inbound_id, f"{type(error).__name__}: {error}", quarantine=quarantine)
@@ -85,13 +89,37 @@ async def _apply(
             for message in messages:
                 tx.enqueue(message)
         for report in result.aggregate_reports:
-            await dmarc.store_aggregate(tx.conn, inbound_id, report)
+            if await dmarc.store_aggregate(tx.conn, inbound_id, report) is not None:
+                passed = int(report["pass_count"] or 0)
+                metrics.DMARC_MESSAGES.labels("pass").inc(passed)
+                metrics.DMARC_MESSAGES.labels("fail").inc(
+                    max(0, int(report["message_count"] or 0) - passed)
+                )
         for report in result.tls_reports:
             await dmarc.store_tls(tx.conn, inbound_id, report)
         for report in result.failure_reports:
             await dmarc.store_failure(tx.conn, inbound_id, report)
         await inbound.mark_parsed(tx.conn, inbound_id, result.type, result.error)
     return result.type
+
+
+async def _apply_esp(pool: AsyncConnectionPool, claim: Row, codec: TokenCodec) -> str:
+    """A stored ESP event (services/receiver/esp): the same lock, policy and marking as mail."""
+    async with transaction(pool) as tx:
+        locked = await inbound.lock_for_apply(tx.conn, claim["id"])
+        if locked is None or locked["state"] == "parsed":
+            return "duplicate"
+        kind, messages = await esp_apply.apply_event(
+            tx.conn,
+            claim["id"],
+            claim["sender_id"],
+            claim["source"].split(":", 1)[1],
+            bytes(claim["raw"]),
+            codec,
+        )
+        tx.enqueue(*messages)
+        await inbound.mark_parsed(tx.conn, claim["id"], kind)
+    return kind
 
 
 def _report(

@@ -3,7 +3,7 @@ multiprocess collector)."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 SENDS = Counter("tart_sends_total", "Send attempts by outcome.", ["outcome"])
 SMTP_SECONDS = Histogram(
@@ -32,3 +32,13 @@ RECORDED_ROWS = Histogram(
     buckets=(1, 2, 5, 10, 25, 50, 100, 250, 1000),
 )
 DISPATCHED = Counter("tart_dispatched_rows_total", "Send rows created by campaign.dispatch.")
+OLDEST_QUEUED = Gauge(
+    "tart_queued_send_age_seconds",
+    "Age of the oldest queued send that is due (scheduler sweep); 0 when none waits.",
+    multiprocess_mode="max",
+)
+STUCK_CAMPAIGNS = Gauge(
+    "tart_stuck_campaigns",
+    "Running campaigns (dispatching, sending) that sent nothing for 15 minutes (scheduler).",
+    multiprocess_mode="max",
+)

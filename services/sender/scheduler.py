@@ -2,11 +2,12 @@
 
 Each tick it starts due scheduled campaigns, gives expired leases back to the queue, queues
 transactional sends left queued for TART_TRANSACTIONAL_STALE_SECONDS again, decides A/B
-winners whose wait is over, and finishes campaigns with nothing left to send. Less often it
-re-queues work that was left behind (a crash between COMMIT and publish, or a lost message) and
-purges old rate windows; every ten minutes it applies the senders' retention limits
-(``shared.privacy.retention``). Every step is one set-based statement and safe to run from several
-schedulers at once (row locks with SKIP LOCKED, state-guarded updates).
+winners whose wait is over, finishes campaigns with nothing left to send, and moves automations
+on (shared/automations/engine.py). Less often it re-queues work that was left behind (a crash
+between COMMIT and publish, or a lost message) and purges old rate windows; every ten minutes
+it applies the senders' retention limits (``shared.privacy.retention``). Every step is one
+set-based statement and safe to run from several schedulers at once (row locks with SKIP
+LOCKED, state-guarded updates).
 
 When RabbitMQ is away at the moment a tick's COMMIT is published, the jobs wait in the process's
 outbox and go out with the next tick that reaches the broker. Rows released from an expired lease
@@ -22,7 +23,9 @@ import time
 
 from psycopg_pool import AsyncConnectionPool
 
+from services.sender import metrics
 from services.sender.dispatch import decide_winner
+from shared.automations import engine as automations
 from shared.campaigns import repository as campaigns
 from shared.campaigns.models import Message, batch_message, dispatch_message, range_message
 from shared.config import Settings, get_settings
@@ -40,6 +43,7 @@ SWEEP_SECONDS = 30.0
 RETENTION_SECONDS = 600.0
 STALE_QUEUED_SECONDS = 300.0
 STALLED_DISPATCH_SECONDS = 60.0
+STUCK_CAMPAIGN_SECONDS = 900.0  # tart_stuck_campaigns: running, yet nothing sent for this long
 # A confirmation mail still not out this long after it was asked for lost its message (its
 # own retries, up to 20 with backoff, end well before).
 UNMAILED_CONFIRMATION_SECONDS = 30 * 60
@@ -93,6 +97,12 @@ async def tick(
         raise
     for row in finished:
         log.info("email sent", email_id=row["id"])
+    # Automations: their rows are committed statement by statement; publish through the outbox
+    # so a broker outage keeps the messages for the next tick.
+    moved = await automations.run_pass(pool, settings.send_batch_size)
+    outbox.jobs.extend(moved)
+    await outbox.flush()
+    queued += moved
     async with pool.connection() as conn:
         due = await campaigns.testing_due(conn)
         await conn.rollback()
@@ -115,9 +125,13 @@ async def sweep(pool: AsyncConnectionPool, settings: Settings) -> list[Message]:
             tx.enqueue(dispatch_message(row["id"]))
         await sends.purge_rate_counters(tx.conn)
         await optin.requeue_unmailed(tx, UNMAILED_CONFIRMATION_SECONDS)
+        health = await campaigns.sending_health(tx.conn, STUCK_CAMPAIGN_SECONDS)
+        metrics.OLDEST_QUEUED.set(health["oldest_queued_seconds"])
+        metrics.STUCK_CAMPAIGNS.set(health["stuck_campaigns"])
         queued = list(tx.after_commit)
     # pending subscribers who never confirmed: in batches, each its own short transaction
     await optin.purge_pending(pool, settings.optin_purge_days)
+    await automations.leave_inactive(pool)
     return queued
 
 

@@ -109,3 +109,12 @@ SELECT EXISTS (
       AND (:is_owner::boolean OR EXISTS (SELECT 1 FROM admin_user_senders us
                                WHERE us.user_id = :user_id AND us.sender_id = s.id))
 ) AS ok;
+
+-- name: sso_user
+-- Single sign-on: the user with this verified address, created on first login, with the role the
+-- identity provider's groups or domain give (updated at every login: the provider decides).
+-- A new user's password hash is of a random password nobody knows.
+INSERT INTO admin_users (email, password_hash, role)
+VALUES (lower(:email), :password_hash, :role)
+ON CONFLICT (email) DO UPDATE SET role = EXCLUDED.role
+RETURNING id, email, role, (xmax = 0) AS created;

@@ -146,3 +146,13 @@ async def can_see_sender(conn: Conn, user_id: int, is_owner: bool, sender_id: in
             {"user_id": user_id, "is_owner": is_owner, "sender_id": sender_id},
         )
     )
+
+
+async def sso_user(conn: Conn, email: str, role: str) -> Row:
+    """The admin user an SSO login maps to, created or given ``role``."""
+    unusable = password_hasher.hash(secrets.token_urlsafe(32))
+    row = await fetch_one(
+        conn, Q.sso_user, {"email": email, "role": role, "password_hash": unusable}
+    )
+    assert row is not None
+    return row

@@ -16,9 +16,7 @@ Q = load_queries(__file__)
 
 def _with_filter(query: Any, f: Filter | None) -> sql.Composed:
     """The named query with ``{filter}`` replaced by the compiled filter (or TRUE)."""
-    expr: sql.Composable = (
-        sql.SQL("TRUE") if f is None else compile_filter(f, sql.SQL("s.properties"))
-    )
+    expr: sql.Composable = sql.SQL("TRUE") if f is None else compile_filter(f, "s")
     return sql.SQL(query.sql).format(filter=expr)
 
 
@@ -223,3 +221,25 @@ async def finish_done_campaigns(conn: Conn) -> list[Row]:
 
 async def stalled_dispatches(conn: Conn, age_seconds: float) -> list[Row]:
     return await fetch_all(conn, Q.stalled_dispatches, {"age_seconds": age_seconds})
+
+
+async def guard_pause(conn: Conn, send_ids: list[int], interval_s: float) -> list[Row]:
+    """Pause the running campaigns of these sends' emails whose bounce or complaint rate
+    crosses their sender's threshold (``guard_pause`` in queries.sql).
+
+    Returns:
+      one row per paused campaign (campaign_id, email_id, sender_id, reason, paused_reason,
+      sent, bounced, complained, delivery_id of its campaign_paused webhook or None).
+    """
+    if not send_ids:
+        return []
+    return await fetch_all(
+        conn, Q.guard_pause, {"send_ids": sorted(set(send_ids)), "interval_s": interval_s}
+    )
+
+
+async def sending_health(conn: Conn, stuck_after_s: float) -> Row:
+    """{"oldest_queued_seconds", "stuck_campaigns"} for the scheduler's gauges."""
+    row = await fetch_one(conn, Q.sending_health, {"stuck_after_s": stuck_after_s})
+    assert row is not None
+    return row

@@ -20,6 +20,7 @@ from shared.config import get_settings
 from shared.db import Conn, Row
 from shared.errors import Conflict, Gone, NotFound, Unprocessable
 from shared.filters import Filter, to_json
+from shared.segments import service as segments
 from shared.transactional.models import check_data
 
 ADDRESS_MAX = 254
@@ -48,9 +49,11 @@ async def count_audience(
     locales: list[str] | None,
     contains: dict[str, Any] | None,
     filter: Filter | None,
+    segment_id: int | None = None,
 ) -> dict[str, int]:
-    """Active subscribers per locale who match and do not have ``email`` yet (a row of
-    ``load_email``); ``locales`` None means the email's own."""
+    """Active subscribers per locale who match (and are in segment ``segment_id``) and do not
+    have ``email`` yet (a row of ``load_email``); ``locales`` None means the email's own."""
+    filter = await segments.resolve(conn, email["sender_id"], filter, segment_id=segment_id)
     rows = await repo.count_audience(
         conn,
         sender_id=email["sender_id"],
@@ -73,10 +76,12 @@ async def queue_bulk_send(
     max_count: int | None,
     scheduled_at: datetime | None,
     ab: AbSettings | None,
+    segment_id: int | None = None,
 ) -> tuple[Row, list[Message]]:
     """Start (or schedule) a bulk send. Returns the campaign (its id is the job id;
     planned_count is the audience size, capped by max_count) and the dispatch message.
-    ``locales`` None (or empty) means the email's own locales."""
+    ``locales`` None (or empty) means the email's own locales. A saved segment's filter is
+    expanded now: the campaign keeps the audience it started with."""
     email = await load_email(conn, sender_id, email_id, lock=True)
     if email["transactional"]:
         raise Conflict(f"email {email_id} is transactional: send it through /v1/transactional")
@@ -86,6 +91,7 @@ async def queue_bulk_send(
         raise Unprocessable("max_count: must be at least 1")
     await _require_variations(conn, email_id, 2 if ab is not None else 1)
     locales = list(locales or email["locales"] or [])
+    filter = await segments.resolve(conn, sender_id, filter, segment_id=segment_id)
     counts = await count_audience(conn, email, locales=locales, contains=contains, filter=filter)
     planned = sum(counts.values())
     if max_count is not None:
@@ -248,4 +254,5 @@ async def progress(conn: Conn, *, sender_id: int, email_id: int) -> dict[str, An
         "cancelled": row["cancelled"],
         "remaining": row["queued"] + row["sending"],
         "rate_per_second": round(row["sent_last_10s"] / 10.0, 1),
+        "paused_reason": row["paused_reason"],  # set when the bounce/complaint guard paused it
     }

@@ -16,7 +16,7 @@ WHERE sha256 = :sha256 AND NOT EXISTS (SELECT 1 FROM ins);
 -- still climbs toward quarantine. Parsed, oversize and quarantined rows are left alone.
 UPDATE inbound_messages SET attempts = attempts + 1
 WHERE id = :id AND state IN ('stored', 'failed')
-RETURNING id, raw, envelope_to, attempts, source;
+RETURNING id, raw, envelope_to, attempts, source, sender_id;
 
 -- name: lock_for_apply
 -- Serialise two deliveries of the same inbound.parse message while results are written.
@@ -90,3 +90,22 @@ ORDER BY id DESC LIMIT :limit;
 SELECT id, state::text AS state, kind, size, source, envelope_to, attempts, error, received_at,
        parsed_at, substring(raw FROM 1 FOR :max_bytes) AS raw
 FROM inbound_messages WHERE id = :id;
+
+-- name: store_esp_events
+-- The events of one ESP callback (distinct identities) for one sender, in one statement: each
+-- kept once by the hash of its identity (provider, sender, the provider's event id), so a
+-- redelivered callback is the same rows; returns every input with its row, new or not.
+WITH input AS (
+    SELECT * FROM unnest(:sha256::bytea[], :raw::bytea[], :size::integer[])
+                  AS t(sha256, raw, size)
+), ins AS (
+    INSERT INTO inbound_messages (sha256, raw, size, source, sender_id, state)
+    SELECT sha256, raw, size, :source, :sender_id, 'stored' FROM input
+    ON CONFLICT (sha256) DO NOTHING
+    RETURNING id, sha256, state
+)
+SELECT id, sha256, state::text AS state, true AS inserted FROM ins
+UNION ALL
+SELECT m.id, m.sha256, m.state::text, false
+FROM inbound_messages m JOIN input i ON i.sha256 = m.sha256
+WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.sha256 = m.sha256);

@@ -122,3 +122,33 @@ async def preview(conn: Conn, inbound_id: int) -> Row | None:
     return await fetch_one(
         conn, Q.inbound_message, {"id": inbound_id, "max_bytes": RAW_PREVIEW_BYTES}
     )
+
+
+async def store_esp_events(
+    conn: Conn, sender_id: int, source: str, events: list[tuple[str, bytes]]
+) -> list[Row]:
+    """Store the events of one ESP callback: (identity, raw JSON) pairs, each kept once.
+
+    The identity (provider, sender and the provider's event id) is hashed into ``sha256``, so a
+    provider's retry, or the same event in another batch, finds the row it made before.
+
+    Returns:
+      [{"id", "sha256", "state", "inserted"}] for each distinct identity.
+    """
+    items: dict[bytes, bytes] = {}
+    for identity, raw in events:
+        items.setdefault(hashlib.sha256(identity.encode("utf-8")).digest(), raw)
+    if not items:
+        return []
+    pairs = list(items.items())
+    return await fetch_all(
+        conn,
+        Q.store_esp_events,
+        {
+            "sha256": [h for h, _ in pairs],
+            "raw": [raw for _, raw in pairs],
+            "size": [len(raw) for _, raw in pairs],
+            "source": source,
+            "sender_id": sender_id,
+        },
+    )

@@ -15,7 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from shared.campaigns import repository as campaigns
+from shared.config import get_settings
 from shared.db import Conn, Row
+from shared.metrics import RESPONSES
 from shared.responses import repository
 from shared.responses.reasons import explain_reply, status_of_reply
 from shared.webhooks.service import deliver_message
@@ -100,6 +103,7 @@ class Applied:
 
     rows: list[Row]
     messages: list[Any]
+    paused: list[Row] = field(default_factory=list)  # campaigns the guard paused
 
     @property
     def stopped(self) -> list[int]:
@@ -113,4 +117,22 @@ async def apply(conn: Conn, reports: Sequence[Report]) -> Applied:
         return Applied([], [])
     rows = await repository.record_responses(conn, [r.row() for r in reports])
     messages = [deliver_message(r["delivery_id"]) for r in rows if r["delivery_id"] is not None]
-    return Applied(rows, messages)
+    for r in rows:
+        if r["inserted"] and r["kind"] in ("bounce", "arf"):
+            RESPONSES.labels(
+                "complaint" if r["kind"] == "arf" else "bounce",
+                r["hard_or_soft"] or "",
+                "true" if r["kind"] == "arf" or r["permanent"] else "false",
+            ).inc()
+    # The guard: a new final bounce or complaint may push its campaign over the sender's rate.
+    acted = [
+        r["send_id"]
+        for r in rows
+        if r["inserted"] and r["send_id"] is not None
+        and (r["kind"] == "arf" or (r["kind"] == "bounce" and r["permanent"]))
+    ]  # fmt: skip
+    paused = await campaigns.guard_pause(
+        conn, acted, get_settings().campaign_guard_interval_seconds
+    )
+    messages += [deliver_message(p["delivery_id"]) for p in paused if p["delivery_id"]]
+    return Applied(rows, messages, paused)

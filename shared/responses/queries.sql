@@ -3,6 +3,21 @@
 SELECT s.id, s.sender_id, s.subscriber_id, s.email_id, s.variation_id
 FROM sends s WHERE s.id = ANY(:ids);
 
+-- name: sender_sends_by_ids
+-- The sends an ESP event's tokens name, only among the sender whose endpoint received it (a
+-- provider account of one sender never touches another sender's subscribers).
+SELECT s.id, s.sender_id, s.subscriber_id, s.email_id, s.variation_id
+FROM sends s WHERE s.id = ANY(:ids) AND s.sender_id = :sender_id;
+
+-- name: sender_latest_send_to
+-- An ESP event without a usable token: the sender's latest send to the address.
+SELECT s.id, s.sender_id, s.subscriber_id, s.email_id, s.variation_id
+FROM subscribers sub
+JOIN sends s ON s.subscriber_id = sub.id AND s.sender_id = sub.sender_id
+WHERE sub.sender_id = :sender_id AND sub.address = lower(:address) AND s.sent_at IS NOT NULL
+ORDER BY s.sent_at DESC, s.id DESC
+LIMIT 1;
+
 -- name: latest_send_to
 -- Last-resort match: the latest send that went out to an address, restricted to senders whose
 -- return-path domain the bounce was delivered to (when the bounce tells us; else any sender).

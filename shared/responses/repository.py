@@ -23,6 +23,18 @@ async def latest_send_to(conn: Conn, address: str, domains: list[str]) -> Row | 
     )
 
 
+async def sender_sends_by_ids(conn: Conn, sender_id: int, send_ids: list[int]) -> list[Row]:
+    """The sends among ``send_ids`` that belong to ``sender_id``."""
+    return await fetch_all(conn, Q.sender_sends_by_ids, {"ids": send_ids, "sender_id": sender_id})
+
+
+async def sender_latest_send_to(conn: Conn, sender_id: int, address: str) -> Row | None:
+    """The latest send of ``sender_id`` to ``address``."""
+    return await fetch_one(
+        conn, Q.sender_latest_send_to, {"sender_id": sender_id, "address": address}
+    )
+
+
 async def record_responses(conn: Conn, rows: list[dict[str, Any]]) -> list[Row]:
     """Store reports and apply the policy to the new ones (``record_responses`` in queries.sql).
 

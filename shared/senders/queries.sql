@@ -72,7 +72,10 @@ SELECT s.id, s.address, s.name, s.reply_to, s.public_base_url, s.return_path_dom
        extract(epoch FROM s.soft_bounce_window)::bigint AS soft_bounce_window_s,
        s.anonymous_events, s.webhook_url, s.webhook_events,
        s.webhook_secret IS NOT NULL AS webhook_secret_set, s.relay, s.postal_address,
-       s.transactional_rate_limited, s.created_at, s.updated_at
+       s.transactional_rate_limited,
+       s.guard_bounce_rate::float8 AS guard_bounce_rate,
+       s.guard_complaint_rate::float8 AS guard_complaint_rate, s.guard_min_sent,
+       s.created_at, s.updated_at
 FROM senders s
 LEFT JOIN LATERAL (
     SELECT selector, algorithm FROM sender_dkim_keys
@@ -97,6 +100,13 @@ UPDATE senders SET
     transactional_rate_limited = CASE WHEN :set_transactional_rate_limited
                                       THEN :transactional_rate_limited::boolean
                                       ELSE transactional_rate_limited END,
+    guard_bounce_rate = CASE WHEN :set_guard_bounce_rate THEN :guard_bounce_rate::numeric
+                        ELSE guard_bounce_rate END,
+    guard_complaint_rate = CASE WHEN :set_guard_complaint_rate
+                                THEN :guard_complaint_rate::numeric
+                           ELSE guard_complaint_rate END,
+    guard_min_sent = CASE WHEN :set_guard_min_sent THEN :guard_min_sent::int
+                     ELSE guard_min_sent END,
     webhook_events = CASE WHEN :set_webhook_events THEN :webhook_events::text[]
                      ELSE webhook_events END,
     -- a webhook needs a secret to sign with: create one the first time a URL is set
@@ -132,7 +142,13 @@ UPDATE senders SET
     anonymous_events = :anonymous_events, webhook_url = :webhook_url, relay = :relay,
     postal_address = :postal_address, transactional_rate_limited = :transactional_rate_limited,
     webhook_secret = CASE WHEN :webhook_url::text IS NOT NULL AND webhook_secret IS NULL
-                          THEN :new_secret ELSE webhook_secret END
+                          THEN :new_secret ELSE webhook_secret END,
+    -- the campaign guard, when the form carries it (NULL rate: that check is off)
+    guard_bounce_rate = CASE WHEN :set_guard THEN :guard_bounce_rate::numeric
+                        ELSE guard_bounce_rate END,
+    guard_complaint_rate = CASE WHEN :set_guard THEN :guard_complaint_rate::numeric
+                           ELSE guard_complaint_rate END,
+    guard_min_sent = CASE WHEN :set_guard THEN :guard_min_sent::int ELSE guard_min_sent END
 WHERE id = :id
 RETURNING id;
 

@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 
 from shared.db import Conn, Row
 from shared.filters import Filter, compile_filter, required_pairs
+from shared.segments import service as segments
 from shared.subscribers.bits import property_bits
 
 OrderBy = Literal["id", "created_at", "updated_at"]
@@ -30,6 +31,7 @@ class SubscriberQuery:
     states: list[str] = field(default_factory=list)
     contains: dict[str, Any] | None = None
     filter: Filter | None = None  # parsed by shared.filters.parse_filter
+    segment_id: int | None = None  # only the members of this saved segment
     address_prefix: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
@@ -120,6 +122,8 @@ def _by_signature(where: list[sql.Composable], *, after: bool) -> sql.Composed:
 
 async def list_page(conn: Conn, q: SubscriberQuery) -> tuple[list[Row], bool]:
     """One page of rows and whether another page follows."""
+    q.filter = await segments.resolve(conn, q.sender_id, q.filter, segment_id=q.segment_id)
+    q.segment_id = None
     query, params = build(q)
     cur = await conn.execute(query, params)
     rows: list[Row] = await cur.fetchall()

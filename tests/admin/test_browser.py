@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def admin_url(settings: Settings) -> Iterator[str]:
+@contextmanager
+def admin_server(settings: Settings) -> Iterator[str]:
     """The admin app under uvicorn in a thread, on a free port, with the test database."""
     port = free_port()
     server = uvicorn.Server(
@@ -47,9 +48,17 @@ def admin_url(settings: Settings) -> Iterator[str]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for_port(port)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(15)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+@pytest.fixture(scope="module")
+def admin_url(settings: Settings) -> Iterator[str]:
+    with admin_server(settings) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

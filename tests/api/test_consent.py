@@ -94,3 +94,26 @@ async def test_erase_keeps_detached_proof(
         "SELECT address_hash FROM erased_addresses WHERE sender_id = %s", (tenant.sender_id,)
     ).fetchall()
     assert [bytes(r["address_hash"]) for r in erased] == [bytes(rows[0]["address_hash"])]
+
+
+async def test_erase_finds_the_address_in_raw_mail_holding_a_nul_byte(
+    tenant: Tenant, sync_conn: psycopg.Connection[dict]
+) -> None:
+    """A malformed inbound message with a NUL byte once made every erase fail (PostgreSQL text
+    cannot hold NUL): it is searched too, and other messages still are."""
+    address = unique_address()
+    created = await tenant.client.post("/v1/subscribers", json={"address": address})
+    ids = []
+    for raw in (b"To: " + address.upper().encode() + b"\r\n\r\nbody\x00tail", b"To: x\x00y"):
+        row = sync_conn.execute(
+            "INSERT INTO inbound_messages (sha256, raw, size, source)"
+            " VALUES (sha256(%s), %s, %s, 'pipe') RETURNING id",
+            (raw, raw, len(raw)),
+        ).fetchone()
+        ids.append(row["id"])
+    r = await tenant.client.delete(f"/v1/subscribers/{created.json()['id']}")
+    assert r.status_code == 204, r.text
+    rows = sync_conn.execute(
+        "SELECT id, raw FROM inbound_messages WHERE id = ANY(%s) ORDER BY id", (ids,)
+    ).fetchall()
+    assert [bytes(r["raw"]) for r in rows] == [b"", b"To: x\x00y"]

@@ -129,7 +129,13 @@ async def test_maintenance_tick(
         row = await cur.fetchone()
         assert row is not None
         lost_id = row["id"]
+        # Mailgun signature tokens: one seen long ago (its replay is stale anyway), one just now.
+        await conn.execute(
+            "INSERT INTO esp_nonces (provider, nonce, seen_at) VALUES"
+            " ('mailgun', 'maint-old', now() - interval '1 day'), ('mailgun', 'maint-new', now())"
+        )
     result = await maintenance.run_once(pool, settings)
+    assert result.esp_nonces_purged >= 1
     assert result.rate_windows_purged >= 1 and result.idempotency_keys_purged >= 1
     assert lost_id in result.webhooks_requeued
     assert await asyncio.to_thread(state.got.wait, 20)
@@ -144,4 +150,9 @@ async def test_maintenance_tick(
             "SELECT key FROM idempotency_keys WHERE sender_id = %s", [tenant.sender_id]
         )
         assert [r["key"] for r in await cur.fetchall()] == ["new"]
+        cur = await conn.execute(
+            "SELECT nonce FROM esp_nonces WHERE nonce IN ('maint-old', 'maint-new')"
+        )
+        assert [r["nonce"] for r in await cur.fetchall()] == ["maint-new"]
+        await conn.execute("DELETE FROM esp_nonces WHERE nonce = 'maint-new'")
         await conn.execute("DELETE FROM rate_counters WHERE key = 'send:other'")

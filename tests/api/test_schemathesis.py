@@ -16,6 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 from schemathesis.specs.openapi import checks as openapi_checks
 
+# Imported at collection, not lazily inside the test: pytest rewrites schemathesis's modules (it is
+# a plugin), and CPython 3.11 compiling them after another test caught a RecursionError fails
+# with "SystemError: AST constructor recursion depth mismatch".
+from schemathesis.specs.openapi import schemas as _openapi_schemas  # noqa: F401
+
 from shared.config import Settings
 from shared.senders.repository import hash_api_key, new_api_key
 from tests.fixtures.ports import free_port, wait_for_port

@@ -118,6 +118,7 @@ def test_every_deployed_process_is_healthy_then_stops_cleanly_on_sigterm(
             web = web or command_of[name] in (
                 ["python", "-m", "services.public"],
                 ["python", "-m", "services.admin"],
+                ["python", "-m", "services.receiver", "web"],
             )
             if web:
                 # 0 from uvicorn's multi-process supervisor (TART_PUBLIC_WORKERS > 1), which

@@ -18,7 +18,7 @@ from shared.config import Settings
 from tests.deploy import checks
 
 ROOT = checks.ROOT
-WEB = {"api", "public", "admin"}
+WEB = {"api", "public", "admin", "esp"}
 
 
 def test_dockerfile_passes_hadolint() -> None:
@@ -143,7 +143,8 @@ def test_env_example_documents_every_setting() -> None:
     assert not missing, f".env.example lacks {missing}"
     compose_only = {
         "TART_IMAGE", "TART_PUBLISH_HOST", "TART_API_PUBLISH_PORT", "TART_PUBLIC_PUBLISH_PORT",
-        "TART_ADMIN_PUBLISH_PORT", "TART_SENDER_REPLICAS", "TART_COMPOSE_SUBNET",
+        "TART_ADMIN_PUBLISH_PORT", "TART_ESP_PUBLISH_PORT", "TART_SENDER_REPLICAS",
+        "TART_COMPOSE_SUBNET",
     }  # fmt: skip
     known = {f"TART_{name.upper()}" for name in Settings.model_fields} | compose_only
     stale = set(re.findall(r"^#? ?(TART_\w+)=", text, re.M)) - known

@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.admin.routes import (
+    audit,
     auth,
+    automations,
     campaigns,
     dashboard,
     dmarc,
@@ -16,7 +18,9 @@ from services.admin.routes import (
     layouts,
     reports,
     retention,
+    segments,
     senders,
+    sso,
     statistics,
     subscribers,
     users,
@@ -24,10 +28,14 @@ from services.admin.routes import (
 
 ROUTERS: list[APIRouter] = [
     auth.router,
+    sso.router,
+    audit.router,
     dashboard.router,
     senders.router,
     retention.router,
     subscribers.router,
+    segments.router,
+    automations.router,
     forms.router,
     imports.router,
     emails.router,

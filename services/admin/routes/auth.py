@@ -24,6 +24,7 @@ from services.admin.sessions import (
 )
 from services.admin.templating import render
 from shared.admins import repository as admins
+from shared.errors import Forbidden
 
 router = APIRouter()
 # Verified when the address is unknown, so a wrong address costs as much time as a wrong password.
@@ -53,6 +54,8 @@ async def _login_page(
             "need_code": need_code,
             "next": safe_next(values.get("next")),
             "csrf_token": token,
+            "sso": bool(settings_of(request).oidc_issuer),
+            "password_login": settings_of(request).admin_password_login,
         },
         status_code=status_code,
     )
@@ -68,6 +71,8 @@ async def login_form(request: Request, next: str = "/") -> Response:
 @router.post("/login")
 async def login(request: Request, tx: Tx) -> Response:
     settings = settings_of(request)
+    if not settings.admin_password_login:
+        raise Forbidden("password login is turned off: sign in with single sign-on")
     form = await read_form(request)
     if not tokens_match(
         request.cookies.get(login_csrf_cookie_name(settings)), form.data.get("csrf_token")

@@ -15,11 +15,12 @@ from services.admin.forms import Form, read_form
 from services.admin.routes.emails import load_email
 from services.admin.sessions import SenderId, Tx
 from services.admin.templating import render
+from shared.campaigns import followups
 from shared.campaigns import service as campaigns
 from shared.campaigns.abtest import DEFAULT_MIN_SENDS, MAX_MIN_SENDS
 from shared.campaigns.models import AbSettings
 from shared.db import Conn, Transaction
-from shared.errors import AppError
+from shared.errors import AppError, NotFound, Unprocessable
 from shared.filters import Filter, parse_filter
 from shared.limits import (
     AB_SHARE_MAX,
@@ -103,10 +104,21 @@ def _plan(form: Form) -> SendPlan:
     return SendPlan(locales, parsed, max_count, scheduled_at, ab)
 
 
-async def _counts(conn: Conn, email: dict[str, Any], plan: SendPlan) -> dict[str, int]:
-    return await campaigns.count_audience(
-        conn, email, locales=plan.locales, contains=None, filter=plan.filter
-    )
+async def _counts(
+    conn: Conn, email: dict[str, Any], plan: SendPlan, form: Form | None = None
+) -> dict[str, int]:
+    """The audience per locale; a filter that names a segment the sender does not have, or
+    engagement for an anonymous sender, becomes the form's filter error."""
+    try:
+        async with conn.transaction():  # a savepoint: the request's transaction goes on
+            return await campaigns.count_audience(
+                conn, email, locales=plan.locales, contains=None, filter=plan.filter
+            )
+    except (NotFound, Unprocessable) as error:
+        if form is None:
+            raise
+        form.errors["filter"] = error.detail.removeprefix("filter: ")
+        return {}
 
 
 async def _progress(conn: Conn, sender_id: int, email_id: int) -> dict[str, Any]:
@@ -149,7 +161,7 @@ async def audience(request: Request, sender_id: SenderId, email_id: int, tx: Tx)
     email = await load_email(tx.conn, sender_id, email_id)
     form = await read_form(request)
     plan = _plan(form)
-    counts = await _counts(tx.conn, email, plan) if form.ok else {}
+    counts = await _counts(tx.conn, email, plan, form) if form.ok else {}
     return await render(
         request,
         "emails/_audience.html",
@@ -162,7 +174,7 @@ async def confirm(request: Request, sender_id: SenderId, email_id: int, tx: Tx) 
     email = await load_email(tx.conn, sender_id, email_id)
     form = await read_form(request)
     plan = _plan(form)
-    counts = await _counts(tx.conn, email, plan) if form.ok else {}
+    counts = await _counts(tx.conn, email, plan, form) if form.ok else {}
     total = sum(counts.values())
     planned = min(total, plan.max_count) if plan.max_count else total
     if form.ok and planned == 0:
@@ -208,7 +220,7 @@ async def queue(request: Request, sender_id: SenderId, email_id: int, tx: Tx) ->
         else:
             url = f"/senders/{sender_id}/emails/{email_id}/send?notice=queued"
             return RedirectResponse(url, status_code=303)
-    counts = await _counts(tx.conn, email, plan) if "filter" not in form.errors else {}
+    counts = await _counts(tx.conn, email, plan, form) if "filter" not in form.errors else {}
     context = {
         "email": email,
         "values": form.values,
@@ -217,6 +229,36 @@ async def queue(request: Request, sender_id: SenderId, email_id: int, tx: Tx) ->
         "progress": await _progress(tx.conn, sender_id, email_id),
     }
     return await render(request, "emails/send.html", context, sender_id=sender_id, status_code=409)
+
+
+@router.post("/resend")
+async def resend(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
+    """Queue a follow-up email to this one's non-openers after a delay."""
+    email = await load_email(tx.conn, sender_id, email_id)
+    form = await read_form(request)
+    followup = form.integer("followup_email_id", required=True, minimum=1, maximum=2**63 - 1)
+    hours = form.integer("delay_hours", required=True, minimum=0, maximum=90 * 24)
+    if form.ok and followup is not None and hours is not None:
+        try:
+            async with tx.savepoint():
+                campaign, messages = await followups.resend_to_non_openers(
+                    tx.conn, sender_id=sender_id, email_id=email_id,
+                    followup_email_id=followup, delay=timedelta(hours=hours),
+                )  # fmt: skip
+                tx.enqueue(*messages)
+        except AppError as error:
+            form.errors["form"] = error.detail
+        else:
+            url = f"/senders/{sender_id}/emails/{campaign['email_id']}/send?notice=queued"
+            return RedirectResponse(url, status_code=303)
+    context = {
+        "email": email,
+        "values": form.values,
+        "errors": form.errors,
+        "counts": {},
+        "progress": await _progress(tx.conn, sender_id, email_id),
+    }
+    return await render(request, "emails/send.html", context, sender_id=sender_id, status_code=400)
 
 
 @router.get("/progress")

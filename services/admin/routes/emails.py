@@ -7,6 +7,7 @@ import json
 import re
 from typing import Any
 
+import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -189,7 +190,17 @@ async def save_email(request: Request, sender_id: SenderId, email_id: int, tx: T
 async def delete_email(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
     email = await load_email(tx.conn, sender_id, email_id)
     locked = await emails.lock_email(tx.conn, sender_id, email_id)
-    deleted = locked is not None and await emails.delete_email(tx.conn, sender_id, email_id)
+    try:
+        async with tx.savepoint():
+            deleted = locked is not None and await emails.delete_email(tx.conn, sender_id, email_id)
+    except psycopg.errors.ForeignKeyViolation:  # an automation step sends it
+        return await _email_page(
+            request,
+            tx.conn,
+            email,
+            errors={"form": "an automation step sends this email: change the automation first"},
+            status_code=409,
+        )
     if not deleted:
         return await _email_page(
             request,

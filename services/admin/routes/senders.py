@@ -12,8 +12,10 @@ from fastapi.responses import RedirectResponse, Response
 from services.admin.forms import Form, read_form
 from services.admin.sessions import CurrentAdmin, OwnerAdmin, SenderId, Tx
 from services.admin.templating import render
+from shared.audit import service as audit
 from shared.db import Conn
 from shared.errors import Conflict, NotFound, Unprocessable
+from shared.esp import service as esp
 from shared.limits import (
     API_KEY_RATE_DEFAULT,
     API_KEY_RATE_MAX,
@@ -122,6 +124,7 @@ async def _settings_page(
         raise NotFound("no such sender")
     keys = await senders.list_api_keys(conn, sender_id)
     signing_keys = await dkim_keys.list_keys(conn, sender_id, sender["address"])
+    esp_endpoints = await esp.list_endpoints(conn, sender_id)
     if values is None:
         values = {
             k: "" if sender[k] is None else str(sender[k])
@@ -141,6 +144,12 @@ async def _settings_page(
         values["soft_bounce_days"] = str(sender["soft_bounce_window"].days)
         values["anonymous_events"] = "on" if sender["anonymous_events"] else ""
         values["relay"] = sender["relay"] or ""
+        for rate in ("guard_bounce_rate", "guard_complaint_rate"):
+            value = sender[rate]
+            values[rate.replace("_rate", "_percent")] = (
+                "" if value is None else f"{float(value) * 100:g}"
+            )
+        values["guard_min_sent"] = str(sender["guard_min_sent"])
     context = {
         "sender": sender,
         "keys": keys,
@@ -148,12 +157,37 @@ async def _settings_page(
         "errors": errors or {},
         "new_key": new_key,
         "dkim_keys": signing_keys,
+        "esp_endpoints": esp_endpoints,
         "relays": relay_names(request.app.state.settings.smtp_relays),
         "api_key_rate_default": API_KEY_RATE_DEFAULT,
     }
     return await render(
         request, "senders/edit.html", context, status_code=status_code, sender_id=sender_id
     )
+
+
+def _guard(form: Form) -> dict[str, Any]:
+    """The campaign guard's fields, when the form has them: percents (empty turns that check
+    off) as fractions, and the minimum sent before a verdict."""
+    if "guard_min_sent" not in form.data:
+        return {}
+    values: dict[str, Any] = {}
+    for name in ("guard_bounce_percent", "guard_complaint_percent"):
+        text = form.line(name, max_len=20).replace(",", ".")
+        rate = None
+        if text:
+            try:
+                rate = float(text) / 100
+            except ValueError:
+                rate = -1.0
+            if not 0 < rate <= 1:
+                form.errors[name] = "a percent above 0 and at most 100, or empty (off)"
+                rate = None
+        values[name.replace("_percent", "_rate")] = rate
+    values["guard_min_sent"] = form.integer(
+        "guard_min_sent", required=True, minimum=1, maximum=10_000_000
+    )
+    return values
 
 
 @router.get("/{sender_id}")
@@ -185,16 +219,20 @@ async def save_sender(request: Request, sender_id: SenderId, tx: Tx) -> Response
         "relay": _check_relay(request, form),
         "postal_address": form.line("postal_address", max_len=500) or None,
         "transactional_rate_limited": form.checkbox("transactional_rate_limited"),
+        **_guard(form),
     }
     if not values["return_path_domain"]:
         form.errors["return_path_domain"] = "required (VERP bounces come back to this domain)"
     if form.ok:
+        before = await senders.get_public_sender(tx.conn, sender_id)
         try:
             async with tx.savepoint():
                 await senders.admin_update_sender_settings(tx.conn, sender_id, values)
         except psycopg.errors.IntegrityError:
             form.errors["form"] = "the database refused these values; check each field"
         else:
+            after = await senders.get_public_sender(tx.conn, sender_id)
+            audit.set_change(request, before, after)
             return RedirectResponse(f"/senders/{sender_id}?notice=saved", status_code=303)
     return await _settings_page(
         request, tx.conn, sender_id, values=form.values, errors=form.errors, status_code=400

@@ -25,6 +25,7 @@ from shared.filters import parse_filter
 from shared.limits import valid_id
 from shared.privacy import erasure
 from shared.privacy import export as exports
+from shared.segments import repository as segments_repo
 from shared.subscribers import repository as subscribers
 from shared.subscribers.listing import SubscriberQuery, list_page
 from shared.subscribers.validation import STATES, address_error, locale_error
@@ -39,7 +40,9 @@ def _query(
 ) -> tuple[SubscriberQuery, dict[str, str], dict[str, str]]:
     """The list query from the URL, the values to show back, and inline errors."""
     params = request.query_params
-    values = {k: params.get(k, "").strip()[:2000] for k in ("q", "locale", "state", "filter")}
+    values = {
+        k: params.get(k, "").strip()[:2000] for k in ("q", "locale", "state", "filter", "segment")
+    }
     errors: dict[str, str] = {}
     q = SubscriberQuery(sender_id=sender_id, limit=PAGE_SIZE)
     if values["q"]:
@@ -61,6 +64,11 @@ def _query(
             errors["filter"] = error.detail
         else:
             q.filter = parsed
+    if values["segment"]:
+        if values["segment"].isdigit() and valid_id(int(values["segment"])):
+            q.segment_id = int(values["segment"])
+        else:
+            errors["segment"] = "unknown segment"
     after = params.get("after", "")
     if after.isdigit() and valid_id(int(after)):
         q.after = (int(after), int(after))
@@ -73,11 +81,17 @@ async def list_subscribers(request: Request, sender_id: SenderId, tx: Tx) -> Res
     rows: list[Any] = []
     more = False
     if not errors:
-        rows, more = await list_page(tx.conn, q)
+        try:
+            async with tx.savepoint():
+                rows, more = await list_page(tx.conn, q)
+        except (NotFound, Unprocessable) as error:  # a segment not found, anonymous engagement
+            errors["filter"] = error.detail.removeprefix("filter: ")
+    segment_choices = await segments_repo.list_page(tx.conn, sender_id, before_id=None, limit=500)
     query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "after"])
     context = {
         "rows": rows,
         "more": more,
+        "segments": segment_choices,
         "values": values,
         "errors": errors,
         "next_after": rows[-1]["id"] if rows and more else None,

@@ -20,6 +20,7 @@ from services.api.schemas.reports import (
     WebhookDelivery,
     WebhookSecret,
 )
+from shared.audit import service as audit
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.limits import API_KEY_RATE_DEFAULT
 from shared.senders import repository as senders
@@ -51,8 +52,11 @@ async def update_sender(body: SenderPatch, ctx: Ctx) -> Any:
             raise Unprocessable(f"webhook_url: {error}") from None
     if "relay" in changes:
         check_relay(changes["relay"], get_settings(ctx.request).smtp_relays)
+    before = await senders.get_public_sender(ctx.conn, ctx.sender_id)
     await senders.update_sender(ctx.conn, ctx.sender_id, changes)
-    return await senders.get_public_sender(ctx.conn, ctx.sender_id)
+    after = await senders.get_public_sender(ctx.conn, ctx.sender_id)
+    audit.set_change(ctx.request, before, after)
+    return after
 
 
 @router.get("/sender/keys", response_model=ApiKeyList, summary="The sender's API keys")

@@ -12,7 +12,7 @@ from pydantic import Field
 from services.api.deps import Ctx, Id
 from services.api.errors import ERROR_RESPONSES
 from services.api.idempotency import Idem
-from services.api.schemas.common import Address, Properties, Strict
+from services.api.schemas.common import Address, Locale, Properties, Strict
 from services.api.schemas.emails import (
     BulkSendIn,
     BulkSendOut,
@@ -21,10 +21,11 @@ from services.api.schemas.emails import (
     SendQueued,
     SendToSubscriberIn,
 )
+from shared.campaigns import followups
 from shared.campaigns import service as campaigns
 from shared.campaigns.models import AbSettings
 from shared.filters import parse_filter
-from shared.limits import MAX_ID
+from shared.limits import MAX_COUNT_MAX, MAX_ID
 
 router = APIRouter(prefix="/v1/emails", tags=["sending"], responses=ERROR_RESPONSES)
 
@@ -73,9 +74,53 @@ async def bulk_send(email_id: Id, body: BulkSendIn, ctx: Ctx, idem: Idem) -> Any
         locales=body.locales,
         contains=body.contains,
         filter=parse_filter(body.filter),
+        segment_id=body.segment_id,
         max_count=body.max_count,
         scheduled_at=body.scheduled_at,
         ab=ab,
+    )
+    ctx.enqueue(messages)
+    out = {
+        "job_id": campaign["id"],
+        "recipient_count": campaign["planned_count"] or 0,
+        "state": campaign["state"],
+    }
+    return await idem.respond(202, out)
+
+
+class ResendIn(Strict):
+    """Queue another email to those who received this one and did not open it by then."""
+
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {"examples": [{"followup_email_id": 2, "delay_hours": 48}]},
+    }
+    followup_email_id: int = Field(ge=1, le=MAX_ID, description="The email to send (a draft).")
+    delay_hours: int = Field(ge=0, le=90 * 24, description="When to look and send.")
+    locales: list[Locale] = Field(default_factory=list, max_length=100)
+    max_count: int | None = Field(None, ge=1, le=MAX_COUNT_MAX)
+
+
+@router.post(
+    "/{email_id:int}/resend-to-non-openers",
+    status_code=202,
+    response_model=BulkSendOut,
+    summary="Follow up with those who did not open",
+    description="A bulk send of the follow-up email, scheduled after the delay, to subscribers "
+    "who received this email and had not opened it by then. Machine opens (privacy proxies, "
+    "scanners) do not count as opens.",
+)
+async def resend_to_non_openers(email_id: Id, body: ResendIn, ctx: Ctx, idem: Idem) -> Any:
+    if idem.replay is not None:
+        return idem.replay
+    campaign, messages = await followups.resend_to_non_openers(
+        ctx.conn,
+        sender_id=ctx.sender_id,
+        email_id=email_id,
+        followup_email_id=body.followup_email_id,
+        delay=timedelta(hours=body.delay_hours),
+        locales=body.locales or None,
+        max_count=body.max_count,
     )
     ctx.enqueue(messages)
     out = {

@@ -9,7 +9,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.api.deps import Auth, Ctx, Id, StatementCtx, get_pool, get_settings
+from services.api.deps import (
+    Auth,
+    Ctx,
+    Id,
+    StatementCtx,
+    audit_key_change,
+    get_pool,
+    get_settings,
+)  # fmt: skip
 from services.api.errors import ERROR_RESPONSES
 from services.api.idempotency import Idem
 from services.api.pagination import Cursor, Limit, before_id, decode_cursor, encode_cursor, id_page
@@ -23,6 +31,7 @@ from services.api.schemas.subscribers import (
     SubscriberIn,
     SubscriberPatch,
 )
+from shared.audit import service as audit
 from shared.consent import service as consent
 from shared.db import transaction
 from shared.errors import NotFound, Unprocessable
@@ -30,6 +39,7 @@ from shared.events import service as events
 from shared.filters import parse_filter
 from shared.imports import csv_import
 from shared.imports import repository as imports
+from shared.limits import MAX_ID
 from shared.optin import service as optin
 from shared.privacy import erasure
 from shared.subscribers import listing
@@ -54,8 +64,11 @@ async def list_subscribers(
         str | None,
         Query(
             max_length=20_000,
-            description='Property filter, e.g. `plan = "pro" and country in ("TR", "DE")`.',
+            description='The filter language, e.g. `plan = "pro" and opened within 30 days`.',
         ),
+    ] = None,
+    segment_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Only the members of this segment.")
     ] = None,
     address_prefix: Annotated[str | None, Query(max_length=254, pattern=r"^[^\x00]+$")] = None,
     created_after: datetime | None = None,
@@ -74,6 +87,7 @@ async def list_subscribers(
         locales=locale,
         states=list(state),
         filter=parsed,
+        segment_id=segment_id,
         address_prefix=address_prefix,
         created_after=created_after,
         created_before=created_before,
@@ -194,6 +208,8 @@ async def import_csv(request: Request, key: Auth) -> Any:
     body = await _non_empty(request.stream())
     async with transaction(pool) as tx:
         job = await imports.create_job(tx.conn, key.sender_id)
+        audit.set_change(request, None, {"import_id": job["id"]})
+        await audit_key_change(tx.conn, request, key)
     row = await csv_import.run_import(
         pool,
         key.sender_id,

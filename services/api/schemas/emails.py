@@ -182,6 +182,9 @@ class BulkSendIn(Strict):
     filter: str | dict[str, Any] | None = Field(
         None, description="Property filter, text or JSON form (see the filter language)."
     )
+    segment_id: int | None = Field(
+        None, ge=1, le=MAX_ID, description="Only the members of this saved segment."
+    )
     max_count: int | None = Field(None, ge=1, le=MAX_COUNT_MAX)
     scheduled_at: datetime | None = None
     ab: AbTest | None = None
@@ -226,3 +229,6 @@ class Progress(BaseModel):
     model_config = {"extra": "allow"}
     email_id: int
     state: str
+    paused_reason: str | None = Field(
+        None, description="Why the bounce and complaint guard paused the email (else null)."
+    )

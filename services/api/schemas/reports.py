@@ -17,7 +17,14 @@ from shared.limits import (
 )
 
 WebhookEvent = Literal[
-    "send_failed", "bounce", "complaint", "unsubscribe", "open", "click", "delivered"
+    "send_failed",
+    "bounce",
+    "complaint",
+    "unsubscribe",
+    "open",
+    "click",
+    "campaign_paused",
+    "delivered",
 ]
 
 
@@ -50,6 +57,14 @@ class Sender(BaseModel):
     transactional_rate_limited: bool = Field(
         description="Whether transactional sends count against rate_per_second/rate_per_hour."
     )
+    guard_bounce_rate: float | None = Field(
+        description="A running campaign pauses itself when its final bounces pass this share of "
+        "its sent messages (null: never for bounces)."
+    )
+    guard_complaint_rate: float | None = Field(
+        description="Likewise for complaints (null: never for complaints)."
+    )
+    guard_min_sent: int = Field(description="No guard verdict before this many are sent.")
     created_at: datetime
     updated_at: datetime
 
@@ -67,7 +82,10 @@ class SenderPatch(Strict):
     soft_bounce_limit: int = omittable(ge=SOFT_BOUNCE_LIMIT_MIN, le=SOFT_BOUNCE_LIMIT_MAX)
     anonymous_events: StrictBool = omittable()
     webhook_url: HttpUrl | None = None
-    webhook_events: list[WebhookEvent] | None = Field(None, max_length=7)
+    webhook_events: list[WebhookEvent] | None = Field(None, max_length=8)
+    guard_bounce_rate: float | None = Field(None, gt=0, le=1)
+    guard_complaint_rate: float | None = Field(None, gt=0, le=1)
+    guard_min_sent: int = omittable(ge=1, le=10_000_000)
     relay: str | None = Field(
         None,
         min_length=1,

@@ -1,0 +1,1 @@
+"""Automations: per-sender sequences of wait / send / condition steps (issue 17)."""

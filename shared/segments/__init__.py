@@ -1,0 +1,1 @@
+"""Saved segments: named filters of a sender (issue 17)."""

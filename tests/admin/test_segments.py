@@ -1,0 +1,96 @@
+"""The segments pages through httpx: add with a live count, inline errors, the subscriber list
+filtered by a segment, delete, and CSRF."""
+
+from __future__ import annotations
+
+from psycopg_pool import AsyncConnectionPool
+
+from tests.admin.conftest import AdminClient, make_sender
+
+
+async def _sender_with_people(pool: AsyncConnectionPool) -> int:
+    sender_id = await make_sender(pool)
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO subscribers (sender_id, address, properties) SELECT %s,"
+            " 'seg' || g || '@example.com', jsonb_build_object('n', g)"
+            " FROM generate_series(1, 5) g",
+            [sender_id],
+        )
+    return sender_id
+
+
+async def test_add_a_segment_and_list_its_members(
+    owner: AdminClient, pool: AsyncConnectionPool
+) -> None:
+    sender_id = await _sender_with_people(pool)
+    base = f"/senders/{sender_id}/segments"
+    bad = await owner.post(f"{base}/new", {"name": "big", "filter": "n >"})
+    assert bad.status_code == 400 and "a number or an ISO date/time string" in bad.text
+    r = await owner.post(f"{base}/new", {"name": "big", "filter": "n >= 4"})
+    assert r.status_code == 303, r.text
+    page = await owner.client.get(r.headers["location"])
+    assert page.status_code == 200 and "<strong>2</strong> active subscriber(s)" in page.text
+    segment_id = r.headers["location"].split("/")[-1].split("?")[0]
+    listing = await owner.client.get(f"{base}")
+    assert "big" in listing.text
+    members = await owner.client.get(
+        f"/senders/{sender_id}/subscribers", params={"segment": segment_id}
+    )
+    assert "seg4@example.com" in members.text and "seg5@example.com" in members.text
+    assert "seg3@example.com" not in members.text
+    dup = await owner.post(f"{base}/new", {"name": "big", "filter": "n = 1"})
+    assert dup.status_code == 400 and "segment of that name" in dup.text
+    forged = await owner.client.post(f"{base}/{segment_id}/delete", data={})
+    assert forged.status_code in (400, 403)
+    gone = await owner.post(f"{base}/{segment_id}/delete")
+    assert gone.status_code == 303
+    assert (await owner.client.get(f"{base}/{segment_id}")).status_code == 404
+
+
+async def test_a_segment_of_another_sender_is_not_found(
+    owner: AdminClient, pool: AsyncConnectionPool
+) -> None:
+    one = await _sender_with_people(pool)
+    two = await make_sender(pool)
+    r = await owner.post(f"/senders/{one}/segments/new", {"name": "a", "filter": "n = 1"})
+    segment_id = r.headers["location"].split("/")[-1].split("?")[0]
+    assert (await owner.client.get(f"/senders/{two}/segments/{segment_id}")).status_code == 404
+    listed = await owner.client.get(f"/senders/{two}/subscribers", params={"segment": segment_id})
+    assert listed.status_code == 400 and "not found" in listed.text
+
+
+async def test_follow_up_non_openers_from_the_send_page(
+    owner: AdminClient, pool: AsyncConnectionPool
+) -> None:
+    sender_id = await _sender_with_people(pool)
+    async with pool.connection() as conn:
+        ids = []
+        for name, state in (("first", "sending"), ("second", "draft")):
+            cur = await conn.execute(
+                "INSERT INTO emails (sender_id, name) VALUES (%s, %s) RETURNING id",
+                [sender_id, name],
+            )
+            email_id = (await cur.fetchone())["id"]
+            await conn.execute(
+                "INSERT INTO variations (email_id, name, subject, plain_body)"
+                " VALUES (%s, 'A', 'Hi', 'Hello')",
+                [email_id],
+            )
+            await conn.execute("UPDATE emails SET state = %s WHERE id = %s", [state, email_id])
+            ids.append(email_id)
+    first, second = ids
+    base = f"/senders/{sender_id}/emails/{first}"
+    page = await owner.client.get(f"{base}/send")
+    assert "Follow up with non-openers" in page.text
+    same = await owner.post(f"{base}/resend", {"followup_email_id": str(first), "delay_hours": "1"})
+    assert same.status_code == 400 and "a different email" in same.text
+    r = await owner.post(f"{base}/resend", {"followup_email_id": str(second), "delay_hours": "2"})
+    assert r.status_code == 303, r.text
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT state::text AS state, filter FROM campaigns WHERE email_id = %s", [second]
+        )
+        row = await cur.fetchone()
+    assert row["state"] == "scheduled"
+    assert row["filter"] == {"and": [{"received": first}, {"not": {"opened": first}}]}

@@ -1,0 +1,287 @@
+"""Automations through the engine and the scheduler: triggers, waits, conditions, pause, edits,
+leaving, and never a step twice across restarts and redelivered messages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from services.sender import scheduler
+from shared.automations import engine
+from shared.automations import repository as automations_repo
+from shared.automations import service as automations
+from shared.automations.service import Step
+from shared.db import transaction
+from shared.jobs import publish
+from shared.segments import service as segments
+from tests.fixtures.smtp import SmtpPeer
+from tests.sender.conftest import (
+    WorkerProcess,
+    await_until,
+    make_email,
+    make_sender,
+    make_subscribers,
+)
+
+VARIATION = [{"subject": "Welcome", "plain_body": "Hi {{ unsubscribe_url }}\n"}]
+FOLLOW = [{"subject": "Second", "plain_body": "Again {{ unsubscribe_url }}\n"}]
+
+
+async def _automation(pool: Any, sender_id: int, steps: list[Step], **kw: Any) -> int:
+    values = {"trigger": "subscriber_active", "segment_id": None, "date_property": None,
+              "active": True, **kw}  # fmt: skip
+    async with transaction(pool) as tx:
+        row = await automations.create(
+            tx.conn, sender_id, name=f"seq-{datetime.now().timestamp()}", steps=steps, **values
+        )
+    return int(row["id"])
+
+
+def _sends(sync_conn: Any, email_id: int) -> dict[int, int]:
+    rows = sync_conn.execute(
+        "SELECT subscriber_id, count(*) AS n FROM sends WHERE email_id = %s GROUP BY 1", [email_id]
+    ).fetchall()
+    return {r["subscriber_id"]: r["n"] for r in rows}
+
+
+def _places(sync_conn: Any, automation_id: int) -> dict[int, tuple[int, str]]:
+    rows = sync_conn.execute(
+        "SELECT subscriber_id, position, state::text AS state FROM automation_progress"
+        " WHERE automation_id = %s",
+        [automation_id],
+    ).fetchall()
+    return {r["subscriber_id"]: (r["position"], r["state"]) for r in rows}
+
+
+def _come_due(sync_conn: Any, automation_id: int) -> None:
+    """Time passes: every waiting row is due, a wait included (it counts from due_at)."""
+    sync_conn.execute(
+        "UPDATE automation_progress SET due_at = now() - interval '400 days'"
+        " WHERE automation_id = %s AND state = 'waiting'",
+        [automation_id],
+    )
+
+
+async def test_a_sequence_walks_its_steps_once(pool: Any, sync_conn: Any) -> None:
+    sender = make_sender(sync_conn)
+    first, _ = make_email(sync_conn, sender["id"], VARIATION)
+    second, _ = make_email(sync_conn, sender["id"], FOLLOW)
+    before = make_subscribers(sync_conn, sender["id"], 2)  # not new: they never enter
+    async with transaction(pool) as tx:
+        pros = await segments.create(tx.conn, sender["id"], f"pros-{first}", 'plan = "pro"')
+    steps = [Step("send", email_id=first), Step("wait", wait_seconds=3600),
+             Step("condition", segment_id=pros["id"]), Step("send", email_id=second)]  # fmt: skip
+    aid = await _automation(pool, sender["id"], steps)
+    people = make_subscribers(
+        sync_conn, sender["id"], 6, properties=lambda i: {"plan": "pro" if i % 2 else "free"}
+    )
+    messages = await engine.run_pass(pool, 50)
+    assert _sends(sync_conn, first) == {p: 1 for p in people}
+    assert {m.args[0] for m in messages} >= {first}
+    assert set(_places(sync_conn, aid).values()) == {(1, "waiting")}
+    assert not set(before) & set(_places(sync_conn, aid))
+
+    # nothing is due during the wait; passes and redeliveries change nothing
+    await engine.run_pass(pool, 50)
+    await publish(messages)
+    assert _sends(sync_conn, first) == {p: 1 for p in people}
+    assert set(_places(sync_conn, aid).values()) == {(1, "waiting")}
+
+    _come_due(sync_conn, aid)
+    await engine.run_pass(pool, 50)
+    pro = {p for i, p in enumerate(people) if i % 2}
+    assert set(_sends(sync_conn, second)) == pro
+    places = _places(sync_conn, aid)
+    assert {p for p, place in places.items() if place == (4, "done")} == pro
+    assert {p for p, place in places.items() if place == (2, "stopped")} == set(people) - pro
+    await engine.run_pass(pool, 50)
+    assert _sends(sync_conn, first) == {p: 1 for p in people}
+    assert _sends(sync_conn, second) == {p: 1 for p in pro}
+
+    async with pool.connection() as conn:
+        stats = await automations.statistics(conn, sender["id"], aid)
+    assert stats["totals"] == {"done": 3, "stopped": 3}
+    by_step = {s["position"]: s for s in stats["steps"]}  # type: ignore[attr-defined]
+    assert by_step[0]["passed"] == 6 and by_step[2]["stopped"] == 3 and by_step[3]["passed"] == 3
+
+
+async def test_unsubscribing_leaves_and_pause_holds(pool: Any, sync_conn: Any) -> None:
+    sender = make_sender(sync_conn)
+    first, _ = make_email(sync_conn, sender["id"], VARIATION)
+    second, _ = make_email(sync_conn, sender["id"], FOLLOW)
+    steps = [Step("wait", wait_seconds=60), Step("send", email_id=first),
+             Step("wait", wait_seconds=60), Step("send", email_id=second)]  # fmt: skip
+    aid = await _automation(pool, sender["id"], steps)
+    a, b, c = make_subscribers(sync_conn, sender["id"], 3)
+    await engine.run_pass(pool, 50)
+    sync_conn.execute("UPDATE subscribers SET state = 'unsubscribed' WHERE id = %s", [a])
+    _come_due(sync_conn, aid)
+    await engine.run_pass(pool, 50)
+    assert set(_sends(sync_conn, first)) == {b, c}
+    assert _places(sync_conn, aid)[a] == (1, "left")
+
+    sync_conn.execute("UPDATE subscribers SET state = 'bounced' WHERE id = %s", [b])
+    assert await engine.leave_inactive(pool) >= 1
+    assert _places(sync_conn, aid)[b] == (2, "left")  # it had reached the second wait
+
+    async with transaction(pool) as tx:
+        await automations.update(tx.conn, sender["id"], aid, state="paused")
+    _come_due(sync_conn, aid)
+    await engine.run_pass(pool, 50)
+    assert _places(sync_conn, aid)[c] == (2, "waiting") and _sends(sync_conn, second) == {}
+    async with transaction(pool) as tx:
+        await automations.update(tx.conn, sender["id"], aid, state="active")
+    await engine.run_pass(pool, 50)  # the wait passed during the pause: it goes on at once
+    assert _sends(sync_conn, second) == {c: 1}
+    assert _places(sync_conn, aid)[c] == (4, "done")
+
+
+async def test_an_edit_applies_to_those_who_have_not_reached_the_step(
+    pool: Any, sync_conn: Any
+) -> None:
+    sender = make_sender(sync_conn)
+    first, _ = make_email(sync_conn, sender["id"], VARIATION)
+    second, _ = make_email(sync_conn, sender["id"], FOLLOW)
+    aid = await _automation(
+        pool, sender["id"], [Step("send", email_id=first), Step("wait", wait_seconds=600)]
+    )
+    (early,) = make_subscribers(sync_conn, sender["id"], 1)
+    await engine.run_pass(pool, 50)
+    assert _places(sync_conn, aid)[early] == (1, "waiting")
+    new_steps = [Step("send", email_id=first), Step("wait", wait_seconds=60),
+                 Step("send", email_id=second)]  # fmt: skip
+    async with transaction(pool) as tx:
+        await automations.update(tx.conn, sender["id"], aid, steps=new_steps)
+    _come_due(sync_conn, aid)
+    await engine.run_pass(pool, 50)
+    assert _sends(sync_conn, second) == {early: 1}  # the new third step
+    assert _sends(sync_conn, first) == {early: 1}  # the first is not sent again
+
+
+async def test_segment_created_and_date_triggers(pool: Any, sync_conn: Any) -> None:
+    sender = make_sender(sync_conn)
+    first, _ = make_email(sync_conn, sender["id"], VARIATION)
+    today = datetime.now(UTC)
+    born = {0: f"1990-{today:%m-%d}", 1: "1990-01-01" if f"{today:%m-%d}" != "01-01" else
+            "1990-06-15", 2: "not a date"}  # fmt: skip
+    old = make_subscribers(sync_conn, sender["id"], 3, properties=lambda i: {"born": born[i],
+                           "vip": i < 2})  # fmt: skip
+    async with transaction(pool) as tx:
+        vips = await segments.create(tx.conn, sender["id"], f"vip-{first}", "vip = true")
+    by_segment = await _automation(
+        pool, sender["id"], [], trigger="segment_entered", segment_id=vips["id"]
+    )
+    by_date = await _automation(pool, sender["id"], [], trigger="date_property",
+                                date_property="born")  # fmt: skip
+    created = await _automation(pool, sender["id"], [], trigger="subscriber_created")
+    await engine.run_pass(pool, 50)
+    assert set(_places(sync_conn, by_segment)) == {old[0], old[1]}
+    assert set(_places(sync_conn, by_date)) == {old[0]}
+    occurrence = sync_conn.execute(
+        "SELECT occurrence FROM automation_progress WHERE automation_id = %s", [by_date]
+    ).fetchone()["occurrence"]
+    assert occurrence == f"{today:%Y}"
+    assert _places(sync_conn, created) == {}
+    (new,) = make_subscribers(sync_conn, sender["id"], 1, properties=lambda i: {"vip": True})
+    sync_conn.execute("UPDATE automations SET entry_tried_at = NULL WHERE id = %s", [by_segment])
+    await engine.run_pass(pool, 50)
+    assert set(_places(sync_conn, created)) == {new}
+    assert set(_places(sync_conn, by_segment)) == {old[0], old[1], new}
+    assert set(_places(sync_conn, by_date)) == {old[0]}  # once a year
+
+
+@pytest.mark.slow
+async def test_a_sequence_keeps_going_across_scheduler_and_worker_restarts(
+    pool: Any,
+    settings: Any,
+    sync_conn: Any,
+    smtp_peer: SmtpPeer,
+    sender_worker: WorkerProcess,
+) -> None:
+    sender = make_sender(sync_conn)
+    first, _ = make_email(sync_conn, sender["id"], VARIATION)
+    second, _ = make_email(sync_conn, sender["id"], FOLLOW)
+    steps = [Step("send", email_id=first), Step("wait", wait_seconds=60),
+             Step("send", email_id=second)]  # fmt: skip
+    aid = await _automation(pool, sender["id"], steps)
+    people = make_subscribers(sync_conn, sender["id"], 4)
+    addresses = {
+        r["address"]
+        for r in sync_conn.execute(
+            "SELECT address::text FROM subscribers WHERE id = ANY(%s)", (people,)
+        )
+    }
+
+    def received(subject: str) -> list[str]:
+        return [
+            t
+            for r in smtp_peer.received
+            if f"Subject: {subject}".encode() in r.data
+            for t in r.rcpt_tos
+            if t in addresses
+        ]
+
+    # The scheduler commits the first step and dies before publishing: the messages are lost.
+    sender_worker.kill()
+    lost = await engine.run_pass(pool, 50)
+    assert lost
+    # A restarted scheduler finds nothing new to do for that step ...
+    assert not [m for m in await engine.run_pass(pool, 50) if m.args[0] == first]
+    # ... and its sweep queues the orphaned rows again; the restarted worker sends them.
+    sync_conn.execute(
+        "UPDATE sends SET queued_at = now() - interval '1 hour' WHERE email_id = %s", [first]
+    )
+    sender_worker.start()
+    await publish(await scheduler.sweep(pool, settings))
+    await publish(lost)  # and the lost messages turn up after all: redelivered, harmless
+    await await_until(lambda: len(received("Welcome")) >= 4)
+
+    _come_due(sync_conn, aid)
+    await scheduler.tick(pool, settings)
+    await await_until(lambda: len(received("Second")) >= 4)
+    await scheduler.tick(pool, settings)
+    assert sorted(received("Welcome")) == sorted(addresses)
+    assert sorted(received("Second")) == sorted(addresses)
+    assert set(_places(sync_conn, aid).values()) == {(3, "done")}
+
+
+async def test_a_pass_that_read_the_steps_before_an_edit_stops(pool: Any, sync_conn: Any) -> None:
+    sender = make_sender(sync_conn)
+    first, _ = make_email(sync_conn, sender["id"], VARIATION)
+    second, _ = make_email(sync_conn, sender["id"], FOLLOW)
+    aid = await _automation(pool, sender["id"], [Step("send", email_id=first)])
+    (person,) = make_subscribers(sync_conn, sender["id"], 1)
+    async with pool.connection() as conn:
+        stale = next(a for a in await automations_repo.runnable(conn) if a["id"] == aid)
+    async with transaction(pool) as tx:  # the owner edits meanwhile
+        await automations.update(tx.conn, sender["id"], aid, steps=[Step("send", email_id=second)])
+    await engine.run_automation(pool, stale, 50)  # entered, but no step runs on the old list
+    assert _sends(sync_conn, first) == {} and _places(sync_conn, aid) == {person: (0, "waiting")}
+    await engine.run_pass(pool, 50)
+    assert _sends(sync_conn, second) == {person: 1} and _sends(sync_conn, first) == {}
+
+
+async def test_a_pending_subscriber_waits_and_a_confirmation_starts_the_active_trigger(
+    pool: Any, sync_conn: Any
+) -> None:
+    sender = make_sender(sync_conn)
+    first, _ = make_email(sync_conn, sender["id"], VARIATION)
+    second, _ = make_email(sync_conn, sender["id"], FOLLOW)
+    created = await _automation(pool, sender["id"], [Step("send", email_id=first)],
+                                trigger="subscriber_created")  # fmt: skip
+    confirmed = await _automation(pool, sender["id"], [Step("send", email_id=second)])
+    (person,) = make_subscribers(sync_conn, sender["id"], 1)
+    sync_conn.execute("UPDATE subscribers SET state = 'pending' WHERE id = %s", [person])
+    sync_conn.execute(  # as if it had been created pending (double opt-in)
+        "UPDATE subscribers SET state_changed_at = created_at WHERE id = %s", [person]
+    )
+    await engine.run_pass(pool, 50)
+    assert await engine.leave_inactive(pool) == 0
+    assert _places(sync_conn, created) == {person: (0, "waiting")}  # waits for confirmation
+    assert _places(sync_conn, confirmed) == {} and _sends(sync_conn, first) == {}
+    # confirmed by whatever path: any statement that makes it active
+    sync_conn.execute("UPDATE subscribers SET state = 'active' WHERE id = %s", [person])
+    await engine.run_pass(pool, 50)
+    assert _sends(sync_conn, first) == {person: 1} and _sends(sync_conn, second) == {person: 1}
