@@ -233,9 +233,10 @@ async def test_a_lost_priority_message_is_queued_again_by_the_next_tick(
         " RETURNING id",
         (email_id, sender["id"], settings.transactional_stale_seconds + 1),
     ).fetchone()
+    # queued "in a minute": still fresh however long a loaded machine takes to reach the tick
     fresh = sync_conn.execute(
-        "INSERT INTO sends (email_id, sender_id, address, transactional)"
-        " VALUES (%s, %s, 'fresh@example.net', true) RETURNING id",
+        "INSERT INTO sends (email_id, sender_id, address, transactional, queued_at)"
+        " VALUES (%s, %s, 'fresh@example.net', true, now() + interval '1 minute') RETURNING id",
         (email_id, sender["id"]),
     ).fetchone()
     queued = await scheduler.tick(pool, settings, scheduler.Outbox())
