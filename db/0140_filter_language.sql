@@ -6,8 +6,7 @@
 -- are not dates instead of failing the whole query: PostgreSQL 15 has no "try cast", and an
 -- exception block would cost a subtransaction per row. An impossible day (2023-02-30) is NULL too.
 --
--- send_events_human_engagement serves "opened/clicked within N days": a subscriber's human
--- opens and clicks by time, without the machine ones (most events in a mailbox-provider world).
+-- Its index on send_events is built online by 0143.
 -- depends: 0095_api_key_rights 0102_retention 0112_form_labels_confirmation_source
 
 CREATE FUNCTION jsonb_time(value jsonb) RETURNS timestamptz
@@ -29,6 +28,3 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
             '(Z|[+-](?:[01][0-9]|2[0-3]):?[0-5][0-9])?)?$') AS m
           WHERE jsonb_typeof(value) = 'string') AS parsed
 $$;
-
-CREATE INDEX send_events_human_engagement ON send_events (subscriber_id, at) INCLUDE (kind)
-    WHERE NOT machine AND kind IN ('open', 'click') AND subscriber_id IS NOT NULL;

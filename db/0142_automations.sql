@@ -98,6 +98,4 @@ END $$;
 CREATE TRIGGER subscribers_state_changed BEFORE UPDATE OF state ON subscribers
     FOR EACH ROW EXECUTE FUNCTION subscribers_state_changed();
 
--- "became active since" for the subscriber_active trigger.
-CREATE INDEX subscribers_activated ON subscribers (sender_id, state_changed_at)
-    WHERE state = 'active';
+-- "became active since" for the subscriber_active trigger: its index is built online by 0143.

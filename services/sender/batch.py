@@ -37,7 +37,7 @@ from services.sender import metrics
 from services.sender.lane import PriorityGate
 from services.sender.message import Composer, Outgoing, pick_variation
 from services.sender.recorder import Recorder
-from services.sender.smtp import Relays, SmtpResult
+from services.sender.smtp import Relays, SmtpResult, relay_queue_id
 from shared.campaigns.models import Message, range_message
 from shared.config import Settings
 from shared.db import Conn, transaction
@@ -208,7 +208,8 @@ async def run_batch(
             return
         result = reply.result()
         if result.kind == "sent":
-            writes.add(recorder.sent(row["id"], row["attempts"], vid, result.code))
+            relay_id = relay_queue_id(result.reply)  # what the relay's events will name it by
+            writes.add(recorder.sent(row["id"], row["attempts"], vid, result.code, relay_id))
 
     for i, row in enumerate(claimed):
         if gate is not None:

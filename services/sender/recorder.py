@@ -74,11 +74,17 @@ class Recorder:
         self._writer = self._loop.create_task(self._run())
 
     def sent(
-        self, send_id: int, attempt: int, variation_id: int | None, code: int | None
+        self,
+        send_id: int,
+        attempt: int,
+        variation_id: int | None,
+        code: int | None,
+        relay_id: str | None = None,
     ) -> asyncio.Future[None]:
-        """Queue one accepted send; the future is done once its row is committed 'sent'."""
+        """Queue one accepted send (``relay_id``: the relay's queue id of it, if its reply named
+        one); the future is done once its row is committed 'sent'."""
         write = self._next
-        write.rows.add(send_id, attempt, variation_id, code)
+        write.rows.add(send_id, attempt, variation_id, code, relay_id)
         self._wake.set()
         full = self._full
         if full is not None and not full.done() and len(write.rows.ids) >= self.max_rows:

@@ -69,6 +69,33 @@ def _classify(code: int, message: str, stage: str = "content") -> SmtpResult:
     return SmtpResult("permanent" if permanent else "temporary", code, text)
 
 
+# A relay's queue id: token characters only, bounded (an id, never a sentence or an address
+# with spaces); "queued as" names it, otherwise the last word counts only if it has a digit, so
+# "250 OK", "250 Ok: queued" and "250 Message accepted" name none.
+_RELAY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+=-]{3,127}")
+_QUEUED_AS = re.compile(r"\bqueued as\s+<?([^\s<>]+)>?\s*$", re.IGNORECASE)
+_STATUS_ONLY = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+
+
+def relay_queue_id(reply: str) -> str | None:
+    """The id a relay gives an accepted message in its 250 reply, the one its events carry:
+    "250 Ok 0100018c...-000000" (Amazon SES, its messageId), "250 Ok: queued as <id>" (SendGrid,
+    Postfix, Postmark), "250 OK id=1abc-0000Ab-00" (Exim). None when the reply names no id."""
+    match = _QUEUED_AS.search(reply)
+    if match:
+        word = match.group(1)
+    else:
+        words = reply.split()
+        if len(words) < 2:  # the code alone
+            return None
+        word = words[-1].strip("<>")
+        if word.lower().startswith("id="):
+            word = word[3:]
+        if not any(c.isdigit() for c in word) or _STATUS_ONLY.fullmatch(word):
+            return None
+    return word if _RELAY_ID.fullmatch(word) else None
+
+
 class RelaySetupError(Exception):
     """The relay refused the session itself (EHLO, STARTTLS or AUTH), not this recipient.
 

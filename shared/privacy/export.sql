@@ -6,10 +6,11 @@ FROM subscribers WHERE id = :subscriber_id AND sender_id = :sender_id;
 
 -- name: sends
 -- Every send to the subscriber with its email's name; counts as the sender sees them.
+-- relay_id: the relay's queue id of the message (what its delivery events name it by).
 SELECT s.id, s.email_id, e.name AS email_name, s.campaign_id, s.variation_id,
-       s.state::text AS state, s.attempts, s.smtp_code, s.smtp_reply, s.error, s.queued_at,
-       s.sent_at, s.opened_at, s.viewed_at, s.clicked_at, s.unsubscribed_at, s.bounced_at,
-       s.complained_at, s.bounce_type, s.open_count, s.view_count, s.click_count
+       s.state::text AS state, s.attempts, s.smtp_code, s.smtp_reply, s.relay_id, s.error,
+       s.queued_at, s.sent_at, s.opened_at, s.viewed_at, s.clicked_at, s.unsubscribed_at,
+       s.bounced_at, s.complained_at, s.bounce_type, s.open_count, s.view_count, s.click_count
 FROM sends s JOIN emails e ON e.id = s.email_id
 WHERE s.sender_id = :sender_id AND s.subscriber_id = :subscriber_id
 -- oldest first for the export, newest first for the admin's page

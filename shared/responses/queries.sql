@@ -9,6 +9,15 @@ FROM sends s WHERE s.id = ANY(:ids);
 SELECT s.id, s.sender_id, s.subscriber_id, s.email_id, s.variation_id
 FROM sends s WHERE s.id = ANY(:ids) AND s.sender_id = :sender_id;
 
+-- name: sender_send_by_relay_id
+-- The send an ESP event's provider message id names (the queue id the relay gave it in its 250),
+-- only among the sender whose endpoint received it; one probe of sends_relay_id. Should a relay
+-- ever reuse an id, the latest send has it.
+SELECT s.id, s.sender_id, s.subscriber_id, s.email_id, s.variation_id
+FROM sends s WHERE s.sender_id = :sender_id AND s.relay_id = :relay_id
+ORDER BY s.id DESC
+LIMIT 1;
+
 -- name: sender_latest_send_to
 -- An ESP event without a usable token: the sender's latest send to the address.
 SELECT s.id, s.sender_id, s.subscriber_id, s.email_id, s.variation_id

@@ -28,6 +28,13 @@ async def sender_sends_by_ids(conn: Conn, sender_id: int, send_ids: list[int]) -
     return await fetch_all(conn, Q.sender_sends_by_ids, {"ids": send_ids, "sender_id": sender_id})
 
 
+async def sender_send_by_relay_id(conn: Conn, sender_id: int, relay_id: str) -> Row | None:
+    """The send of ``sender_id`` the relay accepted under ``relay_id`` (its queue id)."""
+    return await fetch_one(
+        conn, Q.sender_send_by_relay_id, {"sender_id": sender_id, "relay_id": relay_id}
+    )
+
+
 async def sender_latest_send_to(conn: Conn, sender_id: int, address: str) -> Row | None:
     """The latest send of ``sender_id`` to ``address``."""
     return await fetch_one(

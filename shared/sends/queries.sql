@@ -72,7 +72,9 @@ WHERE s.id = o.id AND s.state = 'sending' AND (o.attempt IS NULL OR s.attempts =
 -- name: record_sent!
 -- The sends a relay accepted in the last few milliseconds, written 'sent' together by the
 -- worker's recorder (services/sender/recorder.py) so that a killed worker sends few of them again.
--- Only rows still held by the claim that sent them change (see record_outcomes).
+-- Only rows still held by the claim that sent them change (see record_outcomes). relay_id: the
+-- queue id the relay named in its 250 (services/sender/smtp.py relay_queue_id), what its events
+-- carry; the reply itself is not kept.
 UPDATE sends s
 SET state = 'sent',
     variation_id = coalesce(o.variation_id, s.variation_id),
@@ -81,9 +83,11 @@ SET state = 'sent',
     next_attempt_at = NULL,
     smtp_code = o.code,
     smtp_reply = NULL,
+    relay_id = o.relay_id,
     error = NULL
-FROM unnest(:ids::bigint[], :attempts::smallint[], :variation_ids::bigint[], :codes::smallint[])
-     AS o(id, attempt, variation_id, code)
+FROM unnest(:ids::bigint[], :attempts::smallint[], :variation_ids::bigint[], :codes::smallint[],
+            :relay_ids::text[])
+     AS o(id, attempt, variation_id, code, relay_id)
 WHERE s.id = o.id AND s.state = 'sending' AND s.attempts = o.attempt;
 
 -- name: take_rate

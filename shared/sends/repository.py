@@ -55,12 +55,21 @@ class SentRows:
     attempts: list[int] = field(default_factory=list)
     variation_ids: list[int | None] = field(default_factory=list)
     codes: list[int | None] = field(default_factory=list)
+    relay_ids: list[str | None] = field(default_factory=list)
 
-    def add(self, send_id: int, attempt: int, variation_id: int | None, code: int | None) -> None:
+    def add(
+        self,
+        send_id: int,
+        attempt: int,
+        variation_id: int | None,
+        code: int | None,
+        relay_id: str | None = None,
+    ) -> None:
         self.ids.append(send_id)
         self.attempts.append(attempt)
         self.variation_ids.append(variation_id)
         self.codes.append(code)
+        self.relay_ids.append(relay_id)
 
 
 async def claim_batch(
@@ -100,6 +109,7 @@ async def record_sent(conn: Conn, rows: SentRows) -> int:
         "attempts": rows.attempts,
         "variation_ids": rows.variation_ids,
         "codes": rows.codes,
+        "relay_ids": rows.relay_ids,
     }
     return await execute(conn, Q.record_sent, params)
 

@@ -17,6 +17,7 @@ from shared.admins import repository as admins
 from shared.senders import repository as senders
 from shared.senders.dkim import generate_private_key
 from tests.admin.conftest import AdminClient, make_admin
+from tests.security.objects import newer_objects, newer_objects_untouched
 
 # path parameter -> key in the objects dict
 PARAMS = {
@@ -31,6 +32,16 @@ PARAMS = {
     "user_id": "user",
     "dkim_key_id": "dkim",
     "layout_id": "layout",
+    "form_id": "form",
+    "segment_id": "segment",
+    "automation_id": "automation",
+    "key": "topic",  # /forms/topics/{key}/delete
+}
+# Path parameters that name no object: every value a route takes, so each is tried (an owner
+# gets past them, see test_the_fixed_values_are_valid; a member must get 404 all the same).
+FIXED = {
+    "action": ("pause", "resume", "delete"),  # /automations/{automation_id}/{action}
+    "language": ("tr",),  # /forms/optin/templates/{language}, B has a custom one
 }
 
 
@@ -53,7 +64,7 @@ def parameterised(app: FastAPI) -> list[tuple[str, str]]:
     return [(m, p) for m, p in admin_routes(app) if "{" in p]
 
 
-async def objects_of(pool: AsyncConnectionPool, sender_id: int) -> dict[str, int]:
+async def objects_of(pool: AsyncConnectionPool, sender_id: int) -> dict[str, Any]:
     """One of each object kind the admin pages address, owned by sender_id."""
     async with pool.connection() as conn:
         domain = (await senders.get_sender(conn, sender_id))["address"].split("@")[1]
@@ -103,6 +114,7 @@ async def objects_of(pool: AsyncConnectionPool, sender_id: int) -> dict[str, int
             " VALUES ('isp.example', %s, %s, %s, %s) RETURNING id",
             [uuid.uuid4().hex, domain, now, now],
         )
+        newer = await newer_objects(conn, sender_id)
     user_email = await make_admin(pool, "member")
     async with pool.connection() as conn:
         user = await admins.find_user_by_email(conn, user_email)
@@ -111,11 +123,13 @@ async def objects_of(pool: AsyncConnectionPool, sender_id: int) -> dict[str, int
     return {
         "sender": sender_id, "sub": sub, "email": email, "var": var, "key": key_row["id"],
         "job": job, "report": report, "dmarc": dmarc, "inbound": inbound, "user": user["id"],
-        "dkim": dkim, "layout": layout,
+        "dkim": dkim, "layout": layout, **newer,
     }  # fmt: skip
 
 
-def fill(template: str, objs: dict[str, int], sender: int) -> str:
+def fill(template: str, objs: dict[str, Any], sender: int) -> list[str]:
+    """The paths of a route for sender's id and objs, one per fixed value of its parameters."""
+
     def value(m: re.Match[str]) -> str:
         name = m.group(1)
         if name == "sender_id":
@@ -124,14 +138,27 @@ def fill(template: str, objs: dict[str, int], sender: int) -> str:
             return str(objs["dmarc"])
         return str(objs[PARAMS[name]])
 
-    return re.sub(r"{(\w+)}", value, template)
+    paths = [re.sub(r"{(\w+)}", lambda m: value(m) if m.group(1) not in FIXED else m[0], template)]
+    for name, values in FIXED.items():
+        if f"{{{name}}}" in template:
+            paths = [p.replace(f"{{{name}}}", v) for p in paths for v in values]
+    return paths
+
+
+def names_a_child(template: str) -> bool:
+    """Whether the route names an object below its sender (so A's sender id with B's child
+    object is a case of its own)."""
+    return any(name in PARAMS and name != "sender_id" for name in re.findall(r"{(\w+)}", template))
 
 
 def test_every_admin_path_parameter_is_in_the_matrix(admin_app: FastAPI) -> None:
     routes = parameterised(admin_app)
     assert len(routes) >= 40, routes
     unknown = {
-        (m, p, name) for m, p in routes for name in re.findall(r"{(\w+)}", p) if name not in PARAMS
+        (m, p, name)
+        for m, p in routes
+        for name in re.findall(r"{(\w+)}", p)
+        if name not in PARAMS and name not in FIXED
     }
     assert not unknown, f"add these path parameters to the admin isolation matrix: {unknown}"
 
@@ -146,9 +173,9 @@ async def test_admin_isolation_matrix(
     failures = []
     checked = 0
     for method, template in parameterised(admin_app):
-        paths = {fill(template, b, b_id)}
-        if "{sender_id}" in template and template.count("{") > 1:
-            paths.add(fill(template, b, a_id))  # A's sender id, B's child objects
+        paths = fill(template, b, b_id)
+        if "{sender_id}" in template and names_a_child(template):
+            paths += fill(template, b, a_id)  # A's sender id, B's child objects
         for path in paths:
             if method == "GET":
                 r = await member.client.get(path)
@@ -159,7 +186,7 @@ async def test_admin_isolation_matrix(
             checked += 1
             if r.status_code != 404:
                 failures.append((method, template, path, r.status_code, r.text[:160]))
-    assert checked >= 60
+    assert checked >= 90
     assert not failures, failures
     # B's objects are untouched by the member's POSTs.
     async with pool.connection() as conn:
@@ -175,6 +202,7 @@ async def test_admin_isolation_matrix(
                 [b["sub"], b["email"], b["var"], b["key"], b_id, b["user"], b["dkim"]],
             )
         ).fetchone()
+        assert await newer_objects_untouched(conn, b_id, b) == []
     assert row is not None and list(row.values() if isinstance(row, dict) else row) == [7]
 
 
@@ -188,10 +216,39 @@ async def test_the_matrix_objects_are_real(
     found = []
     for method, template in parameterised(admin_app):
         if method == "GET" and not template.endswith("/delete"):
-            r = await owner.client.get(fill(template, b, b_id))
+            (path,) = fill(template, b, b_id)
+            r = await owner.client.get(path)
             if r.status_code == 200:
                 found.append(template)
-    assert len(found) >= 15, found
+    assert len(found) >= 18, found
+    for kind in ("forms/{form_id}", "segments/{segment_id}", "automations/{automation_id}"):
+        assert f"/senders/{{sender_id}}/{kind}" in found, (kind, found)
+
+
+async def test_the_fixed_values_are_valid(
+    admin_app: FastAPI, owner: AdminClient, pool: AsyncConnectionPool
+) -> None:
+    """An owner's POSTs with the fixed values get past the route's own 404 (no such action, no
+    such language), so the member's 404s for them come from the sender check; B's topic key
+    is B's own (the owner deletes it)."""
+    _, b_id = await make_sender_pair(pool)
+    b = await objects_of(pool, b_id)
+    tried = []
+    for method, template in parameterised(admin_app):
+        if method == "POST" and (set(re.findall(r"{(\w+)}", template)) & {*FIXED, "key"}):
+            for path in fill(template, b, b_id):  # pause, resume, then delete
+                data = {
+                    "csrf_token": owner.csrf,
+                    "subject": "Hi",
+                    "plain_body": "{{ confirm_url }}",
+                }
+                r = await owner.client.post(path, data=data)
+                assert r.status_code == 303, (path, r.status_code, r.text[:300])
+                tried.append(path)
+    assert len(tried) == 5, tried
+    async with pool.connection() as conn:
+        gone = await newer_objects_untouched(conn, b_id, b)
+    assert sorted(gone) == ["automation", "template", "topic"], gone
 
 
 async def make_sender_pair(pool: AsyncConnectionPool) -> tuple[int, int]:

@@ -13,6 +13,7 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
@@ -20,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 from tests.api.conftest import email_body
 from tests.conftest import unique_address
 from tests.security.conftest import Tenant
+from tests.security.objects import NAME, SUBJECT, newer_api_objects, newer_objects_untouched
 
 # path parameter -> key in the objects dict
 PARAMS = {
@@ -33,11 +35,17 @@ PARAMS = {
     "report_id": "dmarc",
     "dkim_key_id": "dkim",
     "layout_id": "layout",
+    "form_id": "form",
+    "segment_id": "segment",
+    "automation_id": "automation",
+    "key": "topic",
 }
-# Path parameters that name no object but a setting of the caller's own sender (an ESP provider):
-# another key reaches its own sender's setting there, so such routes are not in the matrix;
-# tests/api/test_esp_endpoints.py checks that one sender never sees or deletes another's.
-OWN_SCOPE = {"provider"}
+# Path parameters that name no object but a setting of the caller's own sender (an ESP provider,
+# a confirmation mail's language), and routes that declare the caller's own object under a name
+# (a topic): another key reaches its own sender's there, so these are not in the 404 matrix;
+# test_own_scope_routes_reach_only_the_callers_sender checks them with Alice's values.
+OWN_SCOPE = {"provider": "mailgun", "language": "tr"}
+OWN_SCOPE_ROUTES = {("PUT", "/v1/topics/{key}")}
 # Bodies valid enough to get past validation, so the ownership check is what answers.
 BODIES = {
     ("PATCH", "/v1/subscribers/{subscriber_id}"): {"locale": "en_US"},
@@ -48,13 +56,24 @@ BODIES = {
     ("POST", "/v1/emails/{email_id}/send-to-subscriber"): {"subscriber_id": "sub"},
     ("POST", "/v1/emails/{email_id}/test-send"): {"variation_id": "var", "address": "a@x.example"},
     ("PATCH", "/v1/layouts/{layout_id}"): {"name": "x"},
+    ("POST", "/v1/emails/{email_id}/resend-to-non-openers"): {
+        "followup_email_id": "followup",
+        "delay_hours": 0,
+    },
+    ("PUT", "/v1/forms/{form_id}"): {"name": "x"},
+    ("PATCH", "/v1/segments/{segment_id}"): {"name": "x"},
+    ("PATCH", "/v1/automations/{automation_id}"): {"state": "paused"},
+    ("PUT", "/v1/topics/{key}"): {"label_en": "mallory's"},
+    ("PUT", "/v1/optin/templates/{language}"): {"subject": "M", "plain_body": "{{ confirm_url }}"},
+    ("PUT", "/v1/sender/esp/{provider}"): {"signing_key": "key-mallory"},
 }
 
 
-async def objects_of(t: Tenant, pool: AsyncConnectionPool) -> dict[str, int]:
+async def objects_of(t: Tenant, pool: AsyncConnectionPool) -> dict[str, Any]:
     c = t.client
     sub = (await c.post("/v1/subscribers", json={"address": unique_address()})).json()
     email = (await c.post("/v1/emails", json=email_body())).json()
+    followup = (await c.post("/v1/emails", json=email_body())).json()
     job = (
         await c.post("/v1/subscribers/imports", content=f"address\n{unique_address()}\n".encode(),
                      headers={"Content-Type": "text/csv"})
@@ -82,24 +101,54 @@ async def objects_of(t: Tenant, pool: AsyncConnectionPool) -> dict[str, int]:
     return {
         "sub": sub["id"], "email": email["id"], "var": email["variations"][0]["id"],
         "job": job["id"], "send": send["id"], "delivery": delivery["id"], "key": key_id,
-        "dmarc": dmarc["id"], "dkim": dkim["id"], "layout": layout["id"],
+        "dmarc": dmarc["id"], "dkim": dkim["id"], "followup": followup["id"],
+        "layout": layout["id"], **await newer_api_objects(t),
     }  # fmt: skip
 
 
-def parameterised_routes(app: FastAPI) -> list[tuple[str, str]]:
+def all_parameterised(app: FastAPI) -> list[tuple[str, str]]:
     return [
         (method.upper(), path)
         for path, ops in app.openapi()["paths"].items()
-        if set(re.findall(r"{(\w+)}", path)) - OWN_SCOPE
+        if "{" in path
         for method in ops
     ]
 
 
+def own_scope(method: str, path: str) -> bool:
+    return (method, path) in OWN_SCOPE_ROUTES or bool(
+        set(re.findall(r"{(\w+)}", path)) & set(OWN_SCOPE)
+    )
+
+
+def parameterised_routes(app: FastAPI) -> list[tuple[str, str]]:
+    """The routes of the 404 matrix: every parameter names an object of the caller's sender."""
+    return [(m, p) for m, p in all_parameterised(app) if not own_scope(m, p)]
+
+
+def fill(template: str, objs: dict[str, Any]) -> str:
+    def value(m: re.Match[str]) -> str:
+        name = m.group(1)
+        return OWN_SCOPE[name] if name in OWN_SCOPE else str(objs[PARAMS[name]])
+
+    return re.sub(r"{(\w+)}", value, template)
+
+
+def body_of(method: str, template: str, objs: dict[str, Any]) -> Any:
+    body = BODIES.get((method, template))
+    if body is not None:
+        body = {k: (objs[v] if isinstance(v, str) and v in objs else v) for k, v in body.items()}
+    return body
+
+
 def test_every_path_parameter_is_in_the_matrix(api_app: FastAPI) -> None:
-    routes = parameterised_routes(api_app)
-    assert len(routes) >= 25
+    routes = all_parameterised(api_app)
+    assert len(parameterised_routes(api_app)) >= 40
     unknown = {
-        (m, p, name) for m, p in routes for name in re.findall(r"{(\w+)}", p) if name not in PARAMS
+        (m, p, name)
+        for m, p in routes
+        for name in re.findall(r"{(\w+)}", p)
+        if name not in PARAMS and name not in OWN_SCOPE
     }
     assert not unknown, f"add these path parameters to the isolation matrix: {unknown}"
 
@@ -110,11 +159,8 @@ async def test_generated_isolation_matrix(
     a = await objects_of(alice, pool)
     failures = []
     for method, template in parameterised_routes(api_app):
-        path = re.sub(r"{(\w+)}", lambda m: str(a[PARAMS[m.group(1)]]), template)
-        body = BODIES.get((method, template))
-        if body is not None:
-            body = {k: (a[v] if isinstance(v, str) and v in a else v) for k, v in body.items()}
-        r = await mallory.client.request(method, path, json=body)
+        path = fill(template, a)
+        r = await mallory.client.request(method, path, json=body_of(method, template, a))
         if r.status_code != 404:
             failures.append((method, template, r.status_code, r.text[:200]))
     assert not failures, failures
@@ -125,6 +171,40 @@ async def test_generated_isolation_matrix(
     assert (await alice.client.get(f"/v1/sender/keys/{a['key']}")).status_code == 200
     assert (await alice.client.get(f"/v1/sender/dkim-keys/{a['dkim']}")).json()["state"] == "next"
     assert (await alice.client.get(f"/v1/layouts/{a['layout']}")).json()["name"] == "iso"
+    async with pool.connection() as conn:
+        assert await newer_objects_untouched(conn, alice.sender_id, a) == []
+    # ... and finds every object the matrix named, so Mallory's 404s mean refusal.
+    for method, template in parameterised_routes(api_app):
+        if method == "GET":
+            r = await alice.client.get(fill(template, a))
+            assert r.status_code == 200, (template, r.status_code, r.text[:200])
+
+
+async def test_own_scope_routes_reach_only_the_callers_sender(
+    api_app: FastAPI, alice: Tenant, mallory: Tenant, pool: AsyncConnectionPool
+) -> None:
+    """Mallory's key on the own-scope routes, with Alice's topic key, language and provider:
+    each works on Mallory's own sender, never shows Alice's settings, and leaves them alone."""
+    a = await objects_of(alice, pool)
+    order = {"GET": 0, "PUT": 1, "DELETE": 2}  # Mallory's own setting exists before she drops it
+    routes = sorted(
+        ((m, p) for m, p in all_parameterised(api_app) if own_scope(m, p)),
+        key=lambda route: order[route[0]],
+    )
+    assert len(routes) >= 6, routes
+    for method, template in routes:
+        r = await mallory.client.request(
+            method, fill(template, a), json=body_of(method, template, a)
+        )
+        assert r.status_code in (200, 201, 204), (method, template, r.status_code, r.text[:200])
+        assert NAME not in r.text and SUBJECT not in r.text, (method, template, r.text[:200])
+    async with pool.connection() as conn:
+        assert await newer_objects_untouched(conn, alice.sender_id, a) == []
+    endpoints = (await alice.client.get("/v1/sender/esp")).json()["items"]
+    assert [e["provider"] for e in endpoints] == ["mailgun"]
+    # Mallory declared a topic of her own under Alice's key.
+    mine = (await mallory.client.get("/v1/topics")).json()["items"]
+    assert [(t["key"], t["label_en"]) for t in mine] == [(a["topic"], "mallory's")]
 
 
 async def test_list_routes_never_show_another_senders_rows(

@@ -97,11 +97,15 @@ async def test_campaign_of_300_end_to_end(
     assert len(counts) == 300 and set(counts.values()) == {1}, "each recipient exactly once"
 
     rows = sync_conn.execute(
-        "SELECT s.id, s.variation_id, s.state, sub.address FROM sends s"
+        "SELECT s.id, s.variation_id, s.state, s.relay_id, sub.address FROM sends s"
         " JOIN subscribers sub ON sub.id = s.subscriber_id WHERE s.email_id = %s",
         (email_id,),
     ).fetchall()
     assert {r["state"] for r in rows} == {"sent"}
+    # Each send keeps the queue id the relay named in its 250: what the relay's events carry.
+    queue_ids = {r.rcpt_tos[0]: r.queue_id for r in smtp_peer.received}
+    assert all(r["relay_id"] == queue_ids[r["address"]] for r in rows)
+    assert len({r["relay_id"] for r in rows}) == 300
     spread = Counter(r["variation_id"] for r in rows)
     assert set(spread) == set(variation_ids)
     assert all(110 <= n <= 190 for n in spread.values()), spread

@@ -49,6 +49,25 @@ async def test_a_full_write_goes_at_once_and_a_later_claim_is_left_alone(
     await recorder.close()
 
 
+async def test_each_send_keeps_the_relay_queue_id_it_was_accepted_under(
+    pool: Any, sync_conn: Any
+) -> None:
+    ids = sending_rows(sync_conn, 3)
+    recorder = Recorder(pool, retry_seconds=5, interval=60, max_rows=3)
+    relay_ids = ["0100018c-a-000000", None, "W4pMhBZ0Q8-Ax8pR2JC7Xg"]
+    written = [
+        recorder.sent(send_id, 1, None, 250, relay_id)
+        for send_id, relay_id in zip(ids, relay_ids, strict=True)
+    ]
+    await asyncio.wait_for(written[0], 30)
+    rows = sync_conn.execute(
+        "SELECT state::text, relay_id, smtp_reply FROM sends WHERE id = ANY(%s) ORDER BY id",
+        (ids,),
+    ).fetchall()
+    assert rows == [{"state": "sent", "relay_id": r, "smtp_reply": None} for r in relay_ids]
+    await recorder.close()
+
+
 async def test_sends_accepted_during_a_database_outage_are_written_after_it(
     settings: Settings, sync_conn: Any
 ) -> None:

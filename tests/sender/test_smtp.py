@@ -109,7 +109,8 @@ async def test_pool_reuses_connections_and_reports_replies(smtp_peer: SmtpPeer) 
     refused = await pool.send("b@example.com", "gone@example.org", data)
     assert (refused.kind, refused.code, refused.enhanced_status) == ("permanent", 550, "5.1.1")
     sent = await pool.send("b@example.com", "ok@example.org", data)
-    assert sent == SmtpResult("sent", 250, "250 2.0.0 OK queued")
+    queue_id = smtp_peer.received[-1].queue_id
+    assert sent == SmtpResult("sent", 250, f"250 2.0.0 Ok: queued as {queue_id}")
     assert len(pool._runners) == 1, "one session served every message"
     assert [r.rcpt_tos for r in smtp_peer.received] == [["ok@example.org"]]
     await pool.close()

@@ -1,6 +1,8 @@
-"""What inbound.parse does with a stored ESP event: read it, tie it to the sender's send (by
-the token in the original's Message-ID or token header, else by the address) and apply the one
-response policy (``shared.responses.policy``), exactly as for a DSN or an ARF report."""
+"""What inbound.parse does with a stored ESP event: read it, tie it to the sender's send (by the
+provider's own message id, which is the queue id its relay named in the 250 we kept in
+sends.relay_id; else by the token in the original's Message-ID or token header; else by the
+address) and apply the one response policy (``shared.responses.policy``), exactly as for a DSN or
+an ARF report."""
 
 from __future__ import annotations
 
@@ -18,6 +20,19 @@ from shared.tokens import TokenCodec
 _TOKEN = re.compile(r"^<?([A-Za-z2-7]{32})(?:@|>?$)")
 
 
+def relay_id_of(event: EspEvent) -> str | None:
+    """The relay queue id an event's provider message id stands for (what sends.relay_id holds):
+    SES ``mail.messageId`` and Postmark ``MessageID`` as they are, SendGrid's ``sg_message_id``
+    up to its first "." (the 250's id, then SendGrid's own suffix). Mailgun's is the Message-ID
+    header, which the token already covers."""
+    value = (event.provider_message_id or "").strip()
+    if event.provider == "sendgrid":
+        value = value.split(".", 1)[0]
+    if event.provider not in ("ses", "sendgrid", "postmark") or not value or len(value) > 128:
+        return None
+    return value
+
+
 def _tokens(event: EspEvent, codec: TokenCodec) -> list[tuple[int, str]]:
     """(send_id, matched_by) from the tokens the event carries, best first."""
     found: list[tuple[int, str]] = []
@@ -32,10 +47,15 @@ def _tokens(event: EspEvent, codec: TokenCodec) -> list[tuple[int, str]]:
 async def _match(
     conn: Conn, sender_id: int, event: EspEvent, codec: TokenCodec
 ) -> tuple[tuple[Row, str] | None, dict[str, tuple[Row, str]]]:
-    """The send the event's token names (only the sender's own), and per recipient address the
-    sender's latest send to it."""
+    """The send the event's provider message id or else its token names (only the sender's own),
+    and per recipient address the sender's latest send to it."""
     token_match = None
-    candidates = _tokens(event, codec)
+    relay_id = relay_id_of(event)
+    if relay_id is not None:
+        row = await responses.sender_send_by_relay_id(conn, sender_id, relay_id)
+        if row is not None:
+            token_match = (row, "relay_id")
+    candidates = _tokens(event, codec) if token_match is None else []
     if candidates:
         rows = {
             r["id"]: r
