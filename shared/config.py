@@ -92,6 +92,15 @@ class Settings(BaseSettings):
     )
     worker_processes: int = Field(1, ge=1, description="dramatiq processes per worker command.")
     worker_threads: int = Field(8, ge=1, description="dramatiq threads per worker process.")
+    priority_threads: int = Field(
+        8,
+        ge=1,
+        le=64,
+        description="Threads of each sender worker process that take only transactional sends "
+        "(queue send_priority), so a campaign holding every other thread cannot delay them. A "
+        "thread holds a send until the relay's reply is recorded (0.1-0.3 s): 8 per process "
+        "carry about 50 sends a second.",
+    )
     worker_shutdown_seconds: int = Field(
         30,
         ge=1,
@@ -174,6 +183,22 @@ class Settings(BaseSettings):
         description="How long after its first try a send with temporary failures is tried "
         "again before it fails (5 days, Postfix's maximal_queue_lifetime); the last try falls at "
         "the end.",
+    )
+    transactional_data_max_bytes: int = Field(
+        32 * 1024,
+        ge=256,
+        description="Largest per-send data object of a transactional send, as compact JSON.",
+    )
+    transactional_attachments_max_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=1024,
+        description="Largest total size of a transactional send's attachments, decoded.",
+    )
+    transactional_stale_seconds: float = Field(
+        10,
+        gt=0,
+        description="Queued transactional sends untouched this long are queued again by the "
+        "scheduler's sweep (a message lost in a broker blip); bulk rows wait 5 minutes.",
     )
     dispatch_chunk_size: int = Field(
         50_000, ge=100, description="Send rows created per campaign.dispatch transaction."

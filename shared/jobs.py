@@ -26,6 +26,9 @@ from shared.errors import BrokerUnavailable
 # Queues, one per kind of work, so each scales on its own depth (docs/deploy.md).
 CAMPAIGN_QUEUE = "campaign"
 SEND_QUEUE = "send"
+# Transactional sends: a queue of its own, consumed by the sender workers with priority over
+# bulk work (services/sender/__main__.py, actors.py), so a campaign does not delay them.
+PRIORITY_QUEUE = "send_priority"
 INBOUND_QUEUE = "inbound"
 EVENTS_QUEUE = "events"
 WEBHOOK_QUEUE = "webhooks"
@@ -33,6 +36,7 @@ WEBHOOK_QUEUE = "webhooks"
 # Actors, by the dotted name their messages carry.
 CAMPAIGN_DISPATCH = "campaign.dispatch"  # create a campaign's send rows from its checkpoint
 SEND_BATCH = "send.batch"  # send the queued rows of one email in an id range
+SEND_PRIORITY = "send.priority"  # send the queued transactional rows of one email in an id range
 SEND_TEST = "send.test"  # send a variation to any address (no send row)
 INBOUND_PARSE = "inbound.parse"  # classify one stored inbound message
 EVENTS_RECORD = "events.record"  # write a batch of buffered opens, views and clicks
@@ -42,6 +46,7 @@ OPTIN_CONFIRMATION = "optin.confirmation"  # mail one double opt-in confirmation
 QUEUES: dict[str, str] = {
     CAMPAIGN_DISPATCH: CAMPAIGN_QUEUE,
     SEND_BATCH: SEND_QUEUE,
+    SEND_PRIORITY: PRIORITY_QUEUE,
     SEND_TEST: SEND_QUEUE,
     INBOUND_PARSE: INBOUND_QUEUE,
     EVENTS_RECORD: EVENTS_QUEUE,

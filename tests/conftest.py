@@ -35,7 +35,7 @@ from shared.config import Settings, get_settings  # noqa: E402
 from shared.db import create_pool  # noqa: E402
 from shared.migrate import drop_database, ensure_database, migrate  # noqa: E402
 from tests.fixtures.dovecot import Dovecot, start_dovecot  # noqa: E402
-from tests.fixtures.smtp import SmtpPeer, start_smtp_peer  # noqa: E402
+from tests.fixtures.smtp import SmtpPeer, has_plain_part, start_smtp_peer  # noqa: E402
 
 
 def _rabbitmqctl(*args: str) -> None:
@@ -103,10 +103,15 @@ def smtp_peer_session() -> Iterator[SmtpPeer]:
 
 @pytest.fixture
 def smtp_peer(smtp_peer_session: SmtpPeer) -> Iterator[SmtpPeer]:
-    """The aiosmtpd peer, emptied before each test."""
+    """The aiosmtpd peer, emptied before each test. The test fails if a message it sent had no
+    plain part (every message goes out with one: plain alone, or plain beside HTML)."""
     smtp_peer_session.clear()
     yield smtp_peer_session
+    with smtp_peer_session.lock:  # parsed here, not as they arrive: the peer stays as fast
+        received = list(smtp_peer_session.received)
     smtp_peer_session.clear()
+    without_plain = [r.rcpt_tos for r in received if not has_plain_part(r.data)]
+    assert not without_plain, f"messages without a plain part went to {without_plain[:5]}"
 
 
 @pytest.fixture(scope="session")

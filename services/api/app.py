@@ -23,6 +23,7 @@ from services.api.routes import (
     sender,
     sending,
     subscribers,
+    transactional,
 )
 from shared.config import Settings, get_settings
 from shared.web import create_service_app, trust_proxies
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         privacy,
         emails,
         sending,
+        transactional,
         reports,
         forms,
         segments,

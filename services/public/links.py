@@ -82,11 +82,15 @@ class Targets:
 
 
 def render_send(context: Row, token: str) -> Rendered | None:
-    """The message as sent to this subscriber, or None when it cannot be rebuilt (no variation
-    chosen yet, or the subscriber was erased)."""
+    """The message as sent to this recipient, or None when it cannot be rebuilt (no variation
+    chosen yet, or the recipient was erased). A transactional send renders with its stored data
+    (gone with an erase) and, as every send of an email with a layout, inside that layout."""
     if context["variation_id"] is None or context["subject"] is None:
         return None
-    if context["subscriber_id"] is None or context["address"] is None:
+    address = context["address"] if context["subscriber_id"] is not None else None
+    if address is None and context.get("transactional"):
+        address = context.get("send_address")
+    if address is None:
         return None
     variation = {
         "id": context["variation_id"],
@@ -96,12 +100,24 @@ def render_send(context: Row, token: str) -> Rendered | None:
         "html_body": context["html_body"],
     }
     subscriber = {
-        "address": context["address"],
-        "locale": context["locale"],
-        "properties": context["properties"],
+        "address": address,
+        "locale": context["locale"] or "C",
+        "properties": context["properties"] or {},
     }
+    layout = None
+    if context.get("layout_id") is not None:
+        layout = {
+            "id": context["layout_id"],
+            "updated_at": context["layout_updated_at"],
+            "html_body": context["layout_html"],
+            "plain_body": context["layout_plain"],
+            "postal_address": context.get("postal_address"),
+        }
     urls = MessageUrls.for_send(context["public_base_url"], token)
-    return render_variation(variation, subscriber, urls, track_clicks=context["track_clicks"])
+    return render_variation(
+        variation, subscriber, urls, track_clicks=context["track_clicks"],
+        data=context.get("data"), layout=layout,
+    )  # fmt: skip
 
 
 class VariationLinks:
@@ -246,9 +262,13 @@ class LinkCache:
                     self.variations.learn(variation, unknown[variation["id"]])
             for row in rows:
                 send_id = row["id"]
-                if row["subscriber_id"] is None or row["variation_updated_at"] is None:
+                erased = row["subscriber_id"] is None and not row["to_address"]
+                if erased or row["variation_updated_at"] is None:
                     # As a re-render would: no variation chosen, or the subscriber was erased.
                     resolved[send_id] = Targets.build((), row["redirect_url"])
+                    continue
+                if row["per_send"]:
+                    personal.append(send_id)
                     continue
                 targets = self.variations.targets(
                     row["variation_id"], row["variation_updated_at"],

@@ -18,6 +18,7 @@ def main() -> None:
         run_dramatiq(
             "sender",
             ["services.sender.actors"],
+            # send_priority: the priority lane's own threads (services/sender/lane.py)
             [CAMPAIGN_QUEUE, SEND_QUEUE],
             metrics_port=settings.sender_metrics_port,
             processes=settings.worker_processes,

@@ -34,10 +34,11 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from services.sender import metrics
+from services.sender.lane import PriorityGate
 from services.sender.message import Composer, Outgoing, pick_variation
 from services.sender.recorder import Recorder
 from services.sender.smtp import Relays, SmtpResult, relay_queue_id
-from shared.campaigns.models import Message, batch_message
+from shared.campaigns.models import Message, range_message
 from shared.config import Settings
 from shared.db import Conn, transaction
 from shared.errors import AppError
@@ -63,6 +64,7 @@ class BatchReport:
     retry: int = 0
     retry_delay: float | None = None
     rate_limited: float | None = None  # seconds until the sender's window reopens
+    transactional: bool = False  # follow-ups go to the priority lane
     more: bool = False  # the claim was full and the range is wider: rows may remain
     messages: list[Message] = field(default_factory=list)
 
@@ -72,6 +74,8 @@ async def _reserve(conn: Conn, ctx: Mapping[str, Any], want: int) -> tuple[int, 
     every worker through rate_counters). Returns how many, and when to come back if none."""
     granted, wait = want, None
     taken: list[tuple[str, Any, int]] = []
+    if ctx["transactional"] and not ctx["transactional_rate_limited"]:
+        return granted, None  # the sender chose not to count transactional mail
     for unit, limit, seconds in (
         ("second", ctx["rate_per_second"], 1.0),
         ("hour", ctx["rate_per_hour"], 3600.0),
@@ -154,7 +158,11 @@ async def run_batch(
     relays: Relays,
     codec: TokenCodec,
     recorder: Recorder,
+    gate: PriorityGate | None = None,
 ) -> BatchReport:
+    """Send the queued rows of ``email_id`` in ``first_id..last_id``. ``gate``: for bulk work,
+    the process's priority lane, which it yields to between messages (services/sender/lane.py).
+    """
     report = BatchReport()
     started = time.perf_counter()
     # Measured before the claim, so it is never later than the lease the database sets.
@@ -175,6 +183,10 @@ async def run_batch(
         if wait is not None:
             report.rate_limited = wait
         report.more = 0 < granted == len(rows) and granted < last_id - first_id + 1
+        report.transactional = bool(ctx["transactional"])
+        payloads = await sends.payloads(
+            tx.conn, [r["id"] for r in rows if r["transactional"] and r["state"] == "sending"]
+        )
     claimed = [r for r in rows if r["state"] == "sending"]
     report.claimed = len(claimed)
     report.cancelled = len(rows) - len(claimed)
@@ -185,6 +197,7 @@ async def run_batch(
     outcomes = sends.Outcomes()
     bounces: list[responses.Report] = []
     failures: list[dict[str, Any]] = []
+    delivered: list[dict[str, Any]] = []  # transactional sends the relay accepted (webhooks)
     composer = Composer(ctx, bulk=ctx["bulk"], track_clicks=ctx["track_clicks"], email_id=email_id)
     replies: list[tuple[Mapping[str, Any], Any, asyncio.Future[SmtpResult]]] = []
     writes: set[asyncio.Future[None]] = set()  # the recorder's writes holding our accepted sends
@@ -199,12 +212,16 @@ async def run_batch(
             writes.add(recorder.sent(row["id"], row["attempts"], vid, result.code, relay_id))
 
     for i, row in enumerate(claimed):
+        if gate is not None:
+            await gate.yield_to_priority()
         variation = _choose(row, variations)
         vid = None if variation is None else variation["id"]
         try:
             if variation is None:
                 raise AppError("no active variation")
-            out: Outgoing = composer.compose(variation, row, codec.encode(row["id"]))
+            out: Outgoing = composer.compose(
+                variation, row, codec.encode(row["id"]), payload=payloads.get(row["id"])
+            )
             reply = relays.submit(ctx["relay"], out.mail_from, out.rcpt, out.data, deadline)
         except Exception as exc:  # a bad row must not stop the batch; it fails with the reason
             outcomes.add(
@@ -223,6 +240,8 @@ async def run_batch(
         attempt = sent_row["attempts"]
         if result.kind == "sent":
             report.sent += 1
+            if report.transactional:
+                delivered.append({"send_id": sent_row["id"], "smtp_code": result.code})
             continue
         if result.kind == "expired":  # never started: queue it again at once, nothing was sent
             outcomes.add(sent_row["id"], "queued", vid, None, None, result.reply, 0.0,
@@ -254,10 +273,11 @@ async def run_batch(
                     expired=expired, lease_seconds=settings.send_lease_seconds)  # fmt: skip
     written = await asyncio.gather(*writes, return_exceptions=True)
     stopped: Any = []
-    if outcomes.ids or failures:
+    if outcomes.ids or failures or delivered:
         stopped, webhook_messages = await _record_with_retry(
-            pool, settings, outcomes, bounces, lambda conn: _webhooks(conn, ctx, email_id, failures)
-        )
+            pool, settings, outcomes, bounces,
+            lambda conn: _webhooks(conn, ctx, email_id, failures, delivered),
+        )  # fmt: skip
         report.messages.extend(webhook_messages)
     for error in written:
         if isinstance(error, BaseException):  # the database stayed away: the lease resends them
@@ -280,18 +300,24 @@ async def run_batch(
 
 
 async def _webhooks(
-    conn: Conn, ctx: Mapping[str, Any], email_id: int, failures: list[dict[str, Any]]
+    conn: Conn,
+    ctx: Mapping[str, Any],
+    email_id: int,
+    failures: list[dict[str, Any]],
+    delivered: list[dict[str, Any]],
 ) -> list[Message]:
-    """``send_failed`` webhook events, through the API area's ``emit`` (written in the same
-    transaction as the outcome, delivered after commit)."""
-    if not failures:
+    """``send_failed`` and (transactional sends) ``delivered`` webhook events, through the API
+    area's ``emit`` (written in the same transaction as the outcome, delivered after commit)."""
+    if not failures and not delivered:
         return []
     from shared.webhooks.service import emit
 
     messages: list[Message] = []
-    for failure in failures:
-        messages.extend(await emit(conn, ctx["sender_id"], "send_failed",
-                                   {"email_id": email_id, **failure}))  # fmt: skip
+    for event, items in (("send_failed", failures), ("delivered", delivered)):
+        for item in items:
+            messages.extend(
+                await emit(conn, ctx["sender_id"], event, {"email_id": email_id, **item})
+            )
     return messages
 
 
@@ -302,10 +328,11 @@ def follow_ups(
     temporary failure, rows left because the sender's rate window was full, and the rest of a
     range that held more rows than one claim takes."""
     out: list[tuple[Message, int]] = []
+    again = range_message(email_id, first_id, last_id, report.transactional)
     if report.retry_delay is not None:
-        out.append((batch_message(email_id, first_id, last_id), int(report.retry_delay * 1000)))
+        out.append((again, int(report.retry_delay * 1000)))
     if report.rate_limited is not None:
-        out.append((batch_message(email_id, first_id, last_id), int(report.rate_limited * 1000)))
+        out.append((again, int(report.rate_limited * 1000)))
     elif report.more:
-        out.append((batch_message(email_id, first_id, last_id), 0))
+        out.append((again, 0))
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import time
 from collections.abc import Mapping, Sequence
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.sender.dkim import DkimSigner, body_hash, canonical_header, signed_picks
-from services.sender.mime import Header, Layout, varies
+from services.sender.mime import FilePart, Header, Layout, varies
 from shared.rendering import MessageUrls, render_variation
 
 FEEDBACK_SENDER_ID = "tart"
@@ -107,6 +108,18 @@ class Composer:
         self, ctx: Mapping[str, Any], *, bulk: bool, track_clicks: bool, email_id: int | str
     ) -> None:
         self.ctx = ctx
+        # A transactional email's messages carry no List-Unsubscribe (a receipt or a password
+        # reset is not a list message); its layout shows an unsubscribe link if it has one.
+        self.transactional = bool(ctx.get("transactional"))
+        self.layout: Mapping[str, Any] | None = None
+        if ctx.get("layout_id") is not None:
+            self.layout = {
+                "id": ctx["layout_id"],
+                "updated_at": ctx.get("layout_updated_at"),
+                "html_body": ctx["layout_html"],
+                "plain_body": ctx["layout_plain"],
+                "postal_address": ctx.get("postal_address"),
+            }
         self.bulk = bulk
         self.track_clicks = track_clicks
         self.email_id = email_id
@@ -126,7 +139,7 @@ class Composer:
                 reply_to=ctx["reply_to"],
                 feedback_id=f"{self.email_id}:{vid}:{ctx['sender_id']}:{FEEDBACK_SENDER_ID}",
                 bulk=self.bulk,
-                one_click=True,
+                one_click=not self.transactional,
             )
         return layout
 
@@ -137,21 +150,35 @@ class Composer:
         token: str,
         *,
         message_id: str | None = None,
+        payload: Mapping[str, Any] | None = None,
     ) -> Outgoing:
-        """Render, build and sign one message. Raises HeaderInjection or a template error."""
+        """Render, build and sign one message. Raises HeaderInjection or a template error.
+        ``payload``: a transactional send's data, headers and attachments (send_payloads)."""
         domain = self.domain
         urls = MessageUrls.for_send(self.ctx["public_base_url"], token)
-        rendered = render_variation(variation, subscriber, urls, track_clicks=self.track_clicks)
+        data = payload["data"] if payload else None
+        rendered = render_variation(
+            variation, subscriber, urls, track_clicks=self.track_clicks, data=data,
+            layout=self.layout,
+        )  # fmt: skip
+        extra = list((payload or {}).get("headers", {}).items())
+        files = [
+            FilePart(a["filename"], a["content_type"], base64.b64decode(a["content"]))
+            for a in (payload or {}).get("attachments", [])
+        ]
+        unsubscribe = not self.transactional
         built = self._layout(variation).build(
             to=subscriber["address"],
             subject=rendered.subject,
             date=rfc5322_date(),
             message_id=message_id or f"{token}@{domain}",
             token=token,
-            unsubscribe_url=urls.unsubscribe_url,
-            unsubscribe_mailto=f"mailto:unsubscribe+{token}@{domain}",
+            unsubscribe_url=urls.unsubscribe_url if unsubscribe else None,
+            unsubscribe_mailto=f"mailto:unsubscribe+{token}@{domain}" if unsubscribe else None,
             plain=rendered.plain,
             html=rendered.html,
+            extra_headers=extra,
+            files=files,
         )
         if self._signers is None:  # fails that message (and each after it), not the whole batch
             self._signers = signers_for(self.ctx)
@@ -159,9 +186,12 @@ class Composer:
         if self._signers:
             # The fixed headers' canonical forms belong to one variation's layout (its Feedback-ID).
             key = (variation.get("id", 0), *(name for name, _ in built.headers))
-            signing = self._signing.get(key)
+            signing = None if extra else self._signing.get(key)
             if signing is None:
-                signing = self._signing[key] = _Signing.for_message(built.headers)
+                # A send's own headers differ from message to message: never cached as fixed.
+                signing = _Signing.for_message(built.headers)
+                if not extra:
+                    self._signing[key] = signing
             canonical = signing.canonical(built.headers)
             bh = body_hash(built.body)
             signatures = [s.sign_canonical(canonical, signing.h, bh) for s in self._signers]
@@ -180,7 +210,8 @@ def compose(
     track_clicks: bool,
     email_id: int | str,
     message_id: str | None = None,
+    payload: Mapping[str, Any] | None = None,
 ) -> Outgoing:
     """One message on its own (a test send); a batch keeps one ``Composer`` for all of its."""
     composer = Composer(ctx, bulk=bulk, track_clicks=track_clicks, email_id=email_id)
-    return composer.compose(variation, subscriber, token, message_id=message_id)
+    return composer.compose(variation, subscriber, token, message_id=message_id, payload=payload)

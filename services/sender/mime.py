@@ -20,6 +20,7 @@ import binascii
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from shared.errors import HeaderInjection
 
@@ -197,6 +198,48 @@ def build_body(
 
 
 @dataclass(frozen=True)
+class FilePart:
+    """An attachment: name, MIME type (already checked: shared/transactional/models.py) and
+    content."""
+
+    filename: str
+    content_type: str
+    content: bytes
+
+
+def _param(name: str, value: str) -> str:
+    """A MIME parameter: quoted ASCII, or RFC 2231 UTF-8 percent-encoding for other names."""
+    if value.isascii() and not any(c in value for c in '"\\\r\n'):
+        return f'{name}="{value}"'
+    return f"{name}*=utf-8''{quote(value, safe='')}"
+
+
+def with_attachments(
+    headers: list[Header], body: bytes, files: Sequence[FilePart], boundary: str
+) -> tuple[list[Header], bytes]:
+    """Wrap a built body (its MIME headers and bytes) in multipart/mixed with ``files`` after
+    it, each in base64 lines of 76 characters. ``boundary`` starts with ``=_`` (never in base64
+    or quoted-printable)."""
+    b = boundary.encode("ascii")
+    parts = [b"--" + b + b"\r\n"]
+    parts.extend(f"{n}: {v}\r\n".encode("ascii") for n, v in headers)
+    parts.extend([b"\r\n", body])
+    for f in files:
+        encoded = base64.encodebytes(f.content).replace(b"\n", b"\r\n")
+        parts.extend([
+            b"--" + b + b"\r\n",
+            f"Content-Type: {f.content_type}; {_param('name', f.filename)}\r\n".encode("ascii"),
+            f"Content-Disposition: attachment; {_param('filename', f.filename)}\r\n".encode(
+                "ascii"
+            ),
+            b"Content-Transfer-Encoding: base64\r\n\r\n",
+            encoded,
+        ])  # fmt: skip
+    parts.append(b"--" + b + b"--\r\n")
+    return [("Content-Type", f'multipart/mixed; boundary="{boundary}"')], b"".join(parts)
+
+
+@dataclass(frozen=True)
 class Envelope:
     """What one message needs besides its rendered text. Every value is checked for CR/LF."""
 
@@ -280,8 +323,12 @@ class Layout:
         unsubscribe_mailto: str | None,
         plain: str | None,
         html: str | None,
+        extra_headers: Sequence[Header] = (),
+        files: Sequence[FilePart] = (),
     ) -> Built:
-        """One message; raises HeaderInjection on a CR/LF in any value."""
+        """One message; raises HeaderInjection on a CR/LF in any value. ``extra_headers``: a
+        transactional send's Reply-To (replacing the sender's) and X- headers, placed after
+        Feedback-ID; ``files``: its attachments (multipart/mixed)."""
         if (unsubscribe_url is not None) != self.one_click:
             raise ValueError("an unsubscribe URL goes with a one-click layout")
         _check_address("To", to)
@@ -298,8 +345,17 @@ class Layout:
             ("Date", date),
             ("Message-ID", f"<{message_id}>"),
         ]
-        if self.reply_to is not None:
-            headers.append(self.reply_to)
+        reply_to = self.reply_to
+        extra: list[Header] = []
+        for name, value in extra_headers:
+            check_header(name, value)
+            if name == "Reply-To":
+                _check_address(name, value)
+                reply_to = (name, f"<{value}>")
+            else:
+                extra.append((name, value))
+        if reply_to is not None:
+            headers.append(reply_to)
         unsubscribe = [f"<{u}>" for u in (unsubscribe_url, unsubscribe_mailto) if u]
         if unsubscribe:
             headers.append(("List-Unsubscribe", ", ".join(unsubscribe)))
@@ -308,11 +364,14 @@ class Layout:
         if self.precedence is not None:
             headers.append(self.precedence)
         headers.append(self.feedback_id)
+        headers.extend(extra)
         headers.append((TOKEN_HEADER, token))
         for name, value in headers:
-            if name in VARYING_HEADERS:
+            if name in VARYING_HEADERS or name.startswith("X-"):
                 _check_length(name, value)
         mime_headers, body = build_body(plain, html, "=_tart_" + token, self.lines)
+        if files:
+            mime_headers, body = with_attachments(mime_headers, body, files, "=_tartm_" + token)
         headers.append(_MIME_VERSION)
         headers.extend(mime_headers)
         return Built(headers, body)

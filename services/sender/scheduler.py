@@ -1,6 +1,7 @@
 """The campaign scheduler (``python -m services.sender scheduler``).
 
-Each tick it starts due scheduled campaigns, gives expired leases back to the queue, decides A/B
+Each tick it starts due scheduled campaigns, gives expired leases back to the queue, queues
+transactional sends left queued for TART_TRANSACTIONAL_STALE_SECONDS again, decides A/B
 winners whose wait is over, finishes campaigns with nothing left to send, and moves automations
 on (shared/automations/engine.py). Less often it re-queues work that was left behind (a crash
 between COMMIT and publish, or a lost message) and purges old rate windows; every ten minutes
@@ -26,7 +27,7 @@ from services.sender import metrics
 from services.sender.dispatch import decide_winner
 from shared.automations import engine as automations
 from shared.campaigns import repository as campaigns
-from shared.campaigns.models import Message, batch_message, dispatch_message
+from shared.campaigns.models import Message, batch_message, dispatch_message, range_message
 from shared.config import Settings, get_settings
 from shared.db import create_pool, transaction
 from shared.errors import BrokerUnavailable
@@ -82,7 +83,13 @@ async def tick(
                 )
                 tx.enqueue(dispatch_message(row["id"]))
             for r in await sends.release_expired_leases(tx.conn, settings.send_batch_size):
-                tx.enqueue(batch_message(r["email_id"], r["first_id"], r["last_id"]))
+                tx.enqueue(
+                    range_message(r["email_id"], r["first_id"], r["last_id"], r["transactional"])
+                )
+            for r in await sends.stale_transactional_ranges(
+                tx.conn, settings.transactional_stale_seconds, settings.send_batch_size
+            ):
+                tx.enqueue(range_message(r["email_id"], r["first_id"], r["last_id"], True))
             finished = await campaigns.finish_done_campaigns(tx.conn)
             queued = list(tx.after_commit)
     except BrokerUnavailable:

@@ -26,11 +26,13 @@ async def send_test(
     properties: dict[str, Any],
     *,
     relays: Relays,
+    data: dict[str, Any] | None = None,
 ) -> str:
     """Returns the relay's reply. Tenant-checked: the variation must belong to the sender."""
     async with pool.connection() as conn:
-        ctx = await sends.sender_context(conn, sender_id)
         variation = await campaigns.get_variation(conn, sender_id, variation_id)
+        # The email's context (its layout, whether it is transactional) and its sender's.
+        ctx = None if variation is None else await sends.batch_context(conn, variation["email_id"])
         await conn.rollback()
     if ctx is None or variation is None:
         log.warning("test send for a missing sender or variation", variation_id=variation_id)
@@ -44,6 +46,7 @@ async def send_test(
         track_clicks=variation["track_clicks"],
         email_id=variation["email_id"],
         message_id=f"test-{uuid.uuid4().hex}@{ctx['return_path_domain']}",
+        payload=None if data is None else {"data": data},
     )
     result = await relays.send(ctx["relay"], out.mail_from, out.rcpt, out.data)
     log.info("test send", variation_id=variation_id, code=result.code, reply=result.reply)

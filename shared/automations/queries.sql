@@ -213,7 +213,7 @@ WITH due AS (
 ), sent AS (
     INSERT INTO sends (email_id, sender_id, subscriber_id)
     SELECT :email_id, :sender_id, subscriber_id FROM due WHERE active ORDER BY subscriber_id
-    ON CONFLICT (email_id, subscriber_id) DO NOTHING
+    ON CONFLICT (email_id, subscriber_id) WHERE NOT transactional DO NOTHING
     RETURNING id
 ), moved AS (
     UPDATE automation_progress p

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from shared.campaigns.abtest import MAX_MIN_SENDS
 from shared.errors import Unprocessable
-from shared.jobs import CAMPAIGN_DISPATCH, SEND_BATCH, SEND_TEST, Job, job
+from shared.jobs import CAMPAIGN_DISPATCH, SEND_BATCH, SEND_PRIORITY, SEND_TEST, Job, job
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,11 @@ def batch_message(email_id: int, first_id: int, last_id: int) -> Message:
     return job(SEND_BATCH, email_id, first_id, last_id)
 
 
+def range_message(email_id: int, first_id: int, last_id: int, transactional: bool) -> Message:
+    """The job that sends an id range: on the priority lane for transactional rows."""
+    return job(SEND_PRIORITY if transactional else SEND_BATCH, email_id, first_id, last_id)
+
+
 def batch_messages(email_id: int, ranges: list[dict[str, Any]]) -> list[Message]:
     return [batch_message(email_id, r["first_id"], r["last_id"]) for r in ranges]
 
@@ -58,6 +63,13 @@ def split_range(email_id: int, first_id: int, last_id: int, size: int) -> list[M
 
 
 def test_message(
-    sender_id: int, variation_id: int, address: str, properties: dict[str, Any]
+    sender_id: int,
+    variation_id: int,
+    address: str,
+    properties: dict[str, Any],
+    data: dict[str, Any] | None = None,
 ) -> Message:
-    return job(SEND_TEST, sender_id, variation_id, address, properties)
+    """A send.test job; ``data`` only when given, so the job keeps its older shape otherwise."""
+    if data is None:
+        return job(SEND_TEST, sender_id, variation_id, address, properties)
+    return job(SEND_TEST, sender_id, variation_id, address, properties, data)

@@ -4,12 +4,14 @@
 -- transaction (checkpoint, then state), and the second update re-checks the campaign's foreign
 -- key with KEY SHARE on this email row, which FOR UPDATE would block while the pause waits for
 -- that campaign row: a deadlock.
-SELECT id, sender_id, name, bulk, redirect_url, locales::text[] AS locales, track_clicks, state::text AS state, created_at, updated_at
+SELECT id, sender_id, name, bulk, redirect_url, locales::text[] AS locales, track_clicks,
+       state::text AS state, transactional, layout_id, created_at, updated_at
 FROM emails WHERE id = :email_id AND sender_id = :sender_id FOR NO KEY UPDATE;
 
 -- name: get_email
 -- The sender's email, read without a lock (progress, test sends).
-SELECT id, sender_id, name, bulk, redirect_url, locales::text[] AS locales, track_clicks, state::text AS state, created_at, updated_at
+SELECT id, sender_id, name, bulk, redirect_url, locales::text[] AS locales, track_clicks,
+       state::text AS state, transactional, layout_id, created_at, updated_at
 FROM emails WHERE id = :email_id AND sender_id = :sender_id;
 
 -- name: set_email_state
@@ -98,7 +100,8 @@ FROM subscribers s
 WHERE s.sender_id = :sender_id AND s.state = 'active'
   AND (cardinality(:locales::text[]) = 0 OR s.locale = ANY(:locales::text[]))
   AND s.properties @> :contains::jsonb
-  AND NOT EXISTS (SELECT 1 FROM sends x WHERE x.email_id = :email_id AND x.subscriber_id = s.id)
+  AND NOT EXISTS (SELECT 1 FROM sends x WHERE x.email_id = :email_id AND x.subscriber_id = s.id
+                        AND NOT x.transactional)
   AND {filter}
 GROUP BY s.locale ORDER BY s.locale;
 
@@ -120,7 +123,7 @@ WITH audience AS MATERIALIZED (
       -- ("1 row"), materializes them and compares every candidate with every one: 34,000
       -- candidates against 34,000 rows took minutes (bench/segments.py).
       AND NOT EXISTS (SELECT 1 FROM sends x WHERE x.email_id = :email_id AND x.subscriber_id = s.id
-                      OFFSET 0)
+                        AND NOT x.transactional OFFSET 0)
       AND {filter}
     ORDER BY s.updated_at, s.id
     LIMIT :limit
@@ -133,7 +136,7 @@ WITH audience AS MATERIALIZED (
            CASE WHEN :share::numeric IS NULL THEN false
                 ELSE floor((n.k + 1) * :share::numeric) = floor(n.k * :share::numeric) END
     FROM numbered n ORDER BY n.k
-    ON CONFLICT (email_id, subscriber_id) DO NOTHING
+    ON CONFLICT (email_id, subscriber_id) WHERE NOT transactional DO NOTHING
     RETURNING id, held
 ), last_row AS (
     SELECT updated_at, id FROM audience ORDER BY updated_at DESC, id DESC LIMIT 1
@@ -251,7 +254,7 @@ WHERE sender_id = :sender_id
 -- A transactional send to one subscriber; nothing when the subscriber already has this email.
 INSERT INTO sends (email_id, sender_id, subscriber_id)
 VALUES (:email_id, :sender_id, :subscriber_id)
-ON CONFLICT (email_id, subscriber_id) DO NOTHING
+ON CONFLICT (email_id, subscriber_id) WHERE NOT transactional DO NOTHING
 RETURNING id, email_id, sender_id, subscriber_id, state::text AS state, queued_at;
 
 -- name: due_campaigns

@@ -21,6 +21,7 @@ from shared.db import Conn, Row
 from shared.errors import Conflict, Gone, NotFound, Unprocessable
 from shared.filters import Filter, to_json
 from shared.segments import service as segments
+from shared.transactional.models import check_data
 
 ADDRESS_MAX = 254
 
@@ -82,6 +83,8 @@ async def queue_bulk_send(
     ``locales`` None (or empty) means the email's own locales. A saved segment's filter is
     expanded now: the campaign keeps the audience it started with."""
     email = await load_email(conn, sender_id, email_id, lock=True)
+    if email["transactional"]:
+        raise Conflict(f"email {email_id} is transactional: send it through /v1/transactional")
     if email["state"] not in ("draft", "sent"):
         raise Conflict(f"email {email_id} is {email['state']}; it cannot be queued now")
     if max_count is not None and max_count < 1:
@@ -127,6 +130,15 @@ async def send_to_subscriber(
     if (subscriber_id is None) == (address is None):
         raise Unprocessable("give exactly one of subscriber_id or address")
     email = await load_email(conn, sender_id, email_id)
+    if email["transactional"]:  # repeatable, on the priority lane
+        from shared.transactional.service import queue_send
+
+        subscriber = await repo.find_subscriber(conn, sender_id, subscriber_id, address)
+        if subscriber is None:
+            raise NotFound("subscriber not found")
+        return await queue_send(
+            conn, sender_id=sender_id, email_id=email_id, subscriber_id=subscriber["id"]
+        )
     if email["state"] == "cancelled":
         raise Conflict(f"email {email_id} is cancelled")
     await _require_variations(conn, email_id)
@@ -149,9 +161,11 @@ async def test_send(
     variation_id: int,
     address: str,
     properties: dict[str, Any] | None,
+    data: dict[str, Any] | None = None,
 ) -> list[Message]:
-    """Send one variation of the sender's email to any address, with made-up properties. No
-    send row is kept."""
+    """Send one variation of the sender's email to any address, with made-up properties (and,
+    for a transactional email, made-up ``data``, size-capped as a real send's). No send row is
+    kept."""
     variation = await repo.get_variation(conn, sender_id, variation_id, email_id=email_id)
     if variation is None:
         raise NotFound(f"variation {variation_id} not found")
@@ -163,6 +177,9 @@ async def test_send(
         or any(c in address for c in '\r\n <>,;"')
     ):
         raise Unprocessable("address: not a valid email address")
+    if data:
+        data = check_data(data, get_settings().transactional_data_max_bytes)
+        return [test_message(sender_id, variation_id, address, dict(properties or {}), data)]
     return [test_message(sender_id, variation_id, address, dict(properties or {}))]
 
 

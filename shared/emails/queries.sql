@@ -1,14 +1,17 @@
 -- name: create_email
 -- A new draft email of a sender.
-INSERT INTO emails (sender_id, name, bulk, redirect_url, locales, track_clicks)
-VALUES (:sender_id, :name, :bulk, :redirect_url, :locales::locale[], :track_clicks)
+-- A transactional email is never bulk (emails_transactional_not_bulk).
+INSERT INTO emails (sender_id, name, bulk, redirect_url, locales, track_clicks, transactional,
+                    layout_id)
+VALUES (:sender_id, :name, :bulk AND NOT :transactional, :redirect_url, :locales::locale[],
+        :track_clicks, :transactional, :layout_id)
 RETURNING id, name, bulk, redirect_url, locales::text[] AS locales, track_clicks, state,
-          created_at, updated_at;
+          transactional, layout_id, created_at, updated_at;
 
 -- name: get_email
 -- One email of a sender (another sender's is not found).
 SELECT id, name, bulk, redirect_url, locales::text[] AS locales, track_clicks, state,
-       created_at, updated_at
+       transactional, layout_id, created_at, updated_at
 FROM emails WHERE id = :id AND sender_id = :sender_id;
 
 -- name: lock_email
@@ -18,7 +21,7 @@ SELECT id, state FROM emails WHERE id = :id AND sender_id = :sender_id FOR UPDAT
 -- name: list_emails
 -- A sender's emails, newest first, keyset on id, optionally by state.
 SELECT id, name, bulk, redirect_url, locales::text[] AS locales, track_clicks, state,
-       created_at, updated_at
+       transactional, layout_id, created_at, updated_at
 FROM emails
 WHERE sender_id = :sender_id
   AND (:state::email_state IS NULL OR state = :state::email_state)
@@ -29,13 +32,19 @@ ORDER BY id DESC LIMIT :limit;
 -- PATCH: a column changes only when its set_ flag is true.
 UPDATE emails SET
     name = CASE WHEN :set_name THEN :name ELSE name END,
-    bulk = CASE WHEN :set_bulk THEN :bulk::boolean ELSE bulk END,
+    transactional = CASE WHEN :set_transactional THEN :transactional::boolean
+                         ELSE transactional END,
+    -- a transactional email is never bulk (emails_transactional_not_bulk)
+    bulk = CASE WHEN (CASE WHEN :set_transactional THEN :transactional::boolean
+                           ELSE transactional END) THEN false
+                WHEN :set_bulk THEN :bulk::boolean ELSE bulk END,
+    layout_id = CASE WHEN :set_layout_id THEN :layout_id::bigint ELSE layout_id END,
     redirect_url = CASE WHEN :set_redirect_url THEN :redirect_url ELSE redirect_url END,
     locales = CASE WHEN :set_locales THEN :locales::locale[] ELSE locales END,
     track_clicks = CASE WHEN :set_track_clicks THEN :track_clicks::boolean ELSE track_clicks END
 WHERE id = :id AND sender_id = :sender_id
 RETURNING id, name, bulk, redirect_url, locales::text[] AS locales, track_clicks, state,
-          created_at, updated_at;
+          transactional, layout_id, created_at, updated_at;
 
 -- name: delete_email
 -- Deletes an email that was never sent (the route checked it is a draft under lock).

@@ -7,7 +7,15 @@ from typing import Any
 from shared.db import Conn, Row, fetch_all, fetch_one, fetch_value, load_queries
 
 Q = load_queries(__file__)
-EMAIL_FIELDS = ("name", "bulk", "redirect_url", "locales", "track_clicks")
+EMAIL_FIELDS = (
+    "name",
+    "bulk",
+    "redirect_url",
+    "locales",
+    "track_clicks",
+    "transactional",
+    "layout_id",
+)
 VARIATION_FIELDS = ("name", "subject", "plain_body", "html_body", "weight", "state")
 
 
@@ -20,7 +28,8 @@ def _flags(fields: tuple[str, ...], changes: dict[str, Any]) -> dict[str, Any]:
 
 
 async def create_email(conn: Conn, sender_id: int, values: dict[str, Any]) -> Row:
-    row = await fetch_one(conn, Q.create_email, {"sender_id": sender_id, **values})
+    params = {"transactional": False, "layout_id": None, "sender_id": sender_id, **values}
+    row = await fetch_one(conn, Q.create_email, params)
     assert row is not None
     return row
 

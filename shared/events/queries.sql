@@ -1,19 +1,24 @@
 -- name: send_contexts
 -- Everything the public pages and click redirects need about each send, in one round trip: the
 -- send, its email and variation (to re-render the exact message), the subscriber (for the
--- personalisation and the page language) and the sender (name, base URL, privacy option).
+-- personalisation and the page language) and the sender (name, base URL, privacy option); for
+-- a transactional send its data and recipient address, and the email's layout.
 -- The click service loads every send that missed its cache during one event-loop turn at once.
 SELECT s.id, s.sender_id, s.email_id, s.variation_id, s.subscriber_id, s.state, s.sent_at,
-       s.unsubscribed_at,
+       s.unsubscribed_at, s.transactional, s.address::text AS send_address, p.data,
        e.redirect_url, e.track_clicks,
        v.updated_at AS variation_updated_at, v.subject, v.plain_body, v.html_body,
        sub.address, sub.locale, sub.properties, sub.state AS subscriber_state,
-       se.name AS sender_name, se.public_base_url, se.anonymous_events
+       se.name AS sender_name, se.public_base_url, se.anonymous_events, se.postal_address,
+       l.id AS layout_id, l.updated_at AS layout_updated_at, l.html_body AS layout_html,
+       l.plain_body AS layout_plain
 FROM sends s
 JOIN emails e ON e.id = s.email_id AND e.sender_id = s.sender_id
 JOIN senders se ON se.id = s.sender_id
 LEFT JOIN variations v ON v.id = s.variation_id AND v.email_id = s.email_id
 LEFT JOIN subscribers sub ON sub.id = s.subscriber_id AND sub.sender_id = s.sender_id
+LEFT JOIN send_payloads p ON p.send_id = s.id
+LEFT JOIN layouts l ON l.id = e.layout_id AND l.sender_id = e.sender_id
 WHERE s.id = ANY(:ids::bigint[]);
 
 -- name: click_sends
@@ -21,7 +26,9 @@ WHERE s.id = ANY(:ids::bigint[]);
 -- its version, subscriber) and the email's 2013 redirect_url and the sender's base URL, by
 -- primary keys. The message body and the subscriber are read only when not cached or needed.
 SELECT s.id, s.variation_id, s.subscriber_id, v.updated_at AS variation_updated_at,
-       e.redirect_url, se.public_base_url
+       e.redirect_url, se.public_base_url, s.address IS NOT NULL AS to_address,
+       -- per-send data or a layout change the links: such sends are rendered one by one
+       (s.transactional OR e.layout_id IS NOT NULL) AS per_send
 FROM sends s
 JOIN emails e ON e.id = s.email_id AND e.sender_id = s.sender_id
 JOIN senders se ON se.id = s.sender_id

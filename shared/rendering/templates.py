@@ -13,8 +13,10 @@ from typing import Any
 from jinja2 import ChainableUndefined, Template, TemplateSyntaxError
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
 
 from shared.errors import Unprocessable
+from shared.rendering.plain import html_to_text
 from shared.rendering.sandbox import Sandbox as _Sandbox
 
 # A missing property renders as empty text, as in 2013; ChainableUndefined also lets
@@ -24,16 +26,9 @@ _TEXT_ENV = _Sandbox(autoescape=False, undefined=ChainableUndefined, keep_traili
 _HTML_ENV = _Sandbox(autoescape=True, undefined=ChainableUndefined, keep_trailing_newline=True)
 _CACHE_SIZE = 512
 _RESERVED = frozenset(
-    {
-        "properties",
-        "address",
-        "locale",
-        "view_url",
-        "unsubscribe_url",
-        "preferences_url",
-        "pixel_url",
-    }
-) | frozenset(_TEXT_ENV.globals)
+    {"properties", "address", "locale", "view_url", "unsubscribe_url", "preferences_url",
+     "pixel_url", "data", "content", "postal_address"}
+) | frozenset(_TEXT_ENV.globals)  # fmt: skip
 
 # href="..." or href='...' inside an <a> (or <area>) start tag.
 _HREF = re.compile(
@@ -156,7 +151,11 @@ def _compiled_for(variation: Mapping[str, Any]) -> _Compiled:
 
 
 def _context(
-    properties: Mapping[str, Any], address: str, locale: str, urls: MessageUrls
+    properties: Mapping[str, Any],
+    address: str,
+    locale: str,
+    urls: MessageUrls,
+    data: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     # Properties are names of their own too (``{{ first_name }}``), as in 2013, except where a
     # name is ours: a property must not replace the unsubscribe link or a template function.
@@ -169,6 +168,7 @@ def _context(
         unsubscribe_url=urls.unsubscribe_url,
         preferences_url=urls.preferences_url,
         pixel_url=urls.pixel_url,
+        data=data or {},  # a transactional send's own data
     )
     return context
 
@@ -217,14 +217,38 @@ def _add_pixel(body: str, pixel_url: str) -> str:
     return body[:at] + img + body[at:]
 
 
+def _layout_templates(layout: Mapping[str, Any]) -> tuple[Template, Template]:
+    key = ("layout", layout.get("id"), layout.get("updated_at"), layout["html_body"],
+           layout["plain_body"])  # fmt: skip
+    hit = _layout_cache.get(key)
+    if hit is None:
+        hit = _layout_cache[key] = (
+            _compile(_HTML_ENV, layout["html_body"], "layout.html_body"),
+            _compile(_TEXT_ENV, layout["plain_body"], "layout.plain_body"),
+        )
+        if len(_layout_cache) > _CACHE_SIZE:
+            _layout_cache.popitem(last=False)
+    return hit
+
+
+_layout_cache: OrderedDict[tuple[Any, ...], tuple[Template, Template]] = OrderedDict()
+
+
 def render_variation(
     variation: Mapping[str, Any],
     subscriber: Mapping[str, Any],
     urls: MessageUrls,
     *,
     track_clicks: bool,
+    data: Mapping[str, Any] | None = None,
+    layout: Mapping[str, Any] | None = None,
 ) -> Rendered:
     """Render a variation for one subscriber (``address``, ``locale``, ``properties``).
+
+    ``data``: a transactional send's data, seen by the templates as ``data``. ``layout``: the
+    email's layout (``html_body``, ``plain_body``, ``id``, ``updated_at``, ``postal_address``),
+    whose ``{{ content }}`` receives the rendered body. A variation with only HTML gets a plain
+    part converted from it (shared/rendering/plain.py).
 
     Deterministic for the same inputs, so "view in browser" and click redirects re-render the
     same links the recipient got.
@@ -235,6 +259,7 @@ def render_variation(
         subscriber.get("address") or "",
         subscriber.get("locale") or "C",
         urls,
+        data,
     )
     # A property holding a line break must not break (or inject into) the Subject header.
     subject = _LINE_BREAKS.sub(" ", compiled.subject.render(context)).strip()
@@ -242,7 +267,21 @@ def render_variation(
     html_out: str | None = None
     links: list[str] = []
     if compiled.html is not None:
-        html_out, links = _track_links(compiled.html.render(context), urls, track_clicks)
+        html_out = compiled.html.render(context)
+        if plain is None:  # HTML only: a plain part from it (before click tracking)
+            plain = html_to_text(html_out)
+    if layout is not None:
+        html_layout, plain_layout = _layout_templates(layout)
+        context["postal_address"] = layout.get("postal_address") or ""
+        if html_out is None and plain is not None:  # a plain-only body in an HTML layout
+            html_out = "<pre>" + html.escape(plain) + "</pre>"
+        # The body was rendered by the autoescaping HTML template: it is markup already.
+        context["content"] = Markup(html_out or "")  # noqa: S704
+        html_out = html_layout.render(context)
+        context["content"] = plain or ""
+        plain = plain_layout.render(context)
+    if html_out is not None:
+        html_out, links = _track_links(html_out, urls, track_clicks)
         if track_clicks:
             html_out = _add_pixel(html_out, urls.pixel_url)
     return Rendered(subject=subject, plain=plain, html=html_out, links=links)

@@ -71,7 +71,8 @@ SELECT s.id, s.address, s.name, s.reply_to, s.public_base_url, s.return_path_dom
        s.rate_per_second, s.rate_per_hour, s.soft_bounce_limit,
        extract(epoch FROM s.soft_bounce_window)::bigint AS soft_bounce_window_s,
        s.anonymous_events, s.webhook_url, s.webhook_events,
-       s.webhook_secret IS NOT NULL AS webhook_secret_set, s.relay,
+       s.webhook_secret IS NOT NULL AS webhook_secret_set, s.relay, s.postal_address,
+       s.transactional_rate_limited,
        s.guard_bounce_rate::float8 AS guard_bounce_rate,
        s.guard_complaint_rate::float8 AS guard_complaint_rate, s.guard_min_sent,
        s.created_at, s.updated_at
@@ -95,6 +96,10 @@ UPDATE senders SET
                        ELSE anonymous_events END,
     webhook_url = CASE WHEN :set_webhook_url THEN :webhook_url ELSE webhook_url END,
     relay = CASE WHEN :set_relay THEN :relay ELSE relay END,
+    postal_address = CASE WHEN :set_postal_address THEN :postal_address ELSE postal_address END,
+    transactional_rate_limited = CASE WHEN :set_transactional_rate_limited
+                                      THEN :transactional_rate_limited::boolean
+                                      ELSE transactional_rate_limited END,
     guard_bounce_rate = CASE WHEN :set_guard_bounce_rate THEN :guard_bounce_rate::numeric
                         ELSE guard_bounce_rate END,
     guard_complaint_rate = CASE WHEN :set_guard_complaint_rate
@@ -135,6 +140,7 @@ UPDATE senders SET
     rate_per_hour = :rate_per_hour, soft_bounce_limit = :soft_bounce_limit,
     soft_bounce_window = make_interval(days => :soft_bounce_days),
     anonymous_events = :anonymous_events, webhook_url = :webhook_url, relay = :relay,
+    postal_address = :postal_address, transactional_rate_limited = :transactional_rate_limited,
     webhook_secret = CASE WHEN :webhook_url::text IS NOT NULL AND webhook_secret IS NULL
                           THEN :new_secret ELSE webhook_secret END,
     -- the campaign guard, when the form carries it (NULL rate: that check is off)

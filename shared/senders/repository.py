@@ -122,6 +122,8 @@ SENDER_FIELDS = (
     "webhook_url",
     "webhook_events",
     "relay",
+    "postal_address",
+    "transactional_rate_limited",
 )
 
 
@@ -150,8 +152,9 @@ async def admin_list_senders(conn: Conn, user_id: int, is_owner: bool) -> list[R
 async def admin_update_sender_settings(conn: Conn, sender_id: int, values: dict[str, Any]) -> bool:
     """Save the settings form: name, reply_to, public_base_url, return_path_domain,
     rate_per_second, rate_per_hour, soft_bounce_limit, soft_bounce_days, anonymous_events,
-    webhook_url, relay, and the guard (guard_bounce_rate, guard_complaint_rate, guard_min_sent)
-    when ``values`` has guard_min_sent."""
+    webhook_url, relay, postal_address, transactional_rate_limited, and the guard
+    (guard_bounce_rate, guard_complaint_rate, guard_min_sent) when ``values`` has
+    guard_min_sent."""
     guard = {"guard_bounce_rate": None, "guard_complaint_rate": None, "guard_min_sent": None}
     params = {
         "id": sender_id, "new_secret": secrets.token_urlsafe(32),

@@ -138,6 +138,18 @@ async def stale_queued_ranges(conn: Conn, age_seconds: float, batch_size: int) -
     return await fetch_all(conn, Q.stale_queued_ranges, params)
 
 
+async def stale_transactional_ranges(conn: Conn, age_seconds: float, batch_size: int) -> list[Row]:
+    params = {"age_seconds": age_seconds, "batch_size": batch_size}
+    return await fetch_all(conn, Q.stale_transactional_ranges, params)
+
+
+async def payloads(conn: Conn, ids: list[int]) -> dict[int, Row]:
+    """The payloads of claimed transactional rows, by send id."""
+    if not ids:
+        return {}
+    return {r["send_id"]: r for r in await fetch_all(conn, Q.payloads, {"ids": ids})}
+
+
 async def batch_context(conn: Conn, email_id: int) -> Row | None:
     return await fetch_one(conn, Q.batch_context, {"email_id": email_id})
 

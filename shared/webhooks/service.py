@@ -16,8 +16,11 @@ from shared.db import Conn
 from shared.jobs import WEBHOOK_DELIVER, Job, job
 from shared.webhooks import repository
 
+# "delivered" (the relay accepted the message) is reported for transactional sends only: one
+# per receipt or reset is what an integrator tracks; one per campaign message would flood.
 EVENTS = (
     "send_failed", "bounce", "complaint", "unsubscribe", "open", "click", "campaign_paused",
+    "delivered",
 )  # fmt: skip
 SIGNATURE_HEADER = "X-Tart-Signature"
 TIMESTAMP_HEADER = "X-Tart-Timestamp"

@@ -23,7 +23,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = ("dev", "prod")
-QUEUES = ("campaign", "send", "inbound", "events", "webhooks")
+QUEUES = ("campaign", "send", "send_priority", "inbound", "events", "webhooks")
 # Values for the secrets docker-compose.yml requires (``${VAR:?}``); .env.example leaves them empty.
 COMPOSE_SECRETS = {
     "POSTGRES_PASSWORD": "check-postgres-password",

@@ -31,6 +31,7 @@ PARAMS = {
     "inbound_id": "inbound",
     "user_id": "user",
     "dkim_key_id": "dkim",
+    "layout_id": "layout",
     "form_id": "form",
     "segment_id": "segment",
     "automation_id": "automation",
@@ -92,6 +93,11 @@ async def objects_of(pool: AsyncConnectionPool, sender_id: int) -> dict[str, Any
             [sender_id, generate_private_key("ed25519-sha256")],
         )
         job = await one("INSERT INTO import_jobs (sender_id) VALUES (%s) RETURNING id", [sender_id])
+        layout = await one(
+            "INSERT INTO layouts (sender_id, name, html_body, plain_body, transactional)"
+            " VALUES (%s, 'iso', '{{ content }}', '{{ content }}', true) RETURNING id",
+            [sender_id],
+        )
         inbound = await one(
             "INSERT INTO inbound_messages (sha256, raw, size, source) VALUES (%s, 'x', 1, 'pipe')"
             " RETURNING id",
@@ -117,7 +123,7 @@ async def objects_of(pool: AsyncConnectionPool, sender_id: int) -> dict[str, Any
     return {
         "sender": sender_id, "sub": sub, "email": email, "var": var, "key": key_row["id"],
         "job": job, "report": report, "dmarc": dmarc, "inbound": inbound, "user": user["id"],
-        "dkim": dkim, **newer,
+        "dkim": dkim, "layout": layout, **newer,
     }  # fmt: skip
 
 

@@ -34,6 +34,7 @@ PARAMS = {
     "key_id": "key",
     "report_id": "dmarc",
     "dkim_key_id": "dkim",
+    "layout_id": "layout",
     "form_id": "form",
     "segment_id": "segment",
     "automation_id": "automation",
@@ -54,6 +55,7 @@ BODIES = {
     ("POST", "/v1/emails/{email_id}/send"): {},
     ("POST", "/v1/emails/{email_id}/send-to-subscriber"): {"subscriber_id": "sub"},
     ("POST", "/v1/emails/{email_id}/test-send"): {"variation_id": "var", "address": "a@x.example"},
+    ("PATCH", "/v1/layouts/{layout_id}"): {"name": "x"},
     ("POST", "/v1/emails/{email_id}/resend-to-non-openers"): {
         "followup_email_id": "followup",
         "delay_hours": 0,
@@ -77,6 +79,7 @@ async def objects_of(t: Tenant, pool: AsyncConnectionPool) -> dict[str, Any]:
                      headers={"Content-Type": "text/csv"})
     ).json()  # fmt: skip
     dkim = (await c.post("/v1/sender/dkim-keys", json={"selector": "iso1"})).json()
+    layout = (await c.post("/v1/layouts", json={"name": "iso"})).json()
     keys = (await c.get("/v1/sender/keys")).json()
     key_id = (keys["items"] if isinstance(keys, dict) else keys)[0]["id"]
     domain = t.address.split("@")[1]
@@ -99,7 +102,7 @@ async def objects_of(t: Tenant, pool: AsyncConnectionPool) -> dict[str, Any]:
         "sub": sub["id"], "email": email["id"], "var": email["variations"][0]["id"],
         "job": job["id"], "send": send["id"], "delivery": delivery["id"], "key": key_id,
         "dmarc": dmarc["id"], "dkim": dkim["id"], "followup": followup["id"],
-        **await newer_api_objects(t),
+        "layout": layout["id"], **await newer_api_objects(t),
     }  # fmt: skip
 
 
@@ -167,6 +170,7 @@ async def test_generated_isolation_matrix(
     assert (await alice.client.get(f"/v1/dmarc/reports/{a['dmarc']}")).status_code == 200
     assert (await alice.client.get(f"/v1/sender/keys/{a['key']}")).status_code == 200
     assert (await alice.client.get(f"/v1/sender/dkim-keys/{a['dkim']}")).json()["state"] == "next"
+    assert (await alice.client.get(f"/v1/layouts/{a['layout']}")).json()["name"] == "iso"
     async with pool.connection() as conn:
         assert await newer_objects_untouched(conn, alice.sender_id, a) == []
     # ... and finds every object the matrix named, so Mallory's 404s mean refusal.

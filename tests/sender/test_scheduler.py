@@ -87,7 +87,14 @@ async def test_expired_leases_are_released(pool: Any, settings: Any, sync_conn: 
 
         ranges = await sends.release_expired_leases(tx.conn, settings.send_batch_size)
     mine = [r for r in ranges if r["email_id"] == email_id]
-    assert mine == [{"email_id": email_id, "first_id": rows[0]["id"], "last_id": rows[-1]["id"]}]
+    assert mine == [
+        {
+            "email_id": email_id,
+            "transactional": False,
+            "first_id": rows[0]["id"],
+            "last_id": rows[-1]["id"],
+        }
+    ]
     states = {
         r["state"]
         for r in sync_conn.execute(

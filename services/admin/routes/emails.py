@@ -18,11 +18,13 @@ from shared.campaigns import service as campaigns
 from shared.db import Conn
 from shared.emails import repository as emails
 from shared.errors import AppError, NotFound
+from shared.layouts import service as layouts
 from shared.limits import MAX_ID, WEIGHT_MAX, WEIGHT_MIN, valid_id
 from shared.rendering import MessageUrls, render_variation, validate_templates
 from shared.senders import repository as senders
 from shared.statistics import repository as statistics
 from shared.subscribers.validation import address_error, locale_error
+from shared.transactional import service as transactional
 
 router = APIRouter(prefix="/senders/{sender_id}/emails")
 URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
@@ -51,13 +53,31 @@ def _email_values(form: Form) -> dict[str, Any]:
     redirect_url = form.line("redirect_url", max_len=2000) or None
     if redirect_url and not URL_RE.match(redirect_url):
         form.errors["redirect_url"] = "must start with http:// or https://"
+    layout = form.line("layout_id", max_len=20)
+    layout_id = int(layout) if layout.isdigit() and valid_id(int(layout)) else None
+    if layout and layout_id is None:
+        form.errors["layout_id"] = "not a layout"
     return {
         "name": name,
         "locales": locales,
         "bulk": form.checkbox("bulk"),
         "track_clicks": form.checkbox("track_clicks"),
         "redirect_url": redirect_url,
+        "transactional": form.checkbox("transactional"),
+        "layout_id": layout_id,
     }
+
+
+async def _check_layout(conn: Conn, sender_id: int, form: Form, values: dict[str, Any]) -> None:
+    """The layout must be the sender's, and one with the unsubscribe link for a bulk email."""
+    if "layout_id" in form.errors:
+        return
+    try:
+        await layouts.check_choice(
+            conn, sender_id, values["layout_id"], transactional=values["transactional"]
+        )
+    except AppError as error:
+        form.errors["layout_id"] = error.detail.removeprefix("layout_id: ")
 
 
 @router.get("")
@@ -77,17 +97,18 @@ async def list_emails(request: Request, sender_id: SenderId, tx: Tx) -> Response
 
 
 @router.get("/new")
-async def new_email(request: Request, sender_id: SenderId) -> Response:
+async def new_email(request: Request, sender_id: SenderId, tx: Tx) -> Response:
     values = {"bulk": "on", "track_clicks": "on", "locales": ""}
-    return await render(
-        request, "emails/new.html", {"values": values, "errors": {}}, sender_id=sender_id
-    )
+    context = {"values": values, "errors": {},
+               "layouts": await layouts.list_all(tx.conn, sender_id)}  # fmt: skip
+    return await render(request, "emails/new.html", context, sender_id=sender_id)
 
 
 @router.post("/new")
 async def create_email(request: Request, sender_id: SenderId, tx: Tx) -> Response:
     form = await read_form(request)
     values = _email_values(form)
+    await _check_layout(tx.conn, sender_id, form, values)
     if form.ok:
         email = await emails.create_email(tx.conn, sender_id, values)
         url = f"/senders/{sender_id}/emails/{email['id']}/variations/new?notice=created"
@@ -95,10 +116,11 @@ async def create_email(request: Request, sender_id: SenderId, tx: Tx) -> Respons
     return await render(
         request,
         "emails/new.html",
-        {"values": form.values, "errors": form.errors},
+        {"values": form.values, "errors": form.errors,
+         "layouts": await layouts.list_all(tx.conn, sender_id)},
         sender_id=sender_id,
         status_code=400,
-    )
+    )  # fmt: skip
 
 
 async def _email_page(
@@ -119,12 +141,21 @@ async def _email_page(
             "redirect_url": email["redirect_url"] or "",
             "bulk": "on" if email["bulk"] else "",
             "track_clicks": "on" if email["track_clicks"] else "",
+            "transactional": "on" if email["transactional"] else "",
+            "layout_id": str(email["layout_id"] or ""),
         }
+    recent = []
+    if email["transactional"]:
+        recent = await transactional.recent_sends(conn, sender_id, email["id"], limit=50)
+        for row in recent:
+            row["data_json"] = json.dumps(row["data"], ensure_ascii=False, sort_keys=True)
     context = {
         "email": email,
         "variations": variations,
         "values": values,
         "errors": errors or {},
+        "layouts": await layouts.list_all(conn, sender_id),
+        "recent_sends": recent,
     }
     return await render(
         request, "emails/edit.html", context, sender_id=sender_id, status_code=status_code
@@ -141,6 +172,7 @@ async def save_email(request: Request, sender_id: SenderId, email_id: int, tx: T
     email = await load_email(tx.conn, sender_id, email_id)
     form = await read_form(request)
     values = _email_values(form)
+    await _check_layout(tx.conn, sender_id, form, values)
     if form.ok:
         await emails.update_email(tx.conn, sender_id, email_id, values)
         return RedirectResponse(f"/senders/{sender_id}/emails/{email_id}?notice=saved", 303)

@@ -137,8 +137,10 @@ async def _settings_page(
                 "rate_per_hour",
                 "soft_bounce_limit",
                 "webhook_url",
+                "postal_address",
             )
         }
+        values["transactional_rate_limited"] = "on" if sender["transactional_rate_limited"] else ""
         values["soft_bounce_days"] = str(sender["soft_bounce_window"].days)
         values["anonymous_events"] = "on" if sender["anonymous_events"] else ""
         values["relay"] = sender["relay"] or ""
@@ -215,6 +217,8 @@ async def save_sender(request: Request, sender_id: SenderId, tx: Tx) -> Response
         "anonymous_events": form.checkbox("anonymous_events"),
         "webhook_url": _check_url(form, "webhook_url", required=False),
         "relay": _check_relay(request, form),
+        "postal_address": form.line("postal_address", max_len=500) or None,
+        "transactional_rate_limited": form.checkbox("transactional_rate_limited"),
         **_guard(form),
     }
     if not values["return_path_domain"]:

@@ -23,6 +23,7 @@ from services.api.schemas.emails import (
 from shared.db import Conn, Row
 from shared.emails import repository as emails
 from shared.errors import Conflict, NotFound, Unprocessable
+from shared.layouts import service as layouts
 from shared.limits import MAX_ID
 from shared.rendering import MessageUrls, render_variation, validate_templates
 from shared.senders import repository as senders
@@ -59,6 +60,9 @@ async def create_email(body: EmailIn, ctx: Ctx, idem: Idem) -> Any:
         return idem.replay
     for v in body.variations:
         _check_templates(v.subject, v.plain_body, v.html_body)
+    await layouts.check_choice(
+        ctx.conn, ctx.sender_id, body.layout_id, transactional=body.transactional
+    )
     values = body.model_dump(exclude={"variations"})
     row = await emails.create_email(ctx.conn, ctx.sender_id, values)
     for v in body.variations:
@@ -96,6 +100,13 @@ async def update_email(email_id: Id, body: EmailPatch, ctx: Ctx) -> Any:
     if locked["state"] not in EDITABLE_STATES:
         raise Conflict(f"an email in state {locked['state']} cannot be changed")
     changes = {k: getattr(body, k) for k in body.model_fields_set}
+    if "layout_id" in changes or "transactional" in changes:
+        current = await emails.get_email(ctx.conn, ctx.sender_id, email_id)
+        assert current is not None  # locked above
+        await layouts.check_choice(
+            ctx.conn, ctx.sender_id, changes.get("layout_id", current["layout_id"]),
+            transactional=bool(changes.get("transactional", current["transactional"])),
+        )  # fmt: skip
     row = await emails.update_email(ctx.conn, ctx.sender_id, email_id, changes)
     assert row is not None  # locked above
     return (await _with_variations(ctx.conn, ctx.sender_id, [row]))[0]

@@ -40,6 +40,9 @@ class TestSendIn(Strict):
     variation_id: int = Field(ge=1, le=MAX_ID)
     address: Address
     properties: Properties | None = None
+    data: dict[str, Any] | None = Field(
+        None, description="A transactional email's per-send data, made up for the test."
+    )
 
 
 class TestSendOut(Strict):
@@ -163,6 +166,7 @@ async def test_send(email_id: Id, body: TestSendIn, ctx: Ctx) -> Any:
         variation_id=body.variation_id,
         address=body.address,
         properties=body.properties,
+        data=body.data,
     )
     ctx.enqueue(messages)
     return {"queued": len(messages)}

@@ -106,6 +106,12 @@ class EmailIn(Strict):
     redirect_url: HttpUrl | None = None
     locales: list[Locale] = Field(default_factory=list, max_length=100)
     track_clicks: StrictBool = True
+    transactional: StrictBool = Field(
+        False,
+        description="Sent one at a time through /v1/transactional (repeatable, any address, "
+        "per-send data), never in bulk; implies bulk false.",
+    )
+    layout_id: int | None = Field(None, ge=1, le=MAX_ID, description="The sender's layout.")
     variations: list[VariationIn] = Field(min_length=1, max_length=26)
 
 
@@ -116,6 +122,8 @@ class EmailPatch(Strict):
     redirect_url: HttpUrl | None = None
     locales: list[Locale] = omittable(max_length=100)
     track_clicks: StrictBool = omittable()
+    transactional: StrictBool = omittable()
+    layout_id: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 EmailState = Literal["draft", "scheduled", "sending", "paused", "sent", "cancelled"]
@@ -129,6 +137,8 @@ class Email(BaseModel):
     locales: list[str]
     track_clicks: bool
     state: EmailState
+    transactional: bool
+    layout_id: int | None
     created_at: datetime
     updated_at: datetime
     variations: list[Variation]

@@ -17,7 +17,14 @@ from shared.limits import (
 )
 
 WebhookEvent = Literal[
-    "send_failed", "bounce", "complaint", "unsubscribe", "open", "click", "campaign_paused"
+    "send_failed",
+    "bounce",
+    "complaint",
+    "unsubscribe",
+    "open",
+    "click",
+    "campaign_paused",
+    "delivered",
 ]
 
 
@@ -44,6 +51,12 @@ class Sender(BaseModel):
         description="The relay (a name from TART_SMTP_RELAYS) this sender's mail always goes "
         "through; null: every configured relay in turn, skipping one that is down."
     )
+    postal_address: str | None = Field(
+        description="Shown by the default layout under every message (CAN-SPAM)."
+    )
+    transactional_rate_limited: bool = Field(
+        description="Whether transactional sends count against rate_per_second/rate_per_hour."
+    )
     guard_bounce_rate: float | None = Field(
         description="A running campaign pauses itself when its final bounces pass this share of "
         "its sent messages (null: never for bounces)."
@@ -69,7 +82,7 @@ class SenderPatch(Strict):
     soft_bounce_limit: int = omittable(ge=SOFT_BOUNCE_LIMIT_MIN, le=SOFT_BOUNCE_LIMIT_MAX)
     anonymous_events: StrictBool = omittable()
     webhook_url: HttpUrl | None = None
-    webhook_events: list[WebhookEvent] | None = Field(None, max_length=7)
+    webhook_events: list[WebhookEvent] | None = Field(None, max_length=8)
     guard_bounce_rate: float | None = Field(None, gt=0, le=1)
     guard_complaint_rate: float | None = Field(None, gt=0, le=1)
     guard_min_sent: int = omittable(ge=1, le=10_000_000)
@@ -81,6 +94,8 @@ class SenderPatch(Strict):
         "lists the names), or null for every relay in turn. While a pinned relay is down, the "
         "sender's mail waits for it (temporary failures, retried) rather than taking another.",
     )
+    postal_address: str | None = Field(None, min_length=1, max_length=500)
+    transactional_rate_limited: StrictBool = omittable()
 
 
 class ApiKeyInfo(BaseModel):
