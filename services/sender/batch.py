@@ -222,7 +222,10 @@ async def run_batch(
             out: Outgoing = composer.compose(
                 variation, row, codec.encode(row["id"]), payload=payloads.get(row["id"])
             )
-            reply = relays.submit(ctx["relay"], out.mail_from, out.rcpt, out.data, deadline)
+            reply = relays.submit(
+                ctx["relay"], out.mail_from, out.rcpt, out.data, deadline,
+                urgent=report.transactional,
+            )  # fmt: skip
         except Exception as exc:  # a bad row must not stop the batch; it fails with the reason
             outcomes.add(
                 row["id"], "failed", vid, error=f"{type(exc).__name__}: {exc}"[:500],

@@ -122,6 +122,13 @@ class _Job:
     done: asyncio.Future[SmtpResult]
     deadline: float  # time.monotonic() after which the message must not be started
     pinned: bool = False  # the sender is pinned to this relay: never moved to another
+    urgent: bool = False  # transactional: taken before bulk messages queued earlier
+
+
+# The order a pool's sessions take queued work in: a transactional message before every bulk
+# message (a campaign's batches queue thousands at once, and the priority lane would otherwise
+# wait behind them for a session), and close()'s stop signal after both.
+_URGENT, _BULK, _STOP = 0, 1, 2
 
 
 class RelayPool:
@@ -151,7 +158,8 @@ class RelayPool:
         self.down_reason = ""
         self.reroute: Callable[[_Job], bool] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._jobs: asyncio.Queue[_Job | None] = asyncio.Queue()
+        self._jobs: asyncio.PriorityQueue[tuple[int, int, _Job | None]] = asyncio.PriorityQueue()
+        self._order = itertools.count()  # first in, first out within a rank
         self._runners: set[asyncio.Task[None]] = set()
         self._waiting = 0  # runners waiting for a message
         self._seconds = metrics.SMTP_SECONDS.labels(relay.name)
@@ -198,13 +206,16 @@ class RelayPool:
         data: bytes,
         deadline: float = math.inf,
         pinned: bool = False,
+        urgent: bool = False,
     ) -> asyncio.Future[SmtpResult]:
         """Queue one message; its future gets the relay's answer (never an exception for SMTP
         or connection trouble). A message still queued at ``deadline`` (``time.monotonic()``) is
         not started: its result is ``expired``. While the relay is down the message moves to
-        another relay, unless ``pinned``. Raises ValueError for an unsafe address."""
+        another relay, unless ``pinned``. An ``urgent`` message is taken before the non-urgent
+        ones already queued. Raises ValueError for an unsafe address."""
         commands = envelope(mail_from, rcpt)
-        job = _Job(commands, data, asyncio.get_running_loop().create_future(), deadline, pinned)
+        loop = asyncio.get_running_loop()
+        job = _Job(commands, data, loop.create_future(), deadline, pinned, urgent)
         if self.is_down:
             self._unavailable(job)
         else:
@@ -215,12 +226,17 @@ class RelayPool:
         """Queue a message (new, or moved here from a relay that is down)."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a queue and tasks belong to one event loop
-            self._loop, self._jobs, self._runners, self._waiting = loop, asyncio.Queue(), set(), 0
-        self._jobs.put_nowait(job)
+            self._loop, self._runners, self._waiting = loop, set(), 0
+            self._jobs = asyncio.PriorityQueue()
+        self._put(job)
         if self._waiting == 0 and len(self._runners) < self.size:
             runner = loop.create_task(self._run())
             self._runners.add(runner)
             runner.add_done_callback(self._runners.discard)
+
+    def _put(self, job: _Job | None) -> None:
+        rank = _STOP if job is None else _URGENT if job.urgent else _BULK
+        self._jobs.put_nowait((rank, next(self._order), job))
 
     @property
     def is_down(self) -> bool:
@@ -252,7 +268,7 @@ class RelayPool:
                         self._report()  # going idle: the metric is current between bursts
                     self._waiting += 1
                     try:
-                        job = await self._jobs.get()
+                        _, _, job = await self._jobs.get()
                     finally:
                         self._waiting -= 1
                     if job is None:
@@ -271,9 +287,9 @@ class RelayPool:
     def _follower(self) -> _Job | None:
         """The next queued message, if one is waiting, to pipeline behind the current one."""
         while not self._jobs.empty():
-            then = self._jobs.get_nowait()
+            _, _, then = self._jobs.get_nowait()
             if then is None:  # close() is waiting: stop after the current message
-                self._jobs.put_nowait(None)
+                self._put(None)
                 return None
             if not _expired(then):
                 return then
@@ -343,7 +359,7 @@ class RelayPool:
         """QUIT every session once the messages queued so far are delivered."""
         runners = list(self._runners)
         for _ in runners:
-            self._jobs.put_nowait(None)
+            self._put(None)
         await asyncio.gather(*runners, return_exceptions=True)
 
 
@@ -402,16 +418,18 @@ class Relays:
         rcpt: str,
         data: bytes,
         deadline: float = math.inf,
+        urgent: bool = False,
     ) -> asyncio.Future[SmtpResult]:
-        """Queue one message for a sender pinned to ``relay_name`` (None: any relay in turn)."""
+        """Queue one message for a sender pinned to ``relay_name`` (None: any relay in turn);
+        ``urgent`` (transactional) goes before the bulk messages queued for the same relay."""
         pinned = self.by_name.get(relay_name) if relay_name else None
         if relay_name and pinned is None and relay_name not in self._unknown:
             # Checked when the pin is saved; a relay renamed in the settings since lands here.
             self._unknown.add(relay_name)
             log.warning("unknown relay, using every relay in turn", relay=relay_name)
         if pinned is not None:
-            return pinned.submit(mail_from, rcpt, data, deadline, pinned=True)
-        return self._next_up().submit(mail_from, rcpt, data, deadline)
+            return pinned.submit(mail_from, rcpt, data, deadline, pinned=True, urgent=urgent)
+        return self._next_up().submit(mail_from, rcpt, data, deadline, urgent=urgent)
 
     async def send(
         self, relay_name: str | None, mail_from: str, rcpt: str, data: bytes

@@ -207,3 +207,20 @@ async def test_reply_codes_reach_the_metric_when_the_session_goes_idle(smtp_peer
     await asyncio.sleep(0)  # (the runner reported before it settled the last reply's waiter)
     assert (count("250") - before[0], count("451") - before[1]) == (4, 1)
     await pool.close()
+
+
+async def test_an_urgent_message_goes_before_the_bulk_messages_queued_earlier(
+    smtp_peer: SmtpPeer,
+) -> None:
+    """The priority lane's messages share the relay pool with a campaign's, which queues its
+    batches whole: a transactional message must not wait behind them for a session."""
+    pool = RelayPool(parse_relay(smtp_peer.url), size=1, timeout=5)
+    data = b"Subject: x\r\n\r\nbody\r\n"
+    bulk = [pool.submit("b@example.com", f"bulk{i}@example.org", data) for i in range(40)]
+    urgent = pool.submit("b@example.com", "receipt@example.org", data, urgent=True)
+    assert all(r.kind == "sent" for r in await asyncio.gather(urgent, *bulk))
+    order = [r.rcpt_tos[0] for r in smtp_peer.received[-41:]]
+    # The one session had started (and pipelined) at most the first two bulk messages.
+    assert order.index("receipt@example.org") <= 2, order
+    assert [a for a in order if a.startswith("bulk")] == [f"bulk{i}@example.org" for i in range(40)]
+    await pool.close()
