@@ -400,7 +400,7 @@ def scenario(podman: Podman, run_dir: Path, stacks: list[Stack], result: dict[st
     project = f"tartct{run_dir.name.removeprefix('run-')}"
     maildir = run_dir / "caught"
     maildir.mkdir()
-    ports = {name: free_port() for name in ("api", "public", "admin", "maildev")}
+    ports = {name: free_port() for name in ("api", "public", "admin", "esp", "maildev")}
     env = {
         **podman.api_env,
         "POSTGRES_PASSWORD": secrets.token_urlsafe(18),
@@ -413,6 +413,7 @@ def scenario(podman: Podman, run_dir: Path, stacks: list[Stack], result: dict[st
         "TART_API_PUBLISH_PORT": str(ports["api"]),
         "TART_PUBLIC_PUBLISH_PORT": str(ports["public"]),
         "TART_ADMIN_PUBLISH_PORT": str(ports["admin"]),
+        "TART_ESP_PUBLISH_PORT": str(ports["esp"]),
         "TART_CT_MAILDEV_PORT": str(ports["maildev"]),
         "TART_CT_LEASE_SECONDS": str(LEASE_SECONDS),
         "TART_CT_POSTGRES_IMAGE": "localhost/tart-ct/postgres:standin",
