@@ -94,7 +94,7 @@ async def test_one_send_per_email_and_subscriber(conn) -> None:
     insert = "INSERT INTO sends (email_id, sender_id, subscriber_id) VALUES (%s, %s, %s)"
     await conn.execute(insert, (email_id, sender_id, subscriber_id))
     error = await _fails(conn, insert, (email_id, sender_id, subscriber_id))
-    assert "sends_email_id_subscriber_id_key" in error
+    assert "sends_email_subscriber_once" in error  # bulk sends: once (db/0120)
 
 
 async def test_send_cannot_cross_senders(conn) -> None:
