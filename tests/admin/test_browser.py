@@ -10,7 +10,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,39 +19,26 @@ from typing import Any
 
 import psycopg
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from services.admin.app import create_app
 from shared.admins.repository import password_hasher
 from shared.config import Settings
-from tests.fixtures.ports import free_port, wait_for_port
+from tests.fixtures.browser import chromium, serve
+from tests.fixtures.ports import free_port
 from tests.fixtures.smtp import SmtpPeer
 from tests.sender.conftest import WorkerProcess, worker_env
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "admin"
 PASSWORD = "correct horse battery staple"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
 @contextmanager
 def admin_server(settings: Settings) -> Iterator[str]:
     """The admin app under uvicorn in a thread, on a free port, with the test database."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for_port(port)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
+    with serve(create_app(settings)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -85,11 +71,8 @@ def workers(smtp_peer_session: SmtpPeer) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with chromium(ARTIFACTS) as b:
         yield b
-        b.close()
 
 
 def _admin_user(conn: psycopg.Connection[dict[str, Any]], role: str) -> tuple[int, str]:

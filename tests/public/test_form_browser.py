@@ -9,42 +9,28 @@ test-artifacts/forms/."""
 from __future__ import annotations
 
 import re
-import threading
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from services.public.app import create_app
 from shared.config import Settings
-from tests.fixtures.ports import free_port, wait_for_port
+from tests.fixtures.browser import ARTIFACTS as BROWSER_ARTIFACTS
+from tests.fixtures.browser import chromium, screenshot, serve, wait_until
 from tests.fixtures.smtp import SmtpPeer
 from tests.public.forms_world import address, drop_shop, make_shop
 from tests.sender.conftest import WorkerProcess, worker_env
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts" / "forms"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+ARTIFACTS = BROWSER_ARTIFACTS / "forms"
 
 
 @pytest.fixture(scope="module")
 def public_url(settings: Settings) -> Iterator[str]:
     """The public app under uvicorn in a thread; a 1 s minimum time to submit."""
-    port = free_port()
-    app = create_app(settings.model_copy(update={"form_min_submit_seconds": 1.0}))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for_port(port)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(15)
+    with serve(create_app(settings.model_copy(update={"form_min_submit_seconds": 1.0}))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -58,24 +44,12 @@ def worker(smtp_peer_session: SmtpPeer) -> Iterator[WorkerProcess]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with chromium(ARTIFACTS) as b:
         yield b
-        b.close()
 
 
 def _shot(page: Page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout}s")
+    screenshot(page, ARTIFACTS, name)
 
 
 def test_a_visitor_joins_with_javascript_off(
@@ -117,7 +91,7 @@ def test_a_visitor_joins_with_javascript_off(
         assert row is not None and row["state"] == "pending"
         assert row["properties"] == {"first_name": "Ayşe", "news": True, "offers": False}
 
-        _wait(lambda: bool(mails("Lütfen")), 60, "confirmation mail")
+        wait_until(lambda: bool(mails("Lütfen")), 60, "confirmation mail")
         link = re.search(r"(http://127\.0\.0\.1:\d+/confirm/[A-Za-z0-9_-]+)", mails("Lütfen")[0])
         assert link is not None
         page.goto(link.group(1))
@@ -130,7 +104,7 @@ def test_a_visitor_joins_with_javascript_off(
         _shot(page, "04-confirmed")
         done = shop.subscriber(email)
         assert done is not None and done["state"] == "active"
-        _wait(lambda: bool(mails("Welcome Ayşe")), 60, "welcome email")
+        wait_until(lambda: bool(mails("Welcome Ayşe")), 60, "welcome email")
 
         # a link scanner fetches every URL of both mails: nothing changes
         urls = set()

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -29,15 +25,12 @@ from shared.campaigns import service as campaigns
 from shared.config import Settings
 from shared.jobs import publish
 from shared.tokens import codec_from_settings_secrets
-from tests.fixtures.ports import free_port, wait_for_port
+from tests.fixtures.browser import ARTIFACTS as BROWSER_ARTIFACTS
+from tests.fixtures.browser import chromium, screenshot, serve, wait_until
 from tests.fixtures.smtp import SmtpPeer
 from tests.sender.conftest import WorkerProcess, worker_env
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts" / "preferences"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+ARTIFACTS = BROWSER_ARTIFACTS / "preferences"
 PLAIN = "Merhaba {{ name }}\nTercihler: {{ preferences_url }}\nAyrıl: {{ unsubscribe_url }}\n"
 HTML = (
     '<p>Merhaba {{ name }}</p><a href="https://example.org/a">A</a> '
@@ -47,16 +40,8 @@ HTML = (
 
 @pytest.fixture(scope="module")
 def public_url(settings: Settings) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for_port(port)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(15)
+    with serve(create_app(settings)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -69,24 +54,12 @@ def worker(smtp_peer_session: SmtpPeer) -> Iterator[WorkerProcess]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with chromium(ARTIFACTS) as b:
         yield b
-        b.close()
 
 
 def _shot(page: Page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout}s")
+    screenshot(page, ARTIFACTS, name)
 
 
 async def _send(database_url: str, sender_id: int, email_id: int, subscriber_id: int) -> None:
@@ -140,7 +113,7 @@ def test_a_subscriber_manages_preferences_with_javascript_off(
                     return r.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
             return None
 
-        _wait(lambda: mail() is not None, 60, "the message")
+        wait_until(lambda: mail() is not None, 60, "the message")
         body = mail() or ""
         prefs = re.search(r"Tercihler: (\S+/p/\S+)", body)
         assert prefs is not None, body
