@@ -63,6 +63,25 @@ def test_render_variables_missing_properties_and_escaping() -> None:
     assert r.html == "<p>&lt;b&gt;Ann&lt;/b&gt;</p>"
 
 
+def test_property_lookup_matches_jinja() -> None:
+    """Properties are read as items directly (shared/rendering/sandbox.py); what Jinja would
+    find as an attribute of a dict (its methods) stays that, and unsafe ones still raise."""
+    v = variation(
+        subject="{{ properties.plan }}",
+        plain_body=(
+            "{% for k, v in properties.items() %}{{ k }}={{ v }};{% endfor %}"
+            "{{ properties.none }}|{{ properties['items'] }}|{{ properties.nested.city }}"
+        ),
+    )
+    props = {"plan": "pro", "items": 3, "none": None, "nested": {"city": "Izmir"}}
+    r = render_variation(v, {"address": "a@example.org", "properties": props}, URLS,
+                         track_clicks=False)  # fmt: skip
+    assert r.subject == "pro"
+    assert r.plain == "plan=pro;items=3;none=None;nested={'city': 'Izmir'};None|3|Izmir"
+    with pytest.raises(Unprocessable, match="plain_body"):
+        validate_templates("ok", "{{ properties.__class__ }}", None)
+
+
 def test_links_are_numbered_and_wrapped() -> None:
     html = (
         "<html><body>"
