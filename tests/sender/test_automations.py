@@ -194,7 +194,6 @@ async def test_segment_created_and_date_triggers(pool: Any, sync_conn: Any) -> N
     assert set(_places(sync_conn, by_date)) == {old[0]}  # once a year
 
 
-
 async def test_a_birthday_sequence_sends_once_every_year(pool: Any, sync_conn: Any) -> None:
     sender = make_sender(sync_conn)
     email, _ = make_email(sync_conn, sender["id"], VARIATION)
