@@ -143,7 +143,7 @@ async def test_a_copy_with_another_variation_and_subject_goes_to_non_openers(
 
 async def test_a_new_subject_alone_copies_every_active_variation(pool: Any, sync_conn: Any) -> None:
     sender = make_sender(sync_conn)
-    first, (a, b) = make_email(sync_conn, sender["id"], TWO)
+    first, (a, _b) = make_email(sync_conn, sender["id"], TWO)
     sync_conn.execute("UPDATE variations SET state = 'disabled' WHERE id = %s", [a])
     _sent_to(sync_conn, first, sender["id"], {})
     async with transaction(pool) as tx:
