@@ -7,12 +7,14 @@ statement, so after a restart a step is either done (rows moved, sends queued) o
 happened). The send.batch messages are returned for the caller to publish after COMMIT; a lost
 publish is re-queued by the scheduler's stale-row sweep, and a redelivered one claims nothing
 (claims take queued rows only). Rows are locked with SKIP LOCKED, so two schedulers share the
-work instead of doing it twice.
+work instead of doing it twice. A send carries its progress row's occurrence (the year of a
+date_property sequence, else ''), and sends are unique on (email, subscriber, occurrence)
+(db/0177): a birthday mail goes out again next year, never twice in one.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -30,16 +32,23 @@ MAX_ROUNDS = 50  # statements per sequence and step in one pass (the next tick g
 ENTRY_SECONDS = 60.0  # how often segment and date entries are tried
 
 
-async def run_pass(pool: AsyncConnectionPool, batch_size: int) -> list[Message]:
+async def run_pass(
+    pool: AsyncConnectionPool, batch_size: int, *, today: date | None = None
+) -> list[Message]:
     """Let subscribers enter every active sequence and move every due one on. Returns the
-    send.batch messages to publish (their rows are committed)."""
+    send.batch messages to publish (their rows are committed).
+
+    Parameters:
+      today: the UTC day date_property sequences look for (None: today); tests pass next
+        year's to see a yearly sequence come round again.
+    """
     async with pool.connection() as conn:
         automations = await repo.runnable(conn)
         await conn.rollback()
     messages: list[Message] = []
     for automation in automations:
         try:
-            messages += await run_automation(pool, automation, batch_size)
+            messages += await run_automation(pool, automation, batch_size, today=today)
         except Exception:  # one broken sequence (a deleted segment) must not stop the others
             log.exception("automation pass failed", automation_id=automation["id"])
     return messages
@@ -56,10 +65,10 @@ async def leave_inactive(pool: AsyncConnectionPool) -> int:
 
 
 async def run_automation(
-    pool: AsyncConnectionPool, automation: Row, batch_size: int
+    pool: AsyncConnectionPool, automation: Row, batch_size: int, *, today: date | None = None
 ) -> list[Message]:
     aid = automation["id"]
-    await _enter(pool, automation)
+    await _enter(pool, automation, today or datetime.now(UTC).date())
     messages: list[Message] = []
     async with pool.connection() as conn:
         steps = await repo.steps(conn, aid)
@@ -92,7 +101,7 @@ async def _segment_filter(conn: Conn, sender_id: int, segment_id: int) -> Filter
     return f
 
 
-async def _enter(pool: AsyncConnectionPool, automation: Row) -> None:
+async def _enter(pool: AsyncConnectionPool, automation: Row, today: date) -> None:
     aid, trigger = automation["id"], automation["trigger"]
     async with pool.connection() as conn, conn.transaction():
         if trigger in ("subscriber_created", "subscriber_active"):
@@ -101,19 +110,18 @@ async def _enter(pool: AsyncConnectionPool, automation: Row) -> None:
             tried = automation["entry_tried_at"]
             if tried is not None and datetime.now(UTC) - tried < timedelta(seconds=ENTRY_SECONDS):
                 return
-            entered = await _enter_periodic(conn, automation)
+            entered = await _enter_periodic(conn, automation, today)
     if entered:
         log.info("subscribers entered an automation", automation_id=aid, count=entered)
 
 
-async def _enter_periodic(conn: Conn, automation: Row) -> int:
+async def _enter_periodic(conn: Conn, automation: Row, today: date) -> int:
     aid, sender_id = automation["id"], automation["sender_id"]
     if automation["trigger"] == "segment_entered":
         f = await _segment_filter(conn, sender_id, automation["segment_id"])
         entered = await repo.enter_segment(conn, aid, sender_id, f)
         await repo.entry_tried(conn, aid, None)
         return entered
-    today = datetime.now(UTC).date()
     if automation["last_date_run"] == today:
         await repo.entry_tried(conn, aid, None)
         return 0

@@ -72,6 +72,7 @@ WITH places AS (
     FROM automation_steps st
     JOIN automation_progress p ON p.automation_id = st.automation_id AND p.position > st.position
     JOIN send_engagement e ON e.email_id = st.email_id AND e.subscriber_id = p.subscriber_id
+                          AND e.occurrence = p.occurrence  -- one send per round of a yearly one
     WHERE st.automation_id = :automation_id AND st.kind = 'send'
     GROUP BY st.position
 )
@@ -211,9 +212,12 @@ WITH due AS (
       AND s.state <> 'pending'  -- not confirmed yet (double opt-in): the step waits for it
     ORDER BY p.due_at LIMIT :limit FOR UPDATE OF p SKIP LOCKED
 ), sent AS (
-    INSERT INTO sends (email_id, sender_id, subscriber_id)
-    SELECT :email_id, :sender_id, subscriber_id FROM due WHERE active ORDER BY subscriber_id
-    ON CONFLICT (email_id, subscriber_id) WHERE NOT transactional DO NOTHING
+    -- The row's occurrence goes with the send: a yearly date sequence mails again next year,
+    -- and (email, subscriber, occurrence) stays once-only (db/0177) if a step ever runs twice.
+    INSERT INTO sends (email_id, sender_id, subscriber_id, occurrence)
+    SELECT :email_id, :sender_id, subscriber_id, occurrence FROM due WHERE active
+    ORDER BY subscriber_id
+    ON CONFLICT (email_id, subscriber_id, occurrence) WHERE NOT transactional DO NOTHING
     RETURNING id
 ), moved AS (
     UPDATE automation_progress p

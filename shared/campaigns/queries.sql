@@ -93,7 +93,8 @@ SET cursor_updated_at = :cursor_updated_at, cursor_id = :cursor_id,
 WHERE id = :campaign_id;
 
 -- name: count_audience
--- Active subscribers per locale that match the audience and do not have this email yet.
+-- Active subscribers per locale that match the audience and do not have this email yet (in any
+-- occurrence: a campaign's own rows have occurrence '', db/0176).
 -- {filter} is a psycopg.sql expression composed by shared.filters (values adapted by psycopg).
 SELECT s.locale::text AS locale, count(*) AS n
 FROM subscribers s
@@ -118,7 +119,8 @@ WITH audience AS MATERIALIZED (
       AND (cardinality(:locales::text[]) = 0 OR s.locale = ANY(:locales::text[]))
       AND s.properties @> :contains::jsonb
       AND (s.updated_at, s.id) > (:cursor_updated_at::timestamptz, :cursor_id::bigint)
-      -- OFFSET 0 keeps this a per-row probe of the (email_id, subscriber_id) index. As an anti
+      -- OFFSET 0 keeps this a per-row probe of the leading (email_id, subscriber_id) columns of
+      -- the once-only index (db/0177; any occurrence counts, as in count_audience). As an anti
       -- join, the planner trusts statistics taken before the previous chunks' rows existed
       -- ("1 row"), materializes them and compares every candidate with every one: 34,000
       -- candidates against 34,000 rows took minutes (bench/segments.py).
@@ -136,7 +138,7 @@ WITH audience AS MATERIALIZED (
            CASE WHEN :share::numeric IS NULL THEN false
                 ELSE floor((n.k + 1) * :share::numeric) = floor(n.k * :share::numeric) END
     FROM numbered n ORDER BY n.k
-    ON CONFLICT (email_id, subscriber_id) WHERE NOT transactional DO NOTHING
+    ON CONFLICT (email_id, subscriber_id, occurrence) WHERE NOT transactional DO NOTHING
     RETURNING id, held
 ), last_row AS (
     SELECT updated_at, id FROM audience ORDER BY updated_at DESC, id DESC LIMIT 1
@@ -251,10 +253,10 @@ WHERE sender_id = :sender_id
        OR (:subscriber_id::bigint IS NULL AND address = lower(:address::text)));
 
 -- name: insert_single_send
--- A transactional send to one subscriber; nothing when the subscriber already has this email.
+-- A send to one subscriber; nothing when the subscriber already has this email (occurrence '').
 INSERT INTO sends (email_id, sender_id, subscriber_id)
 VALUES (:email_id, :sender_id, :subscriber_id)
-ON CONFLICT (email_id, subscriber_id) WHERE NOT transactional DO NOTHING
+ON CONFLICT (email_id, subscriber_id, occurrence) WHERE NOT transactional DO NOTHING
 RETURNING id, email_id, sender_id, subscriber_id, state::text AS state, queued_at;
 
 -- name: due_campaigns

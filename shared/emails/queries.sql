@@ -6,12 +6,12 @@ INSERT INTO emails (sender_id, name, bulk, redirect_url, locales, track_clicks, 
 VALUES (:sender_id, :name, :bulk AND NOT :transactional, :redirect_url, :locales::locale[],
         :track_clicks, :transactional, :layout_id)
 RETURNING id, name, bulk, redirect_url, locales::text[] AS locales, track_clicks, state,
-          transactional, layout_id, created_at, updated_at;
+          transactional, layout_id, followup_of, created_at, updated_at;
 
 -- name: get_email
 -- One email of a sender (another sender's is not found).
 SELECT id, name, bulk, redirect_url, locales::text[] AS locales, track_clicks, state,
-       transactional, layout_id, created_at, updated_at
+       transactional, layout_id, followup_of, created_at, updated_at
 FROM emails WHERE id = :id AND sender_id = :sender_id;
 
 -- name: lock_email
@@ -21,7 +21,7 @@ SELECT id, state FROM emails WHERE id = :id AND sender_id = :sender_id FOR UPDAT
 -- name: list_emails
 -- A sender's emails, newest first, keyset on id, optionally by state.
 SELECT id, name, bulk, redirect_url, locales::text[] AS locales, track_clicks, state,
-       transactional, layout_id, created_at, updated_at
+       transactional, layout_id, followup_of, created_at, updated_at
 FROM emails
 WHERE sender_id = :sender_id
   AND (:state::email_state IS NULL OR state = :state::email_state)
@@ -44,7 +44,7 @@ UPDATE emails SET
     track_clicks = CASE WHEN :set_track_clicks THEN :track_clicks::boolean ELSE track_clicks END
 WHERE id = :id AND sender_id = :sender_id
 RETURNING id, name, bulk, redirect_url, locales::text[] AS locales, track_clicks, state,
-          transactional, layout_id, created_at, updated_at;
+          transactional, layout_id, followup_of, created_at, updated_at;
 
 -- name: delete_email
 -- Deletes an email that was never sent (the route checked it is a draft under lock).
@@ -97,3 +97,27 @@ RETURNING v.id;
 -- name: count_variations
 -- An email keeps at least one variation.
 SELECT count(*) FROM variations WHERE email_id = :email_id;
+
+-- name: create_followup_copy
+-- The follow-up that resend-to-non-openers makes of a sent email: a draft with the email's
+-- settings, named after it and linked by followup_of, whose variations are the chosen one
+-- (whatever its state) or else every active one, each under the new subject when one is given.
+-- One statement, so a copy never exists without its content. No row when the email is not the
+-- sender's; variations = 0 when the variation is not this email's (the caller rolls back).
+WITH copy AS (
+    INSERT INTO emails (sender_id, name, bulk, redirect_url, locales, track_clicks,
+                        transactional, layout_id, followup_of)
+    SELECT e.sender_id, left(e.name, 180) || ' (follow-up)', e.bulk, e.redirect_url, e.locales,
+           e.track_clicks, e.transactional, e.layout_id, e.id
+    FROM emails e WHERE e.id = :email_id AND e.sender_id = :sender_id
+    RETURNING id
+), copied AS (
+    INSERT INTO variations (email_id, name, subject, plain_body, html_body, weight, state)
+    SELECT copy.id, v.name, coalesce(:subject, v.subject), v.plain_body, v.html_body, v.weight,
+           'active'
+    FROM copy JOIN variations v ON v.email_id = :email_id
+    WHERE (:variation_id::bigint IS NULL AND v.state = 'active') OR v.id = :variation_id::bigint
+    ORDER BY v.id
+    RETURNING id
+)
+SELECT id, (SELECT count(*) FROM copied) AS variations FROM copy;

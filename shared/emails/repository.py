@@ -102,3 +102,20 @@ async def delete_variation(conn: Conn, sender_id: int, email_id: int, variation_
 
 async def count_variations(conn: Conn, email_id: int) -> int:
     return int(await fetch_value(conn, Q.count_variations, {"email_id": email_id}))
+
+
+async def create_followup_copy(
+    conn: Conn, sender_id: int, email_id: int, *, subject: str | None, variation_id: int | None
+) -> Row | None:
+    """A draft copy of the sender's email with the chosen variation (or its active ones) under
+    ``subject`` when given: ``id`` and ``variations`` (copied). None: no such email."""
+    return await fetch_one(
+        conn,
+        Q.create_followup_copy,
+        {
+            "sender_id": sender_id,
+            "email_id": email_id,
+            "subject": subject,
+            "variation_id": variation_id,
+        },
+    )

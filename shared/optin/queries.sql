@@ -86,16 +86,15 @@ RETURNING s.id, s.sender_id, old.state::text AS previous_state, c.form_id, c.sou
                    se.welcome_email_id) AS welcome_email_id;
 
 -- name: queue_welcome
--- The welcome email for one subscriber, as a transactional send row: the (email, subscriber)
--- key of sends makes it once per subscriber (the unique index of rows that are not
--- transactional, db/0120). Nothing when it was sent before, or the email is cancelled or has no
+-- The welcome email for one subscriber: the once-only key of bulk sends (email, subscriber,
+-- occurrence '', db/0177) makes it once per subscriber. Nothing when it was sent before, or the email is cancelled or has no
 -- active variation to send.
 INSERT INTO sends (email_id, sender_id, subscriber_id)
 SELECT e.id, e.sender_id, :subscriber_id
 FROM emails e
 WHERE e.id = :email_id AND e.sender_id = :sender_id AND e.state <> 'cancelled'
   AND EXISTS (SELECT 1 FROM variations v WHERE v.email_id = e.id AND v.state = 'active')
-ON CONFLICT (email_id, subscriber_id) WHERE NOT transactional DO NOTHING
+ON CONFLICT (email_id, subscriber_id, occurrence) WHERE NOT transactional DO NOTHING
 RETURNING id, email_id;
 
 -- name: sender_welcome

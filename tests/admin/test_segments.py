@@ -94,3 +94,66 @@ async def test_follow_up_non_openers_from_the_send_page(
         row = await cur.fetchone()
     assert row["state"] == "scheduled"
     assert row["filter"] == {"and": [{"received": first}, {"not": {"opened": first}}]}
+
+
+async def test_follow_up_with_a_copy_of_another_variation_and_subject(
+    owner: AdminClient, pool: AsyncConnectionPool
+) -> None:
+    sender_id, stranger = await _sender_with_people(pool), await make_sender(pool)
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "INSERT INTO emails (sender_id, name) VALUES (%s, 'first'), (%s, 'other'),"
+            " (%s, 'theirs') RETURNING id",
+            [sender_id, sender_id, stranger],
+        )
+        first, other, theirs = [r["id"] for r in await cur.fetchall()]
+        cur = await conn.execute(
+            "INSERT INTO variations (email_id, name, subject, plain_body) VALUES"
+            " (%s, 'A', 'Hi', 'Body A'), (%s, 'B', 'Hey', 'Body B'), (%s, 'C', 'Yo', 'Body C')"
+            " RETURNING id",
+            [first, first, other],
+        )
+        _a, b, foreign = [r["id"] for r in await cur.fetchall()]
+        await conn.execute("UPDATE emails SET state = 'sending' WHERE id = %s", [first])
+        await conn.execute(  # sent to all five: one opened (human), one by a machine only
+            "INSERT INTO sends (email_id, sender_id, subscriber_id, state, sent_at, open_count,"
+            " machine_open_count) SELECT %s, %s, id, 'sent', now(),"
+            " CASE WHEN address = 'seg1@example.com' THEN 1 ELSE 0 END,"
+            " CASE WHEN address = 'seg2@example.com' THEN 2 ELSE 0 END"
+            " FROM subscribers WHERE sender_id = %s",
+            [first, sender_id, sender_id],
+        )
+    base = f"/senders/{sender_id}/emails/{first}"
+    page = await owner.client.get(f"{base}/send")
+    assert f'<option value="{b}">B · Hey</option>' in page.text
+    refused = [
+        ({}, "give an email to send, or a subject"),
+        ({"subject": "Two\r\nlines"}, "must be one line"),
+        ({"subject": "{{ x"}, "subject"),
+        ({"variation_id": str(foreign)}, f"not a variation of email {first}"),
+        ({"followup_email_id": str(theirs)}, f"no email {theirs} of this sender"),
+        ({"followup_email_id": str(other), "subject": "x"}, "not both"),
+    ]
+    for fields, error in refused:
+        r = await owner.post(f"{base}/resend", {"delay_hours": "0", **fields})
+        assert r.status_code == 400 and error in r.text, (fields, r.status_code)
+        assert '<p class="error">' in r.text  # beside its field
+    forged = await owner.client.post(f"{base}/resend", data={"subject": "x", "delay_hours": "0"})
+    assert forged.status_code in (400, 403)
+    r = await owner.post(
+        f"{base}/resend", {"subject": "Look again", "variation_id": str(b), "delay_hours": "0"}
+    )
+    assert r.status_code == 303, r.text
+    copy = int(r.headers["location"].split("/emails/")[1].split("/")[0])
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT e.followup_of, v.subject, v.plain_body, c.planned_count FROM emails e"
+            " JOIN variations v ON v.email_id = e.id JOIN campaigns c ON c.email_id = e.id"
+            " WHERE e.id = %s",
+            [copy],
+        )
+        rows = await cur.fetchall()
+        cur = await conn.execute("SELECT count(*) AS n FROM emails WHERE followup_of = %s", [first])
+        copies = (await cur.fetchone())["n"]
+    assert [tuple(r.values()) for r in rows] == [(first, "Look again", "Body B", 4)]
+    assert copies == 1  # the refused ones left nothing behind

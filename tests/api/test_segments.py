@@ -129,7 +129,70 @@ async def test_resend_to_non_openers_through_the_api(tenant: Tenant) -> None:
     assert r.status_code == 422
     r = await c.post(f"/v1/emails/{first}/resend-to-non-openers",
                      json={"followup_email_id": 999_999_999, "delay_hours": 1})  # fmt: skip
-    assert r.status_code in (404, 409)
+    assert r.status_code == 422 and "followup_email_id" in r.json()["detail"]
+
+
+async def test_resend_a_copy_with_another_subject_or_variation(
+    tenant: Tenant, other: Tenant, pool: AsyncConnectionPool
+) -> None:
+    c = tenant.client
+    two = {"name": "News", "variations": [
+        {"name": "A", "subject": "Hi", "plain_body": "Body A {{ address }}"},
+        {"name": "B", "subject": "Hey", "plain_body": "Body B {{ address }}"},
+    ]}  # fmt: skip
+    first = (await c.post("/v1/emails", json=two)).json()
+    second = (await c.post("/v1/emails", json=email_body())).json()
+    theirs = (await other.client.post("/v1/emails", json=email_body())).json()
+    b = first["variations"][1]["id"]
+    r = await c.post("/v1/subscribers/bulk", json={"subscribers": [
+        {"address": unique_address()} for _ in range(3)]})  # fmt: skip
+    assert r.status_code == 200, r.text
+    people = (await c.get("/v1/subscribers", params={"limit": 10})).json()["items"]
+    human, machine, nobody = sorted(p["id"] for p in people)
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE emails SET state = 'sending' WHERE id = %s", [first["id"]])
+        for sub, opens, machine_opens in ((human, 1, 0), (machine, 0, 3), (nobody, 0, 0)):
+            await conn.execute(
+                "INSERT INTO sends (email_id, sender_id, subscriber_id, state, sent_at,"
+                " open_count, machine_open_count) VALUES (%s, %s, %s, 'sent', now(), %s, %s)",
+                [first["id"], tenant.sender_id, sub, opens, machine_opens],
+            )
+    path = f"/v1/emails/{first['id']}/resend-to-non-openers"
+    refused = [
+        ({"delay_hours": 1}, "followup_email_id"),  # neither
+        ({"followup_email_id": second["id"], "subject": "x", "delay_hours": 1}, "followup"),
+        ({"subject": "Two\r\nlines", "delay_hours": 1}, "subject"),
+        ({"subject": "x" * 999, "delay_hours": 1}, "subject"),
+        ({"subject": "{{ x", "delay_hours": 1}, "subject"),
+        ({"variation_id": second["variations"][0]["id"], "delay_hours": 1}, "variation_id"),
+        ({"followup_email_id": theirs["id"], "delay_hours": 1}, "followup_email_id"),
+    ]
+    for body, field in refused:
+        r = await c.post(path, json=body)
+        assert r.status_code == 422 and field in r.text, (body, r.status_code, r.text)
+    listed = (await c.get("/v1/emails")).json()["items"]
+    assert {e["id"] for e in listed} == {first["id"], second["id"]}  # no copy left behind
+
+    r = await c.post(path, json={"subject": "Did you see it?", "variation_id": b,
+                                 "delay_hours": 0})  # fmt: skip
+    assert r.status_code == 202, r.text
+    out = r.json()
+    # the machine-only opener and the one who never opened; not the human opener
+    assert out["recipient_count"] == 2 and out["email_id"] not in (first["id"], second["id"])
+    copy = (await c.get(f"/v1/emails/{out['email_id']}")).json()
+    assert copy["followup_of"] == first["id"]
+    assert [(v["subject"], v["plain_body"]) for v in copy["variations"]] == [
+        ("Did you see it?", "Body B {{ address }}")
+    ]
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT filter FROM campaigns WHERE id = %s", [out["job_id"]])
+        assert (await cur.fetchone())["filter"] == {
+            "and": [{"received": first["id"]}, {"not": {"opened": first["id"]}}]
+        }
+    # the other sender cannot follow this email up, nor see the copy
+    r = await other.client.post(path, json={"subject": "x", "delay_hours": 0})
+    assert r.status_code == 404
+    assert (await other.client.get(f"/v1/emails/{out['email_id']}")).status_code == 404
 
 
 async def test_segments_that_multiply_when_expanded_are_refused(tenant: Tenant) -> None:

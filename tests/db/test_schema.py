@@ -83,7 +83,7 @@ async def test_variation_needs_a_body(conn, plain, html) -> None:
     assert "variation_has_body" in error
 
 
-async def test_one_send_per_email_and_subscriber(conn) -> None:
+async def test_one_send_per_email_subscriber_and_occurrence(conn) -> None:
     sender_id = await _sender(conn)
     email_id = await _email(conn, sender_id)
     cur = await conn.execute(
@@ -94,7 +94,22 @@ async def test_one_send_per_email_and_subscriber(conn) -> None:
     insert = "INSERT INTO sends (email_id, sender_id, subscriber_id) VALUES (%s, %s, %s)"
     await conn.execute(insert, (email_id, sender_id, subscriber_id))
     error = await _fails(conn, insert, (email_id, sender_id, subscriber_id))
-    assert "sends_email_subscriber_once" in error  # bulk sends: once (db/0120)
+    # bulk sends: once per occurrence ('' for campaigns; db/0120, db/0177)
+    assert "sends_email_subscriber_occurrence_once" in error
+    yearly = (
+        "INSERT INTO sends (email_id, sender_id, subscriber_id, occurrence) VALUES (%s, %s, %s, %s)"
+    )
+    await conn.execute(yearly, (email_id, sender_id, subscriber_id, "2030"))
+    await conn.execute(yearly, (email_id, sender_id, subscriber_id, "2031"))
+    error = await _fails(conn, yearly, (email_id, sender_id, subscriber_id, "2031"))
+    assert "sends_email_subscriber_occurrence_once" in error
+    indexes = await conn.execute(
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'sends' AND indexname LIKE %s",
+        ("sends_email_subscriber%",),
+    )
+    assert [r["indexname"] for r in await indexes.fetchall()] == [
+        "sends_email_subscriber_occurrence_once"  # the (email, subscriber) one of 0120 is gone
+    ]
 
 
 async def test_send_cannot_cross_senders(conn) -> None:

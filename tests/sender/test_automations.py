@@ -3,16 +3,18 @@ leaving, and never a step twice across restarts and redelivered messages."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 
 from services.sender import scheduler
+from services.sender.dispatch import dispatch
 from shared.automations import engine
 from shared.automations import repository as automations_repo
 from shared.automations import service as automations
 from shared.automations.service import Step
+from shared.campaigns import service as campaigns
 from shared.db import transaction
 from shared.jobs import publish
 from shared.segments import service as segments
@@ -190,6 +192,86 @@ async def test_segment_created_and_date_triggers(pool: Any, sync_conn: Any) -> N
     assert set(_places(sync_conn, created)) == {new}
     assert set(_places(sync_conn, by_segment)) == {old[0], old[1], new}
     assert set(_places(sync_conn, by_date)) == {old[0]}  # once a year
+
+
+async def test_a_birthday_sequence_sends_once_every_year(pool: Any, sync_conn: Any) -> None:
+    sender = make_sender(sync_conn)
+    email, _ = make_email(sync_conn, sender["id"], VARIATION)
+    born, other = make_subscribers(sync_conn, sender["id"], 2, properties=lambda i: {
+        "born": "1990-03-14" if i == 0 else "1990-03-15"})  # fmt: skip
+    aid = await _automation(pool, sender["id"], [Step("send", email_id=email)],
+                            trigger="date_property", date_property="born")  # fmt: skip
+
+    def rounds() -> list[tuple[int, str]]:
+        rows = sync_conn.execute(
+            "SELECT subscriber_id, occurrence FROM sends WHERE email_id = %s ORDER BY id", [email]
+        ).fetchall()
+        return [(r["subscriber_id"], r["occurrence"]) for r in rows]
+
+    def try_entry_again() -> None:  # the next entry attempt, not a minute later
+        sync_conn.execute(
+            "UPDATE automations SET entry_tried_at = NULL, last_date_run = NULL WHERE id = %s",
+            [aid],
+        )
+
+    await engine.run_pass(pool, 50, today=date(2030, 3, 14))
+    assert rounds() == [(born, "2030")]
+    # The same day again, a restarted scheduler: nobody enters twice, nothing is sent twice.
+    try_entry_again()
+    await engine.run_pass(pool, 50, today=date(2030, 3, 14))
+    # The send step itself runs again for this year's row (its move on lost, a redelivery):
+    # the once-only key (email, subscriber, occurrence) refuses the second send.
+    sync_conn.execute(
+        "UPDATE automation_progress SET position = 0, state = 'waiting' WHERE automation_id = %s",
+        [aid],
+    )
+    await engine.run_pass(pool, 50, today=date(2030, 3, 14))
+    assert rounds() == [(born, "2030")]
+    assert _places(sync_conn, aid) == {born: (1, "done")}
+
+    # A year later the birthday comes round: the mail goes out again, once.
+    try_entry_again()
+    await engine.run_pass(pool, 50, today=date(2031, 3, 14))
+    try_entry_again()
+    await engine.run_pass(pool, 50, today=date(2031, 3, 14))
+    assert rounds() == [(born, "2030"), (born, "2031")]
+    assert other not in dict(rounds())
+
+    # Per-step statistics tie each year's progress to that year's send (not 2 x 2).
+    for state in ("sending", "sent"):
+        sync_conn.execute("UPDATE sends SET state = %s, sent_at = now() WHERE email_id = %s",
+                          [state, email])  # fmt: skip
+    async with transaction(pool) as tx:
+        stats = await automations.statistics(tx.conn, sender["id"], aid)
+    (step,) = stats["steps"]
+    assert step["sent"] == 2 and step["passed"] == 2
+
+
+async def test_a_campaign_still_sends_an_email_once_per_subscriber(
+    pool: Any, settings: Any, sync_conn: Any
+) -> None:
+    """Campaign rows have occurrence '': (email, subscriber) stays once-only for them, and a
+    campaign leaves out whoever got the email from a yearly sequence."""
+    sender = make_sender(sync_conn)
+    email, _ = make_email(sync_conn, sender["id"], VARIATION)
+    had_it, yearly, fresh = make_subscribers(sync_conn, sender["id"], 3)
+    sync_conn.execute(
+        "INSERT INTO sends (email_id, sender_id, subscriber_id, occurrence) VALUES"
+        " (%s, %s, %s, ''), (%s, %s, %s, '2030')",
+        [email, sender["id"], had_it, email, sender["id"], yearly],
+    )
+    planned = []
+    for _ in range(2):  # the second bulk send finds everyone served
+        async with transaction(pool) as tx:
+            campaign, _messages = await campaigns.queue_bulk_send(
+                tx.conn, sender_id=sender["id"], email_id=email, locales=None, contains=None,
+                filter=None, max_count=None, scheduled_at=None, ab=None,
+            )  # fmt: skip
+        planned.append(campaign["planned_count"])
+        await dispatch(pool, campaign["id"], settings=settings)
+        sync_conn.execute("UPDATE emails SET state = 'sent' WHERE id = %s", [email])
+    assert planned == [1, 0]
+    assert _sends(sync_conn, email) == {had_it: 1, yearly: 1, fresh: 1}
 
 
 @pytest.mark.slow

@@ -19,7 +19,8 @@ from shared.campaigns import followups
 from shared.campaigns import service as campaigns
 from shared.campaigns.abtest import DEFAULT_MIN_SENDS, MAX_MIN_SENDS
 from shared.campaigns.models import AbSettings
-from shared.db import Conn, Transaction
+from shared.db import Conn, Row, Transaction
+from shared.emails import repository as emails_repo
 from shared.errors import AppError, NotFound, Unprocessable
 from shared.filters import Filter, parse_filter
 from shared.limits import (
@@ -44,6 +45,7 @@ FIELDS = (
     "ab_metric",
     "ab_min_sends",
 )
+RESEND_FIELDS = ("followup_email_id", "subject", "variation_id", "delay_hours")
 
 
 @dataclass
@@ -151,6 +153,7 @@ async def send_page(request: Request, sender_id: SenderId, email_id: int, tx: Tx
         "errors": {},
         "counts": counts,
         "progress": progress,
+        "variations": await _variations(tx.conn, sender_id, email_id),
     }
     return await render(request, "emails/send.html", context, sender_id=sender_id)
 
@@ -233,21 +236,30 @@ async def queue(request: Request, sender_id: SenderId, email_id: int, tx: Tx) ->
 
 @router.post("/resend")
 async def resend(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -> Response:
-    """Queue a follow-up email to this one's non-openers after a delay."""
+    """Queue a follow-up to this email's non-openers after a delay: another email, or a copy of
+    this one with one of its variations and/or a new subject."""
     email = await load_email(tx.conn, sender_id, email_id)
     form = await read_form(request)
-    followup = form.integer("followup_email_id", required=True, minimum=1, maximum=2**63 - 1)
+    followup = followups.Followup(
+        email_id=form.integer("followup_email_id", minimum=1, maximum=2**63 - 1),
+        subject=form.line("subject", max_len=followups.MAX_SUBJECT) or None,
+        variation_id=form.integer("variation_id", minimum=1, maximum=2**63 - 1),
+    )
     hours = form.integer("delay_hours", required=True, minimum=0, maximum=90 * 24)
-    if form.ok and followup is not None and hours is not None:
+    if form.ok and hours is not None:
         try:
             async with tx.savepoint():
                 campaign, messages = await followups.resend_to_non_openers(
-                    tx.conn, sender_id=sender_id, email_id=email_id,
-                    followup_email_id=followup, delay=timedelta(hours=hours),
+                    tx.conn, sender_id=sender_id, email_id=email_id, followup=followup,
+                    delay=timedelta(hours=hours),
                 )  # fmt: skip
                 tx.enqueue(*messages)
         except AppError as error:
-            form.errors["form"] = error.detail
+            field, _, detail = error.detail.partition(": ")
+            if field in RESEND_FIELDS and detail:  # shown beside the field it is about
+                form.errors[field] = detail
+            else:
+                form.errors["form"] = error.detail
         else:
             url = f"/senders/{sender_id}/emails/{campaign['email_id']}/send?notice=queued"
             return RedirectResponse(url, status_code=303)
@@ -257,8 +269,14 @@ async def resend(request: Request, sender_id: SenderId, email_id: int, tx: Tx) -
         "errors": form.errors,
         "counts": {},
         "progress": await _progress(tx.conn, sender_id, email_id),
+        "variations": await _variations(tx.conn, sender_id, email_id),
     }
     return await render(request, "emails/send.html", context, sender_id=sender_id, status_code=400)
+
+
+async def _variations(conn: Conn, sender_id: int, email_id: int) -> list[Row]:
+    """This email's variations, for the follow-up copy's choice."""
+    return await emails_repo.list_variations(conn, sender_id, [email_id])
 
 
 @router.get("/progress")

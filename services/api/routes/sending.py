@@ -23,6 +23,7 @@ from services.api.schemas.emails import (
 )
 from shared.campaigns import followups
 from shared.campaigns import service as campaigns
+from shared.campaigns.followups import MAX_SUBJECT
 from shared.campaigns.models import AbSettings
 from shared.filters import parse_filter
 from shared.limits import MAX_COUNT_MAX, MAX_ID
@@ -89,35 +90,62 @@ async def bulk_send(email_id: Id, body: BulkSendIn, ctx: Ctx, idem: Idem) -> Any
 
 
 class ResendIn(Strict):
-    """Queue another email to those who received this one and did not open it by then."""
+    """Queue a follow-up to those who received this email and did not open it by then: another
+    email (``followup_email_id``), or a copy of this one with one of its variations and/or a
+    new subject."""
 
     model_config = {
         "extra": "forbid",
-        "json_schema_extra": {"examples": [{"followup_email_id": 2, "delay_hours": 48}]},
+        "json_schema_extra": {
+            "examples": [
+                {"followup_email_id": 2, "delay_hours": 48},
+                {"subject": "In case you missed it", "variation_id": 7, "delay_hours": 48},
+            ]
+        },
     }
-    followup_email_id: int = Field(ge=1, le=MAX_ID, description="The email to send (a draft).")
+    followup_email_id: int | None = Field(
+        None, ge=1, le=MAX_ID, description="An email of the sender to send (a draft)."
+    )
+    subject: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_SUBJECT,
+        pattern=r"^[^\x00\r\n]+$",
+        description="The copy's subject (a template like any subject); default: the variation's.",
+    )
+    variation_id: int | None = Field(
+        None, ge=1, le=MAX_ID, description="The variation of this email the copy sends."
+    )
     delay_hours: int = Field(ge=0, le=90 * 24, description="When to look and send.")
     locales: list[Locale] = Field(default_factory=list, max_length=100)
     max_count: int | None = Field(None, ge=1, le=MAX_COUNT_MAX)
 
 
+class ResendOut(BulkSendOut):
+    email_id: int = Field(description="The follow-up email: the copy when one was made.")
+
+
 @router.post(
     "/{email_id:int}/resend-to-non-openers",
     status_code=202,
-    response_model=BulkSendOut,
+    response_model=ResendOut,
     summary="Follow up with those who did not open",
-    description="A bulk send of the follow-up email, scheduled after the delay, to subscribers "
-    "who received this email and had not opened it by then. Machine opens (privacy proxies, "
-    "scanners) do not count as opens.",
+    description="A bulk send of the follow-up, scheduled after the delay, to subscribers who "
+    "received this email and had not opened it by then. Machine opens (privacy proxies, "
+    "scanners) do not count as opens. The follow-up is another email, or a copy of this one "
+    "made now (linked by followup_of) with the chosen variation and/or the new subject.",
 )
 async def resend_to_non_openers(email_id: Id, body: ResendIn, ctx: Ctx, idem: Idem) -> Any:
     if idem.replay is not None:
         return idem.replay
+    followup = followups.Followup(
+        email_id=body.followup_email_id, subject=body.subject, variation_id=body.variation_id
+    )
     campaign, messages = await followups.resend_to_non_openers(
         ctx.conn,
         sender_id=ctx.sender_id,
         email_id=email_id,
-        followup_email_id=body.followup_email_id,
+        followup=followup,
         delay=timedelta(hours=body.delay_hours),
         locales=body.locales or None,
         max_count=body.max_count,
@@ -127,6 +155,7 @@ async def resend_to_non_openers(email_id: Id, body: ResendIn, ctx: Ctx, idem: Id
         "job_id": campaign["id"],
         "recipient_count": campaign["planned_count"] or 0,
         "state": campaign["state"],
+        "email_id": campaign["email_id"],
     }
     return await idem.respond(202, out)
 

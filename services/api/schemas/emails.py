@@ -139,6 +139,9 @@ class Email(BaseModel):
     state: EmailState
     transactional: bool
     layout_id: int | None
+    followup_of: int | None = Field(
+        None, description="The email whose non-openers this copy follows up (resend)."
+    )
     created_at: datetime
     updated_at: datetime
     variations: list[Variation]
