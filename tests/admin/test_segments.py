@@ -30,7 +30,8 @@ async def test_add_a_segment_and_list_its_members(
     r = await owner.post(f"{base}/new", {"name": "big", "filter": "n >= 4"})
     assert r.status_code == 303, r.text
     page = await owner.client.get(r.headers["location"])
-    assert page.status_code == 200 and "<strong>2</strong> active subscriber(s)" in page.text
+    assert page.status_code == 200
+    assert '<strong id="live-count">2</strong> active subscriber(s)' in page.text
     segment_id = r.headers["location"].split("/")[-1].split("?")[0]
     listing = await owner.client.get(f"{base}")
     assert "big" in listing.text
