@@ -121,32 +121,64 @@ FROM automations WHERE state = 'active' ORDER BY id;
 -- sees it changed and stops (the next pass reads the new steps).
 SELECT updated_at FROM automations WHERE id = :automation_id AND state = 'active' FOR SHARE;
 
--- name: enter_new
--- Subscribers created (or become active) since the checkpoint enter, in one statement. The
+-- name: enter_created
+-- Subscribers created since the checkpoint enter, oldest first, at most :limit per statement so
+-- that a scheduler that was down for hours catches up in several short transactions. The
 -- five-minute overlap catches rows whose transaction began before the last pass but committed
--- after it (their created_at is their transaction's start); entering twice is a no-op. Only
--- subscribers created (or activated) after the sequence was made enter.
+-- after it (their created_at is their transaction's start); rows already in are skipped, so the
+-- overlap never fills a chunk. The checkpoint moves to the last row taken when the chunk is full
+-- (more may follow), else to now. Only subscribers created after the sequence was made enter.
 WITH a AS (
-    SELECT id, sender_id, trigger, entered_through, created_at FROM automations
-    WHERE id = :automation_id AND state = 'active' FOR UPDATE SKIP LOCKED
+    SELECT id, sender_id, entered_through, created_at FROM automations
+    WHERE id = :automation_id AND state = 'active' AND trigger = 'subscriber_created'
+    FOR UPDATE SKIP LOCKED
+), due AS (
+    SELECT s.id, s.created_at AS at FROM a JOIN subscribers s ON s.sender_id = a.sender_id
+    WHERE s.created_at > a.entered_through - interval '5 minutes'
+      AND s.created_at >= a.created_at AND s.created_at <= now()
+      AND NOT EXISTS (SELECT 1 FROM automation_progress p
+                      WHERE p.automation_id = a.id AND p.subscriber_id = s.id
+                        AND p.occurrence = '')
+    ORDER BY s.created_at, s.id LIMIT :limit
 ), entered AS (
     INSERT INTO automation_progress (automation_id, subscriber_id)
-    SELECT a.id, s.id FROM a JOIN subscribers s ON s.sender_id = a.sender_id
-    WHERE (a.trigger = 'subscriber_created'
-           AND s.created_at > a.entered_through - interval '5 minutes'
-           AND s.created_at >= a.created_at
-           AND s.created_at <= now())
-       OR (a.trigger = 'subscriber_active' AND s.state = 'active'
-           AND s.state_changed_at > a.entered_through - interval '5 minutes'
-           AND s.state_changed_at >= a.created_at
-           AND s.state_changed_at <= now())
+    SELECT (SELECT id FROM a), id FROM due
     ON CONFLICT DO NOTHING
     RETURNING 1
 ), moved AS (
-    UPDATE automations SET entered_through = greatest(entered_through, now())
+    UPDATE automations SET entered_through = greatest(entered_through, CASE
+        WHEN (SELECT count(*) FROM due) < :limit THEN now() ELSE (SELECT max(at) FROM due) END)
     WHERE id = (SELECT id FROM a)
 )
-SELECT count(*) AS entered FROM entered;
+SELECT (SELECT count(*) FROM entered) AS entered, (SELECT count(*) FROM due) >= :limit AS more;
+
+-- name: enter_activated
+-- As enter_created, for subscribers who became active (confirmed) since the checkpoint, by the
+-- time of that change (the subscribers_activated index).
+WITH a AS (
+    SELECT id, sender_id, entered_through, created_at FROM automations
+    WHERE id = :automation_id AND state = 'active' AND trigger = 'subscriber_active'
+    FOR UPDATE SKIP LOCKED
+), due AS (
+    SELECT s.id, s.state_changed_at AS at FROM a JOIN subscribers s ON s.sender_id = a.sender_id
+    WHERE s.state = 'active'
+      AND s.state_changed_at > a.entered_through - interval '5 minutes'
+      AND s.state_changed_at >= a.created_at AND s.state_changed_at <= now()
+      AND NOT EXISTS (SELECT 1 FROM automation_progress p
+                      WHERE p.automation_id = a.id AND p.subscriber_id = s.id
+                        AND p.occurrence = '')
+    ORDER BY s.state_changed_at, s.id LIMIT :limit
+), entered AS (
+    INSERT INTO automation_progress (automation_id, subscriber_id)
+    SELECT (SELECT id FROM a), id FROM due
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+), moved AS (
+    UPDATE automations SET entered_through = greatest(entered_through, CASE
+        WHEN (SELECT count(*) FROM due) < :limit THEN now() ELSE (SELECT max(at) FROM due) END)
+    WHERE id = (SELECT id FROM a)
+)
+SELECT (SELECT count(*) FROM entered) AS entered, (SELECT count(*) FROM due) >= :limit AS more;
 
 -- name: enter_segment
 -- Active subscribers who match the trigger segment and never entered, in one statement.
