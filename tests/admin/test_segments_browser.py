@@ -122,12 +122,13 @@ def test_an_operator_segments_and_automates(
         expect(page.locator("h1")).to_have_text("Segments")
         page.click("text=New segment")
         page.fill("#f-name", "Engaged pros")
-        page.fill("#f-filter", 'opened email %d and plan = "pro"' % launch)
+        expression = f'opened email {launch} and plan = "pro"'
+        page.fill("#f-filter", expression)
         page.click("button.primary")
         expect(page.locator(".notice")).to_have_text("Saved.")
         expect(page.locator("h1")).to_have_text("Engaged pros")
         expect(page.locator("#live-count")).to_have_text("2")
-        expect(page.locator("#f-filter")).to_have_value('opened email %d and plan = "pro"' % launch)
+        expect(page.locator("#f-filter")).to_have_value(expression)
         segment_id = int(page.url.split("?")[0].rsplit("/", 1)[1])
         _shot(page, "01-segment")
 

@@ -114,8 +114,10 @@ async def list_automations(request: Request, sender_id: SenderId, tx: Tx) -> Res
 async def _form_context(tx: Any, sender_id: int, values: dict[str, str], errors: dict[str, str],
                         automation: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
     emails, segments = await _names(tx, sender_id)
-    return {"values": values, "errors": errors, "automation": automation, "emails": emails,
-            "segments": segments, "triggers": TRIGGERS, "trigger_labels": TRIGGER_LABELS}  # fmt: skip
+    return {
+        "values": values, "errors": errors, "automation": automation, "emails": emails,
+        "segments": segments, "triggers": TRIGGERS, "trigger_labels": TRIGGER_LABELS,
+    }  # fmt: skip
 
 
 @router.get("/new")
