@@ -311,8 +311,8 @@ async def test_newcomers_of_a_long_scheduler_outage_enter_chunk_by_chunk(
     async with pool.connection() as conn, conn.transaction():
         assert await automations_repo.enter_new(conn, aid, trigger, 2) == (2, True)
     checkpoint = sync_conn.execute(
-        f"SELECT a.entered_through = s.{column} AS at_second FROM automations a, subscribers s"
-        " WHERE a.id = %s AND s.id = %s",
+        f"SELECT (a.entered_through, a.entered_through_id) = (s.{column}, s.id) AS at_second"
+        " FROM automations a, subscribers s WHERE a.id = %s AND s.id = %s",
         [aid, people[1]],
     ).fetchone()
     assert checkpoint["at_second"]  # the checkpoint moved to the last one taken, not to now
@@ -327,3 +327,22 @@ async def test_newcomers_of_a_long_scheduler_outage_enter_chunk_by_chunk(
         [aid],
     ).fetchone()
     assert caught_up["recent"]
+
+
+async def test_one_import_larger_than_a_chunk_enters_whole(
+    pool: Any, sync_conn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sender = make_sender(sync_conn)
+    first, _ = make_email(sync_conn, sender["id"], VARIATION)
+    aid = await _automation(
+        pool, sender["id"], [Step("send", email_id=first)], trigger="subscriber_created"
+    )
+    people = [r["id"] for r in sync_conn.execute(  # one statement: one created_at for all
+        "INSERT INTO subscribers (sender_id, address) SELECT %s, 'imp' || g || '-' || %s"
+        " || '@example.com' FROM generate_series(1, 5) g RETURNING id",
+        [sender["id"], aid],
+    ).fetchall()]  # fmt: skip
+    monkeypatch.setattr(engine, "ENTRY_CHUNK", 2)
+    await engine.run_pass(pool, 50)
+    assert set(_places(sync_conn, aid)) == set(people)
+    assert _sends(sync_conn, first) == {p: 1 for p in people}
