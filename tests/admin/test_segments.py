@@ -95,3 +95,23 @@ async def test_follow_up_non_openers_from_the_send_page(
         row = await cur.fetchone()
     assert row["state"] == "scheduled"
     assert row["filter"] == {"and": [{"received": first}, {"not": {"opened": first}}]}
+
+
+async def test_the_expression_is_shown_as_typed_until_replaced_by_json(
+    owner: AdminClient, pool: AsyncConnectionPool
+) -> None:
+    sender_id = await _sender_with_people(pool)
+    base = f"/senders/{sender_id}/segments"
+    r = await owner.post(f"{base}/new", {"name": "mid", "filter": "  n between 2 and 3 "})
+    assert r.status_code == 303, r.text
+    url = r.headers["location"].split("?")[0]
+    page = await owner.client.get(url)
+    assert ">n between 2 and 3</textarea>" in page.text
+    assert '<strong id="live-count">2</strong>' in page.text
+    assert "<code>n between 2 and 3</code>" in (await owner.client.get(base)).text
+    r = await owner.post(url, {"name": "mid", "filter": '{"eq": ["n", 5]}'})
+    assert r.status_code == 303, r.text
+    page = await owner.client.get(url)
+    assert "n between 2 and 3" not in page.text
+    assert "&#34;eq&#34;: [&#34;n&#34;, 5]" in page.text
+    assert '<strong id="live-count">1</strong>' in page.text
