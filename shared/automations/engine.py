@@ -28,6 +28,7 @@ from shared.segments import service as segments
 
 log = get_logger(__name__)
 STEP_CHUNK = 20_000  # subscribers moved by one statement
+ENTRY_CHUNK = 20_000  # subscribers entered by one statement (a long outage is caught up in many)
 MAX_ROUNDS = 50  # statements per sequence and step in one pass (the next tick goes on)
 ENTRY_SECONDS = 60.0  # how often segment and date entries are tried
 
@@ -103,14 +104,29 @@ async def _segment_filter(conn: Conn, sender_id: int, segment_id: int) -> Filter
 
 async def _enter(pool: AsyncConnectionPool, automation: Row, today: date) -> None:
     aid, trigger = automation["id"], automation["trigger"]
+    if trigger in ("subscriber_created", "subscriber_active"):
+        await _enter_new(pool, aid, trigger)
+        return
+    tried = automation["entry_tried_at"]
+    if tried is not None and datetime.now(UTC) - tried < timedelta(seconds=ENTRY_SECONDS):
+        return
     async with pool.connection() as conn, conn.transaction():
-        if trigger in ("subscriber_created", "subscriber_active"):
-            entered = await repo.enter_new(conn, aid)
-        else:
-            tried = automation["entry_tried_at"]
-            if tried is not None and datetime.now(UTC) - tried < timedelta(seconds=ENTRY_SECONDS):
-                return
-            entered = await _enter_periodic(conn, automation, today)
+        entered = await _enter_periodic(conn, automation, today)
+    if entered:
+        log.info("subscribers entered an automation", automation_id=aid, count=entered)
+
+
+async def _enter_new(pool: AsyncConnectionPool, aid: int, trigger: str) -> None:
+    """Newcomers enter chunk by chunk, each chunk in its own transaction that also moves the
+    checkpoint, so a scheduler back from a long outage enters everyone it missed without one
+    huge transaction, and a crash midway resumes from the last chunk."""
+    entered = 0
+    for _ in range(MAX_ROUNDS):
+        async with pool.connection() as conn, conn.transaction():
+            count, more = await repo.enter_new(conn, aid, trigger, ENTRY_CHUNK)
+        entered += count
+        if not more:
+            break
     if entered:
         log.info("subscribers entered an automation", automation_id=aid, count=entered)
 

@@ -122,32 +122,79 @@ FROM automations WHERE state = 'active' ORDER BY id;
 -- sees it changed and stops (the next pass reads the new steps).
 SELECT updated_at FROM automations WHERE id = :automation_id AND state = 'active' FOR SHARE;
 
--- name: enter_new
--- Subscribers created (or become active) since the checkpoint enter, in one statement. The
--- five-minute overlap catches rows whose transaction began before the last pass but committed
--- after it (their created_at is their transaction's start); entering twice is a no-op. Only
--- subscribers created (or activated) after the sequence was made enter.
+-- name: enter_created
+-- Subscribers created since the checkpoint enter, at most :limit per statement in (created_at,
+-- id) order, so a scheduler that was down for hours catches up in several short transactions
+-- (a full chunk moves the checkpoint to its last row; more may follow). Once caught up, the
+-- checkpoint moves to now, and the five minutes before the old checkpoint are read again: they
+-- catch rows whose transaction began before a pass but committed after it (created_at is the
+-- transaction's start); entering twice is a no-op. Only subscribers created after the sequence
+-- was made enter. A keyset, not an anti-join, so the plan stays cheap with fresh statistics.
 WITH a AS (
-    SELECT id, sender_id, trigger, entered_through, created_at FROM automations
-    WHERE id = :automation_id AND state = 'active' FOR UPDATE SKIP LOCKED
+    SELECT id, sender_id, entered_through, entered_through_id, created_at FROM automations
+    WHERE id = :automation_id AND state = 'active' AND trigger = 'subscriber_created'
+    FOR UPDATE SKIP LOCKED
+), due AS (
+    SELECT s.id, s.created_at AS at FROM a JOIN subscribers s ON s.sender_id = a.sender_id
+    WHERE (s.created_at, s.id) > (a.entered_through, a.entered_through_id)
+      AND s.created_at >= a.created_at AND s.created_at <= now()
+    ORDER BY s.created_at, s.id LIMIT :limit
+), caught_up AS (
+    SELECT (SELECT count(*) FROM due) < :limit AS yes
+), late AS (
+    SELECT s.id FROM a JOIN subscribers s ON s.sender_id = a.sender_id
+    WHERE (SELECT yes FROM caught_up)
+      AND s.created_at > a.entered_through - interval '5 minutes'
+      AND (s.created_at, s.id) <= (a.entered_through, a.entered_through_id)
+      AND s.created_at >= a.created_at
 ), entered AS (
     INSERT INTO automation_progress (automation_id, subscriber_id)
-    SELECT a.id, s.id FROM a JOIN subscribers s ON s.sender_id = a.sender_id
-    WHERE (a.trigger = 'subscriber_created'
-           AND s.created_at > a.entered_through - interval '5 minutes'
-           AND s.created_at >= a.created_at
-           AND s.created_at <= now())
-       OR (a.trigger = 'subscriber_active' AND s.state = 'active'
-           AND s.state_changed_at > a.entered_through - interval '5 minutes'
-           AND s.state_changed_at >= a.created_at
-           AND s.state_changed_at <= now())
+    SELECT (SELECT id FROM a), id FROM (SELECT id FROM due UNION SELECT id FROM late) n
     ON CONFLICT DO NOTHING
     RETURNING 1
 ), moved AS (
-    UPDATE automations SET entered_through = greatest(entered_through, now())
+    UPDATE automations SET (entered_through, entered_through_id) = (
+        SELECT CASE WHEN c.yes THEN now() ELSE d.at END, CASE WHEN c.yes THEN 0 ELSE d.id END
+        FROM caught_up c LEFT JOIN (SELECT at, id FROM due ORDER BY at DESC, id DESC LIMIT 1) d
+             ON true)
     WHERE id = (SELECT id FROM a)
 )
-SELECT count(*) AS entered FROM entered;
+SELECT (SELECT count(*) FROM entered) AS entered, NOT (SELECT yes FROM caught_up) AS more;
+
+-- name: enter_activated
+-- As enter_created, for subscribers who became active (confirmed) since the checkpoint, in
+-- (state_changed_at, id) order (the subscribers_activated index).
+WITH a AS (
+    SELECT id, sender_id, entered_through, entered_through_id, created_at FROM automations
+    WHERE id = :automation_id AND state = 'active' AND trigger = 'subscriber_active'
+    FOR UPDATE SKIP LOCKED
+), due AS (
+    SELECT s.id, s.state_changed_at AS at FROM a JOIN subscribers s ON s.sender_id = a.sender_id
+    WHERE s.state = 'active'
+      AND (s.state_changed_at, s.id) > (a.entered_through, a.entered_through_id)
+      AND s.state_changed_at >= a.created_at AND s.state_changed_at <= now()
+    ORDER BY s.state_changed_at, s.id LIMIT :limit
+), caught_up AS (
+    SELECT (SELECT count(*) FROM due) < :limit AS yes
+), late AS (
+    SELECT s.id FROM a JOIN subscribers s ON s.sender_id = a.sender_id
+    WHERE (SELECT yes FROM caught_up)
+      AND s.state = 'active' AND s.state_changed_at > a.entered_through - interval '5 minutes'
+      AND (s.state_changed_at, s.id) <= (a.entered_through, a.entered_through_id)
+      AND s.state_changed_at >= a.created_at
+), entered AS (
+    INSERT INTO automation_progress (automation_id, subscriber_id)
+    SELECT (SELECT id FROM a), id FROM (SELECT id FROM due UNION SELECT id FROM late) n
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+), moved AS (
+    UPDATE automations SET (entered_through, entered_through_id) = (
+        SELECT CASE WHEN c.yes THEN now() ELSE d.at END, CASE WHEN c.yes THEN 0 ELSE d.id END
+        FROM caught_up c LEFT JOIN (SELECT at, id FROM due ORDER BY at DESC, id DESC LIMIT 1) d
+             ON true)
+    WHERE id = (SELECT id FROM a)
+)
+SELECT (SELECT count(*) FROM entered) AS entered, NOT (SELECT yes FROM caught_up) AS more;
 
 -- name: enter_segment
 -- Active subscribers who match the trigger segment and never entered, in one statement.

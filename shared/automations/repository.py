@@ -97,8 +97,12 @@ async def _count(conn: Conn, query: Any, params: dict[str, Any], column: str) ->
     return int(row[column]) if row else 0
 
 
-async def enter_new(conn: Conn, automation_id: int) -> int:
-    return await _count(conn, Q.enter_new, {"automation_id": automation_id}, "entered")
+async def enter_new(conn: Conn, automation_id: int, trigger: str, limit: int) -> tuple[int, bool]:
+    """One chunk of subscribers created (or activated) since the checkpoint enter. Returns how
+    many entered and whether more may be waiting (the chunk was full)."""
+    query = Q.enter_created if trigger == "subscriber_created" else Q.enter_activated
+    row = await fetch_one(conn, query, {"automation_id": automation_id, "limit": limit})
+    return (int(row["entered"]), bool(row["more"])) if row else (0, False)
 
 
 async def _composed(conn: Conn, query: Any, f: Filter, params: dict[str, Any]) -> Row:

@@ -1,11 +1,12 @@
 -- name: create
 -- A new segment; a duplicate name is a unique violation (409).
-INSERT INTO segments (sender_id, name, filter) VALUES (:sender_id, :name, :filter)
-RETURNING id, name, filter, created_at, updated_at;
+INSERT INTO segments (sender_id, name, filter, filter_text)
+VALUES (:sender_id, :name, :filter, :filter_text)
+RETURNING id, name, filter, filter_text, created_at, updated_at;
 
 -- name: get
 -- One segment of a sender (another sender's is not found).
-SELECT id, name, filter, created_at, updated_at FROM segments
+SELECT id, name, filter, filter_text, created_at, updated_at FROM segments
 WHERE id = :id AND sender_id = :sender_id;
 
 -- name: get_many
@@ -14,15 +15,17 @@ SELECT id, filter FROM segments WHERE sender_id = :sender_id AND id = ANY(:ids::
 
 -- name: list
 -- The sender's segments, newest first, one page before an id.
-SELECT id, name, filter, created_at, updated_at FROM segments
+SELECT id, name, filter, filter_text, created_at, updated_at FROM segments
 WHERE sender_id = :sender_id AND (:before_id::bigint IS NULL OR id < :before_id)
 ORDER BY id DESC LIMIT :limit;
 
 -- name: update
--- Rename and/or change the filter (each only when given).
-UPDATE segments SET name = coalesce(:name, name), filter = coalesce(:filter, filter)
+-- Rename and/or change the filter (each only when given); a new filter replaces the typed
+-- text too (NULL when the new one came as JSON).
+UPDATE segments SET name = coalesce(:name, name), filter = coalesce(:filter, filter),
+       filter_text = CASE WHEN :filter::jsonb IS NULL THEN filter_text ELSE :filter_text END
 WHERE id = :id AND sender_id = :sender_id
-RETURNING id, name, filter, created_at, updated_at;
+RETURNING id, name, filter, filter_text, created_at, updated_at;
 
 -- name: delete
 -- Removes a segment; a segment still named by another segment or an automation is refused by

@@ -13,10 +13,12 @@ from shared.filters import Filter, compile_filter
 Q = load_queries(__file__)
 
 
-async def create(conn: Conn, sender_id: int, name: str, filter: dict[str, Any]) -> Row:
-    row = await fetch_one(
-        conn, Q.create, {"sender_id": sender_id, "name": name, "filter": Jsonb(filter)}
-    )
+async def create(
+    conn: Conn, sender_id: int, name: str, filter: dict[str, Any], filter_text: str | None
+) -> Row:
+    params = {"sender_id": sender_id, "name": name, "filter": Jsonb(filter),
+              "filter_text": filter_text}  # fmt: skip
+    row = await fetch_one(conn, Q.create, params)
     assert row is not None
     return row
 
@@ -36,13 +38,20 @@ async def list_page(conn: Conn, sender_id: int, *, before_id: int | None, limit:
 
 
 async def update(
-    conn: Conn, sender_id: int, segment_id: int, *, name: str | None, filter: dict[str, Any] | None
+    conn: Conn,
+    sender_id: int,
+    segment_id: int,
+    *,
+    name: str | None,
+    filter: dict[str, Any] | None,
+    filter_text: str | None,
 ) -> Row | None:
     params = {
         "sender_id": sender_id,
         "id": segment_id,
         "name": name,
         "filter": None if filter is None else Jsonb(filter),
+        "filter_text": filter_text,
     }
     return await fetch_one(conn, Q.update, params)
 

@@ -117,7 +117,12 @@ async def _checked(
 
 async def create(conn: Conn, sender_id: int, name: str, filter: str | dict[str, Any]) -> Row:
     parsed = await _checked(conn, sender_id, filter, None)
-    return await repo.create(conn, sender_id, name, to_json(parsed))
+    return await repo.create(conn, sender_id, name, to_json(parsed), _typed(filter))
+
+
+def _typed(filter: str | dict[str, Any]) -> str | None:
+    """The text form as given, kept to show back; None for the JSON form."""
+    return filter.strip() if isinstance(filter, str) else None
 
 
 async def update(
@@ -131,7 +136,8 @@ async def update(
     stored = None
     if filter is not None:
         stored = to_json(await _checked(conn, sender_id, filter, segment_id))
-    row = await repo.update(conn, sender_id, segment_id, name=name, filter=stored)
+    text = None if filter is None else _typed(filter)
+    row = await repo.update(conn, sender_id, segment_id, name=name, filter=stored, filter_text=text)
     if row is None:
         raise NotFound("segment not found")
     return row

@@ -30,7 +30,8 @@ async def test_add_a_segment_and_list_its_members(
     r = await owner.post(f"{base}/new", {"name": "big", "filter": "n >= 4"})
     assert r.status_code == 303, r.text
     page = await owner.client.get(r.headers["location"])
-    assert page.status_code == 200 and "<strong>2</strong> active subscriber(s)" in page.text
+    assert page.status_code == 200
+    assert '<strong id="live-count">2</strong> active subscriber(s)' in page.text
     segment_id = r.headers["location"].split("/")[-1].split("?")[0]
     listing = await owner.client.get(f"{base}")
     assert "big" in listing.text
@@ -157,3 +158,23 @@ async def test_follow_up_with_a_copy_of_another_variation_and_subject(
         copies = (await cur.fetchone())["n"]
     assert [tuple(r.values()) for r in rows] == [(first, "Look again", "Body B", 4)]
     assert copies == 1  # the refused ones left nothing behind
+
+
+async def test_the_expression_is_shown_as_typed_until_replaced_by_json(
+    owner: AdminClient, pool: AsyncConnectionPool
+) -> None:
+    sender_id = await _sender_with_people(pool)
+    base = f"/senders/{sender_id}/segments"
+    r = await owner.post(f"{base}/new", {"name": "mid", "filter": "  n between 2 and 3 "})
+    assert r.status_code == 303, r.text
+    url = r.headers["location"].split("?")[0]
+    page = await owner.client.get(url)
+    assert ">n between 2 and 3</textarea>" in page.text
+    assert '<strong id="live-count">2</strong>' in page.text
+    assert "<code>n between 2 and 3</code>" in (await owner.client.get(base)).text
+    r = await owner.post(url, {"name": "mid", "filter": '{"eq": ["n", 5]}'})
+    assert r.status_code == 303, r.text
+    page = await owner.client.get(url)
+    assert "n between 2 and 3" not in page.text
+    assert "&#34;eq&#34;: [&#34;n&#34;, 5]" in page.text
+    assert '<strong id="live-count">1</strong>' in page.text

@@ -367,3 +367,64 @@ async def test_a_pending_subscriber_waits_and_a_confirmation_starts_the_active_t
     sync_conn.execute("UPDATE subscribers SET state = 'active' WHERE id = %s", [person])
     await engine.run_pass(pool, 50)
     assert _sends(sync_conn, first) == {person: 1} and _sends(sync_conn, second) == {person: 1}
+
+
+@pytest.mark.parametrize("trigger", ["subscriber_created", "subscriber_active"])
+async def test_newcomers_of_a_long_scheduler_outage_enter_chunk_by_chunk(
+    pool: Any, sync_conn: Any, monkeypatch: pytest.MonkeyPatch, trigger: str
+) -> None:
+    sender = make_sender(sync_conn)
+    first, _ = make_email(sync_conn, sender["id"], VARIATION)
+    aid = await _automation(pool, sender["id"], [Step("send", email_id=first)], trigger=trigger)
+    # the scheduler last ran three hours ago, just after the sequence was made, and was down since
+    sync_conn.execute(
+        "UPDATE automations SET created_at = now() - interval '3 hours',"
+        " entered_through = now() - interval '3 hours' WHERE id = %s",
+        [aid],
+    )
+    people = make_subscribers(sync_conn, sender["id"], 5)
+    column = "created_at" if trigger == "subscriber_created" else "state_changed_at"
+    for i, person in enumerate(people):  # 160 to 40 minutes ago: long before the 5-minute overlap
+        sync_conn.execute(
+            f"UPDATE subscribers SET {column} = now() - make_interval(mins => %s) WHERE id = %s",
+            [160 - 30 * i, person],
+        )
+
+    async with pool.connection() as conn, conn.transaction():
+        assert await automations_repo.enter_new(conn, aid, trigger, 2) == (2, True)
+    checkpoint = sync_conn.execute(
+        f"SELECT (a.entered_through, a.entered_through_id) = (s.{column}, s.id) AS at_second"
+        " FROM automations a, subscribers s WHERE a.id = %s AND s.id = %s",
+        [aid, people[1]],
+    ).fetchone()
+    assert checkpoint["at_second"]  # the checkpoint moved to the last one taken, not to now
+
+    monkeypatch.setattr(engine, "ENTRY_CHUNK", 2)
+    await engine.run_pass(pool, 50)
+    assert _sends(sync_conn, first) == {p: 1 for p in people}
+    assert set(_places(sync_conn, aid)) == set(people)
+    caught_up = sync_conn.execute(
+        "SELECT entered_through > now() - interval '1 minute' AS recent FROM automations"
+        " WHERE id = %s",
+        [aid],
+    ).fetchone()
+    assert caught_up["recent"]
+
+
+async def test_one_import_larger_than_a_chunk_enters_whole(
+    pool: Any, sync_conn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sender = make_sender(sync_conn)
+    first, _ = make_email(sync_conn, sender["id"], VARIATION)
+    aid = await _automation(
+        pool, sender["id"], [Step("send", email_id=first)], trigger="subscriber_created"
+    )
+    people = [r["id"] for r in sync_conn.execute(  # one statement: one created_at for all
+        "INSERT INTO subscribers (sender_id, address) SELECT %s, 'imp' || g || '-' || %s"
+        " || '@example.com' FROM generate_series(1, 5) g RETURNING id",
+        [sender["id"], aid],
+    ).fetchall()]  # fmt: skip
+    monkeypatch.setattr(engine, "ENTRY_CHUNK", 2)
+    await engine.run_pass(pool, 50)
+    assert set(_places(sync_conn, aid)) == set(people)
+    assert _sends(sync_conn, first) == {p: 1 for p in people}

@@ -16,6 +16,7 @@ from services.admin.templating import render
 from shared.automations import repository as automations_repo
 from shared.automations import service as automations
 from shared.automations.service import TRIGGERS, Step
+from shared.emails import repository as emails_repo
 from shared.errors import AppError, NotFound
 from shared.limits import valid_id
 from shared.segments import repository as segments_repo
@@ -23,6 +24,13 @@ from shared.segments import repository as segments_repo
 router = APIRouter(prefix="/senders/{sender_id}/automations")
 UNITS = {"minute": 60, "hour": 3600, "day": 86400}
 EXPECTED = 'expected "send EMAIL_ID", "wait N days|hours|minutes" or "if segment SEGMENT_ID"'
+TRIGGER_LABELS = {
+    "subscriber_created": "a subscriber is created",
+    "subscriber_active": "a subscription is confirmed (becomes active)",
+    "segment_entered": "a subscriber enters a segment",
+    "date_property": "a date property comes round (yearly)",
+}
+CHOICES = 500  # emails and segments offered as a reference on the form
 _STEP = re.compile(
     r"^(?:send\s+(?P<email>\d{1,18})"
     r"|wait\s+(?P<n>\d{1,6})\s+(?P<unit>minute|hour|day)s?"
@@ -50,7 +58,14 @@ def parse_steps(text: str) -> tuple[list[Step], str | None]:
     return steps, None
 
 
+def _wait_text(seconds: int) -> str:
+    unit = next(u for u in ("day", "hour", "minute") if seconds % UNITS[u] == 0)
+    n = seconds // UNITS[unit]
+    return f"wait {n} {unit}{'' if n == 1 else 's'}"
+
+
 def steps_text(rows: list[dict[str, Any]]) -> str:
+    """The steps as the lines the form takes (``parse_steps`` reads them back)."""
     lines = []
     for st in rows:
         if st["kind"] == "send":
@@ -58,10 +73,27 @@ def steps_text(rows: list[dict[str, Any]]) -> str:
         elif st["kind"] == "condition":
             lines.append(f"if segment {st['segment_id']}")
         else:
-            seconds = int(st["wait_seconds"])
-            unit = next(u for u in ("day", "hour", "minute") if seconds % UNITS[u] == 0)
-            lines.append(f"wait {seconds // UNITS[unit]} {unit}s")
+            lines.append(_wait_text(int(st["wait_seconds"])))
     return "\n".join(lines)
+
+
+def step_label(st: dict[str, Any], emails: dict[int, str], segments: dict[int, str]) -> str:
+    """A step as an operator reads it: the email's and the segment's names, not only ids."""
+    if st["kind"] == "send":
+        name = emails.get(st["email_id"])
+        return f"send email {st['email_id']}" + (f" ({name})" if name else "")
+    if st["kind"] == "condition":
+        return f"if in segment {segments.get(st['segment_id'], st['segment_id'])}"
+    return _wait_text(int(st["wait_seconds"]))
+
+
+async def _names(tx: Any, sender_id: int) -> tuple[dict[int, str], dict[int, str]]:
+    """The sender's emails and segments by id (newest first), to name steps and offer choices."""
+    emails = await emails_repo.list_emails(
+        tx.conn, sender_id, state=None, before_id=None, limit=CHOICES
+    )
+    segments = await segments_repo.list_page(tx.conn, sender_id, before_id=None, limit=CHOICES)
+    return {e["id"]: e["name"] for e in emails}, {s["id"]: s["name"] for s in segments}
 
 
 async def _get(tx: Any, sender_id: int, automation_id: int) -> dict[str, Any]:
@@ -75,14 +107,17 @@ async def list_automations(request: Request, sender_id: SenderId, tx: Tx) -> Res
     rows = await automations_repo.list_page(tx.conn, sender_id, before_id=None, limit=200)
     for row in rows:
         row["totals"] = await automations_repo.totals(tx.conn, row["id"])
-    return await render(request, "automations/list.html", {"rows": rows}, sender_id=sender_id)
+    context = {"rows": rows, "trigger_labels": TRIGGER_LABELS}
+    return await render(request, "automations/list.html", context, sender_id=sender_id)
 
 
 async def _form_context(tx: Any, sender_id: int, values: dict[str, str], errors: dict[str, str],
                         automation: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
-    segments = await segments_repo.list_page(tx.conn, sender_id, before_id=None, limit=500)
-    return {"values": values, "errors": errors, "automation": automation,
-            "segments": segments, "triggers": TRIGGERS}  # fmt: skip
+    emails, segments = await _names(tx, sender_id)
+    return {
+        "values": values, "errors": errors, "automation": automation, "emails": emails,
+        "segments": segments, "triggers": TRIGGERS, "trigger_labels": TRIGGER_LABELS,
+    }  # fmt: skip
 
 
 @router.get("/new")
@@ -131,18 +166,35 @@ def _steps(form: Form) -> list[Step]:
     return steps
 
 
+async def _show(request: Request, sender_id: int, tx: Any, row: dict[str, Any],
+                values: dict[str, str], errors: dict[str, str]) -> Response:  # fmt: skip
+    """The sequence page: per-step statistics, who is where, and the edit form."""
+    stats = await automations.statistics(tx.conn, sender_id, row["id"])
+    who = await automations_repo.progress_page(
+        tx.conn, row["id"], state=None, after_id=0, limit=100
+    )
+    emails, segments = await _names(tx, sender_id)
+    labels = [step_label(st, emails, segments) for st in row["steps"]]
+    for p in who:
+        at = p["position"]
+        p["step"] = f"{at + 1}. {labels[at]}" if at < len(labels) else "past the last step"
+    context = {"automation": row, "stats": stats, "who": who, "labels": labels,
+               "trigger_label": TRIGGER_LABELS[row["trigger"]],
+               "trigger_segment": segments.get(row["segment_id"]), "emails": emails,
+               "segments": segments, "values": values, "errors": errors}  # fmt: skip
+    status = 400 if errors else 200
+    return await render(
+        request, "automations/show.html", context, sender_id=sender_id, status_code=status
+    )
+
+
 @router.get("/{automation_id}")
 async def show_automation(
     request: Request, sender_id: SenderId, automation_id: int, tx: Tx
 ) -> Response:
     row = await _get(tx, sender_id, automation_id)
-    stats = await automations.statistics(tx.conn, sender_id, automation_id)
-    who = await automations_repo.progress_page(
-        tx.conn, automation_id, state=None, after_id=0, limit=100
-    )
     values = {"name": row["name"], "steps": steps_text(row["steps"])}
-    context = {"automation": row, "stats": stats, "who": who, "values": values, "errors": {}}
-    return await render(request, "automations/show.html", context, sender_id=sender_id)
+    return await _show(request, sender_id, tx, row, values, {})
 
 
 @router.post("/{automation_id}")
@@ -164,12 +216,7 @@ async def save_automation(
         else:
             url = f"/senders/{sender_id}/automations/{automation_id}?notice=saved"
             return RedirectResponse(url, status_code=303)
-    stats = await automations.statistics(tx.conn, sender_id, automation_id)
-    context = {"automation": row, "stats": stats, "who": [], "values": form.values,
-               "errors": form.errors}  # fmt: skip
-    return await render(
-        request, "automations/show.html", context, sender_id=sender_id, status_code=400
-    )
+    return await _show(request, sender_id, tx, row, form.values, form.errors)
 
 
 @router.post("/{automation_id}/{action}")
@@ -184,4 +231,7 @@ async def act(
         raise NotFound("no such action")
     state = "paused" if action == "pause" else "active"
     await automations.update(tx.conn, sender_id, automation_id, state=state)
-    return RedirectResponse(f"/senders/{sender_id}/automations/{automation_id}", 303)
+    notice = "paused" if action == "pause" else "resumed"
+    return RedirectResponse(
+        f"/senders/{sender_id}/automations/{automation_id}?notice={notice}", 303
+    )

@@ -23,8 +23,9 @@ PAGE_SIZE = 100
 
 
 def _filter_text(row: dict[str, Any]) -> str:
-    """The stored JSON form, shown back as JSON (the text form is not reconstructed)."""
-    return json.dumps(row["filter"], ensure_ascii=False)
+    """The expression as it was typed; a segment given as JSON (through the API) is shown as
+    JSON, which the form accepts too."""
+    return row.get("filter_text") or json.dumps(row["filter"], ensure_ascii=False)
 
 
 @router.get("")
