@@ -16,6 +16,12 @@ machine opens and scanner clicks, which count for nothing). Figures:
 
     .venv/bin/python bench/segments.py            # 1,000,000 subscribers, 10,000,000 events
     .venv/bin/python bench/segments.py --small    # 50,000 subscribers, 500,000 events
+    .venv/bin/python bench/segments.py --keep     # keep the data as loaded (name printed)
+    .venv/bin/python bench/segments.py --reuse tart_bench_segments_1a2b3c4d_loaded
+                                                  # run on a copy of kept data, no loading
+
+Each run works on a scratch database that it drops at the end; a kept one is dropped by hand
+(DROP DATABASE ... WITH (FORCE)).
 
 Prints human lines, then one JSON line last.
 """
@@ -40,6 +46,8 @@ os.environ.setdefault("TART_ENV", "dev")
 os.environ.setdefault("TART_LOG_LEVEL", "warning")
 
 import psycopg  # noqa: E402
+from psycopg import sql  # noqa: E402
+from psycopg.conninfo import make_conninfo  # noqa: E402
 
 from bench.procs import python_speed_ms  # noqa: E402
 from shared.automations import engine  # noqa: E402
@@ -65,8 +73,17 @@ def log(text: str) -> None:
 
 def load(url: str, n: int) -> tuple[int, list[int]]:
     """Subscribers, emails, sends and events, in set-based statements; returns the sender and
-    its email ids."""
+    its email ids.
+
+    Loading 5 N sends and 10 N events through the tables' secondary indexes and per-row foreign
+    key checks took about 23 minutes at full size. So the sends are numbered in a temporary
+    table, the events are generated from it, and each send is inserted once with its counters
+    already summed; the secondary indexes of the two tables are rebuilt afterwards from their
+    own definitions (the same indexes, built in one pass each), and the foreign keys are not
+    checked row by row (session_replication_role) since every row is built from existing ones."""
     with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET maintenance_work_mem = '512MB'")
+        conn.execute("SET work_mem = '256MB'")
         sender = conn.execute(
             "INSERT INTO senders (address, name, public_base_url, return_path_domain) VALUES"
             " ('news@bench.example.com', 'Bench', 'https://l.example.com', 'bench.example.com')"
@@ -97,43 +114,62 @@ def load(url: str, n: int) -> tuple[int, list[int]]:
                 [email_id],
             )
         t = time.perf_counter()
-        # email i (0..19) went out 3 * (20 - i) days ago to the quarter (id + i) % 4 = 0
-        conn.execute(
-            "INSERT INTO sends (email_id, sender_id, subscriber_id, state, sent_at)"
-            " SELECT e.id, %s, s.id, 'sent', now() - make_interval(days => (3 * (20 - e.i))::int)"
-            " FROM unnest(%s::bigint[]) WITH ORDINALITY AS e(id, i)"
-            " JOIN subscribers s ON s.sender_id = %s AND (s.id + e.i) %% 4 = 0",
-            [sender, emails[:EMAILS], sender],
-        )
-        log(f"sends in {time.perf_counter() - t:.1f}s")
+        indexes = conn.execute(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)"
+            " FROM pg_index i WHERE i.indrelid IN ('sends'::regclass, 'send_events'::regclass)"
+            " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)"
+        ).fetchall()
+        with conn.transaction():
+            for name, _ in indexes:
+                conn.execute(f"DROP INDEX {name}")
+            conn.execute("SET LOCAL session_replication_role = replica")
+            # email i (1..20) went out 3 * (20 - i) days ago to the quarter (id + i) % 4 = 0
+            conn.execute(
+                "CREATE TEMP TABLE bench_sends ON COMMIT DROP AS"
+                " SELECT row_number() OVER (ORDER BY e.i, s.id) AS id, e.id AS email_id,"
+                "  s.id AS subscriber_id,"
+                "  now() - make_interval(days => (3 * (20 - e.i))::int) AS sent_at"
+                " FROM unnest(%s::bigint[]) WITH ORDINALITY AS e(id, i)"
+                " JOIN subscribers s ON s.sender_id = %s AND (s.id + e.i) %% 4 = 0",
+                [emails[:EMAILS], sender],
+            )
+            # 0 to 4 events a send (2 on average): 70 % opens, 30 % clicks; 15 % machine
+            conn.execute(
+                "INSERT INTO send_events (send_id, email_id, subscriber_id, kind, at, machine,"
+                " link_index)"
+                " SELECT s.id, s.email_id, s.subscriber_id,"
+                "  CASE WHEN h % 10 < 7 THEN 'open' ELSE 'click' END::event_kind,"
+                "  s.sent_at + make_interval(secs => (h % greatest(1, least(864000,"
+                "   extract(epoch FROM now() - s.sent_at)::bigint)))::int),"
+                "  h % 100 < 15, CASE WHEN h % 10 < 7 THEN NULL ELSE h % 4 END"
+                " FROM bench_sends s, generate_series(1, (s.id * 7 + s.subscriber_id) % 5) k,"
+                "  LATERAL (SELECT abs(hashint8(s.id * 5 + k)) AS h) r"
+                " ORDER BY s.id"
+            )
+            log(f"events in {time.perf_counter() - t:.1f}s")
+            # each send with the counters the events worker keeps (shared/events record_batch)
+            conn.execute(
+                "INSERT INTO sends (id, email_id, sender_id, subscriber_id, state, sent_at,"
+                " open_count, click_count, machine_open_count, machine_click_count)"
+                " OVERRIDING SYSTEM VALUE"
+                " SELECT b.id, b.email_id, %s, b.subscriber_id, 'sent', b.sent_at,"
+                "  coalesce(a.opens, 0), coalesce(a.clicks, 0), coalesce(a.mopens, 0),"
+                "  coalesce(a.mclicks, 0)"
+                " FROM bench_sends b LEFT JOIN"
+                " (SELECT send_id, count(*) FILTER (WHERE kind = 'open' AND NOT machine) opens,"
+                "   count(*) FILTER (WHERE kind = 'click' AND NOT machine) clicks,"
+                "   count(*) FILTER (WHERE kind = 'open' AND machine) mopens,"
+                "   count(*) FILTER (WHERE kind = 'click' AND machine) mclicks"
+                "  FROM send_events GROUP BY send_id) a ON a.send_id = b.id"
+                " ORDER BY b.id",
+                [sender],
+            )
+            conn.execute("SELECT setval(pg_get_serial_sequence('sends', 'id'), max(id)) FROM sends")
+            log(f"sends in {time.perf_counter() - t:.1f}s")
         t = time.perf_counter()
-        # 0 to 4 events a send (2 on average): 70 % opens, 30 % clicks; 15 % machine
-        conn.execute(
-            "INSERT INTO send_events (send_id, email_id, subscriber_id, kind, at, machine,"
-            " link_index)"
-            " SELECT s.id, s.email_id, s.subscriber_id,"
-            "  CASE WHEN h %% 10 < 7 THEN 'open' ELSE 'click' END::event_kind,"
-            "  s.sent_at + make_interval(secs => (h %% greatest(1, least(864000,"
-            "   extract(epoch FROM now() - s.sent_at)::bigint)))::int),"
-            "  h %% 100 < 15, CASE WHEN h %% 10 < 7 THEN NULL ELSE h %% 4 END"
-            " FROM sends s, generate_series(1, (s.id * 7 + s.subscriber_id) %% 5) k,"
-            "  LATERAL (SELECT abs(hashint8(s.id * 5 + k)) AS h) r"
-            " WHERE s.sender_id = %s",
-            [sender],
-        )
-        log(f"events in {time.perf_counter() - t:.1f}s")
-        t = time.perf_counter()
-        # the per-send counters the events worker keeps (shared/events record_batch)
-        conn.execute(
-            "UPDATE sends s SET open_count = a.opens, click_count = a.clicks,"
-            " machine_open_count = a.mopens, machine_click_count = a.mclicks"
-            " FROM (SELECT send_id, count(*) FILTER (WHERE kind = 'open' AND NOT machine) opens,"
-            "  count(*) FILTER (WHERE kind = 'click' AND NOT machine) clicks,"
-            "  count(*) FILTER (WHERE kind = 'open' AND machine) mopens,"
-            "  count(*) FILTER (WHERE kind = 'click' AND machine) mclicks"
-            "  FROM send_events GROUP BY send_id) a WHERE s.id = a.send_id"
-        )
-        log(f"send counters in {time.perf_counter() - t:.1f}s")
+        for _, definition in indexes:
+            conn.execute(definition)
+        log(f"{len(indexes)} indexes rebuilt in {time.perf_counter() - t:.1f}s")
         conn.execute("VACUUM ANALYZE subscribers")
         conn.execute("VACUUM ANALYZE sends")
         conn.execute("VACUUM ANALYZE send_events")
@@ -145,9 +181,44 @@ def load(url: str, n: int) -> tuple[int, list[int]]:
         return int(sender), [int(e) for e in emails]
 
 
-async def run(n: int, repeat: int, entering: int) -> dict[str, object]:
+def copy_database(url: str, template: str) -> None:
+    """The scratch database as a file copy of a kept one: the same data without loading it.
+
+    The copy needs the kept database to itself; an autovacuum worker that has just started on
+    freshly loaded tables holds it for a moment, hence the retries."""
+    maintenance = make_conninfo(url, dbname="postgres")
+    create = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+        sql.Identifier(DB), sql.Identifier(template)
+    )
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        for attempt in range(60):
+            try:
+                conn.execute(create)
+                return
+            except psycopg.errors.ObjectInUse:
+                if attempt == 59:
+                    raise
+                time.sleep(2)
+
+
+def loaded(url: str) -> tuple[int, int, list[int]]:
+    """The sender, its subscriber count and its email ids in a database ``load`` filled."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT s.id, (SELECT count(*) FROM subscribers WHERE sender_id = s.id)"
+            " FROM senders s WHERE s.address = 'news@bench.example.com'"
+        ).fetchone()
+        assert row is not None, "not a database of bench/segments.py"
+        emails = conn.execute(
+            "SELECT id FROM emails WHERE sender_id = %s ORDER BY id", [row[0]]
+        ).fetchall()
+        return int(row[0]), int(row[1]), [int(e[0]) for e in emails]
+
+
+async def run(
+    sender: int, emails: list[int], n: int, repeat: int, entering: int
+) -> dict[str, object]:
     settings = get_settings()
-    sender, emails = load(settings.database_url, n)
     pool = create_pool(settings, name="bench", max_size=4)
     await pool.open(wait=True)
     result: dict[str, object] = {"subscribers": n}
@@ -222,21 +293,39 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="50,000 subscribers (CI size)")
     parser.add_argument("--subscribers", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the loaded data in a database of its own"
+    )
+    parser.add_argument(
+        "--reuse", metavar="DB", help="run on a copy of a database kept by --keep (no loading)"
+    )
     args = parser.parse_args()
-    n = 50_000 if args.small else args.subscribers
     speed = python_speed_ms()
     log(f"machine: a fixed Python loop takes {speed} ms (see bench/procs.py)")
     url = os.environ["TART_DATABASE_URL"]
-    ensure_database(url)
-    migrate(url)
+    template = args.reuse
+    if args.keep and not template:
+        # loaded once into a database of its own, left as loaded; every run works on a copy
+        template = f"{DB}_loaded"
+        kept_url = make_conninfo(url, dbname=template)
+        ensure_database(kept_url)
+        migrate(kept_url)
+        load(kept_url, 50_000 if args.small else args.subscribers)
+        log(f"kept database {template} (run again with --reuse {template})")
+    if template:
+        copy_database(url, template)
+    else:
+        ensure_database(url)
     try:
-        result = asyncio.run(run(n, args.repeat, max(1000, n // 10)))
-    finally:
-        if args.keep:
-            log(f"kept database {DB}")
+        migrate(url)  # a kept database gets the migrations written since it was loaded
+        if template:
+            sender, n, emails = loaded(url)
         else:
-            drop_database(url)
+            n = 50_000 if args.small else args.subscribers
+            sender, emails = load(url, n)
+        result = asyncio.run(run(sender, emails, n, args.repeat, max(1000, n // 10)))
+    finally:
+        drop_database(url)
     result["python_loop_ms"] = speed
     print(json.dumps(result))
 

@@ -53,7 +53,12 @@ def migrate(database_url: str) -> list[str]:
     """Apply every migration not yet recorded. Returns the ids applied (empty when up to date)."""
     backend = get_backend(yoyo_url(database_url))
     migrations = read_migrations(str(MIGRATIONS_DIR))
-    with backend.lock():
-        pending = backend.to_apply(migrations)
-        backend.apply_migrations(pending)
+    try:
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
+    finally:
+        # left open, the connection holds the database until garbage collection, so a
+        # CREATE DATABASE ... TEMPLATE or DROP DATABASE (without FORCE) right after would fail
+        backend.connection.close()
     return [m.id for m in pending]

@@ -172,11 +172,14 @@ class _Compiler:
                 " AND ce.link_index = {})"
             ).format(sql.Literal(f.email_id), t, sql.Literal(f.link))
         if isinstance(f, OpenedWithin | ClickedWithin):
-            # A human click proves an open (as in send_engagement), so "opened" takes both.
-            kinds = sql.SQL("('open', 'click')" if isinstance(f, OpenedWithin) else "('click')")
+            # A human click proves an open (as in send_engagement), so "opened" takes both. Each
+            # kind matches the predicate of its partial index, a subscriber's human events by
+            # time: send_events_human_engagement (db/0143) for both, send_events_human_clicks
+            # (db/0174) for clicks, which a probe then reads without the opens.
+            kinds = sql.SQL("IN ('open', 'click')" if isinstance(f, OpenedWithin) else "= 'click'")
             return sql.SQL(
                 "EXISTS (SELECT 1 FROM send_events we WHERE we.subscriber_id = {}.id"
-                " AND we.kind IN {} AND NOT we.machine"
+                " AND we.kind {} AND NOT we.machine"
                 " AND we.at >= now() - make_interval(days => {}))"
             ).format(t, kinds, sql.Literal(f.days))
         assert isinstance(f, NeverOpened)

@@ -178,3 +178,41 @@ async def test_the_expression_is_shown_as_typed_until_replaced_by_json(
     assert "n between 2 and 3" not in page.text
     assert "&#34;eq&#34;: [&#34;n&#34;, 5]" in page.text
     assert '<strong id="live-count">1</strong>' in page.text
+
+
+async def test_the_list_is_paged_and_counts_one_segment_on_demand(
+    owner: AdminClient, pool: AsyncConnectionPool
+) -> None:
+    sender_id = await _sender_with_people(pool)
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO segments (sender_id, name, filter) SELECT %s, 'seg-' || g,"
+            " jsonb_build_object('ge', jsonb_build_array('n', g %% 6))"
+            " FROM generate_series(1, 51) g",
+            [sender_id],
+        )
+        cur = await conn.execute(
+            "SELECT id, name FROM segments WHERE sender_id = %s ORDER BY id", [sender_id]
+        )
+        ids = {row["name"]: row["id"] for row in await cur.fetchall()}
+    base = f"/senders/{sender_id}/segments"
+    first = await owner.client.get(base)
+    assert first.status_code == 200
+    assert ">seg-51<" in first.text and ">seg-2<" in first.text and ">seg-1<" not in first.text
+    # no count on the list itself: one on-demand link per row, falling back to the segment page
+    assert first.text.count(f'hx-get="{base}/') == 50
+    assert f'hx-get="{base}/{ids["seg-4"]}/count"' in first.text
+    assert f'href="?before={ids["seg-2"]}"' in first.text
+    second = await owner.client.get(base, params={"before": str(ids["seg-2"])})
+    assert (
+        ">seg-1<" in second.text and ">seg-2<" not in second.text and "?before=" not in second.text
+    )
+    # n >= 4 holds for subscribers 4 and 5 of the five
+    counted = await owner.client.get(f"{base}/{ids['seg-4']}/count")
+    assert counted.status_code == 200 and counted.text == '<span class="segment-count">2</span>'
+    everyone = await owner.client.get(f"{base}/{ids['seg-6']}/count")
+    assert everyone.text == '<span class="segment-count">5</span>'
+    other = await make_sender(pool)
+    assert (
+        await owner.client.get(f"/senders/{other}/segments/{ids['seg-4']}/count")
+    ).status_code == 404

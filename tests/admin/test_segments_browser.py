@@ -1,7 +1,8 @@
 """Segments and automations in headless Debian Chromium: an operator saves an engagement
 segment and sees its live count, sees where a malformed expression goes wrong, filters the
 subscriber list by the segment, builds a sequence, pauses and resumes it, and reads who is where
-after the engine has moved subscribers. Screenshots go to test-artifacts/admin-segments/."""
+after the engine has moved subscribers; the segment list counts a segment only when asked, in
+place. Screenshots go to test-artifacts/admin-segments/."""
 
 from __future__ import annotations
 
@@ -134,10 +135,9 @@ def test_an_operator_segments_and_automates(
 
         # a malformed expression: the error says where and what was expected
         page.click("nav.sendernav >> text=Segments")
-        expect(page.locator("table")).to_contain_text("Engaged pros")
-        expect(page.locator("tbody tr", has_text="Engaged pros").locator("td.num")).to_have_text(
-            "2"
-        )
+        listed = page.locator("tbody tr", has_text="Engaged pros")
+        listed.get_by_role("link", name="Count").click()  # counted on demand, in place
+        expect(listed.locator(".segment-count")).to_have_text("2")
         page.click("text=New segment")
         page.fill("#f-name", "Broken")
         page.fill("#f-filter", 'opened email and plan = "pro"')
@@ -242,3 +242,55 @@ def test_an_operator_segments_and_automates(
     finally:
         context.close()
         sync_conn.execute("DELETE FROM automations WHERE sender_id = %s", [sender_id])
+
+
+def test_a_segment_is_counted_when_its_count_button_is_pressed(
+    admin_url: str, chromium: Browser, sync_conn: psycopg.Connection[Any]
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    email = f"owner-{tag}@example.com"
+    sync_conn.execute(
+        "INSERT INTO admin_users (email, password_hash, role) VALUES (%s, %s, 'owner')",
+        [email, password_hasher.hash(PASSWORD)],
+    )
+    sender = sync_conn.execute(
+        "INSERT INTO senders (address, name, public_base_url, return_path_domain) "
+        "VALUES (%s, 'Shop', 'https://links.example.com', 'example.com') RETURNING id",
+        [f"shop-{tag}@example.com"],
+    ).fetchone()
+    assert sender is not None
+    sync_conn.execute(
+        "INSERT INTO subscribers (sender_id, address, properties) SELECT %s,"
+        " 'p' || g || '@example.com', jsonb_build_object('plan', CASE WHEN g <= 2 THEN 'pro'"
+        " ELSE 'free' END) FROM generate_series(1, 5) g",
+        [sender["id"]],
+    )
+    sync_conn.execute(
+        "INSERT INTO segments (sender_id, name, filter) VALUES"
+        ' (%(s)s, \'pro\', \'{"eq": ["plan", "pro"]}\'),'
+        ' (%(s)s, \'free\', \'{"eq": ["plan", "free"]}\')',
+        {"s": sender["id"]},
+    )
+    context = chromium.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.goto(f"{admin_url}/login")
+        page.fill("#f-email", email)
+        page.fill("#f-password", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page.locator("h1")).to_have_text("Dashboard")
+        page.goto(f"{admin_url}/senders/{sender['id']}/segments")
+        expect(page.locator("h1")).to_have_text("Segments")
+        pro = page.locator("tr", has_text="plan").filter(has_text="pro")
+        free = page.locator("tr", has_text="plan").filter(has_text="free")
+        expect(page.locator(".segment-count")).to_have_count(0)
+        pro.get_by_role("link", name="Count").click()
+        expect(pro.locator(".segment-count")).to_have_text("2")
+        expect(page).to_have_url(f"{admin_url}/senders/{sender['id']}/segments")
+        expect(free.get_by_role("link", name="Count")).to_be_visible()
+        _shot(page, "06-segment-list-counted")
+        free.get_by_role("link", name="Count").click()
+        expect(free.locator(".segment-count")).to_have_text("3")
+    finally:
+        context.close()
+        sync_conn.execute("DELETE FROM senders WHERE id = %s", [sender["id"]])
