@@ -8,7 +8,7 @@ machine opens and scanner clicks, which count for nothing). Figures:
   count_engagement_ms     p95 of counting the segment
                           'opened email E3 and not clicked within 30 days and plan = "pro"'
                           through the segment count the API and the admin use (goal < 2,000)
-  queue_engagement_1m_s   queueing a bulk send to an engagement segment of about 0.3 N
+  queue_engagement_1m_s   queueing a bulk send to an engagement segment of about 0.45 N
                           subscribers: queue_bulk_send, then the dispatcher creating every send
                           row (send.batch messages are not published) (goal < 20)
   automation_enter_100k_s 100,000 (0.1 N) new subscribers entering a sequence whose first step
@@ -62,7 +62,7 @@ from shared.segments import service as segments  # noqa: E402
 
 EMAILS = 20
 COUNTED = 'opened email {e3} and not clicked within 30 days and plan = "pro"'
-# About 0.3 N: who opened anything in the last two days (the last email and part of the one
+# About 0.45 N: who opened anything in the last two days (the last email and part of the one
 # before), without having clicked email 3.
 QUEUED = "opened within 2 days and not clicked email {e3}"
 

@@ -93,7 +93,10 @@ async def test_repeat_sends_and_non_subscribers(tenant: Tenant, conn: Any) -> No
     status = await tenant.client.get(f"/v1/transactional/sends/{ids[3]}")
     assert status.status_code == 200
     body = status.json()
-    assert body["state"] == "queued" and body["address"] == "nobody@example.net"
+    # queued, unless the sender worker another test module started in this session took it
+    assert (
+        body["state"] in ("queued", "sending", "sent") and body["address"] == "nobody@example.net"
+    )
     assert body["data"] == {"order_id": 9} and body["events"] == []
     recent = await tenant.client.get(f"/v1/emails/{email_id}/transactional-sends?limit=2")
     assert [s["id"] for s in recent.json()] == [ids[3] + 1, ids[3]]
