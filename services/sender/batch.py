@@ -266,7 +266,10 @@ async def run_batch(
         failures.append(
             {"send_id": sent_row["id"], "smtp_code": result.code, "reply": result.reply}
         )
-        if result.kind == "permanent":
+        # A refusal ends the send, and so does a temporary one at the last try (as an MTA's
+        # DSN for a message that expired in its queue does): either is a bounce, classified by
+        # the one policy (a 4xx is soft). Our relay refusing us or unreachable is not.
+        if result.about_recipient:
             bounces.append(
                 responses.smtp_bounce(ctx["sender_id"], sent_row, result.code, result.reply)
             )

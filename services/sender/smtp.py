@@ -50,6 +50,9 @@ class SmtpResult:
     kind: Kind
     code: int | None
     reply: str
+    # The relay answered RCPT, DATA or the content: the reply is about this recipient, so one
+    # that ends the send is a bounce. Not for a refused MAIL FROM, login or connection.
+    about_recipient: bool = False
 
     @property
     def enhanced_status(self) -> str | None:
@@ -65,8 +68,9 @@ def _classify(code: int, message: str, stage: str = "content") -> SmtpResult:
     text = f"{code} {message}".strip()
     if 200 <= code < 300:
         return SmtpResult("sent", code, text)
-    permanent = code >= 500 and stage != "mail"
-    return SmtpResult("permanent" if permanent else "temporary", code, text)
+    about_recipient = stage != "mail"
+    permanent = code >= 500 and about_recipient
+    return SmtpResult("permanent" if permanent else "temporary", code, text, about_recipient)
 
 
 # A relay's queue id: token characters only, bounded (an id, never a sentence or an address

@@ -89,6 +89,39 @@ async def test_a_refused_sender_is_retried_and_never_bounces_the_recipient(
     assert [r.rcpt_tos for r in smtp_peer.received] == [[subscriber(sync_conn, sub_id)["address"]]]
 
 
+async def test_a_refused_sender_at_the_last_try_fails_without_a_bounce(
+    pool: Any, sync_conn: Any, smtp_peer: SmtpPeer, sender_worker: WorkerProcess
+) -> None:
+    """Its retry lifetime over, a send whose MAIL FROM the relay keeps refusing fails, and it is
+    still not a bounce: the reply was about us, not about the recipient."""
+    sender = make_sender(sync_conn)
+    email_id, _ = make_email(sync_conn, sender["id"], VARIATIONS[:1], bulk=False)
+    (sub_id,) = make_subscribers(sync_conn, sender["id"], 1)
+    smtp_peer.mail_reply = "553 5.7.1 Sender address rejected: not owned by user"
+    try:
+        async with transaction(pool) as tx:
+            send, messages = await service.send_to_subscriber(
+                tx.conn, sender_id=sender["id"], email_id=email_id, subscriber_id=sub_id
+            )
+            await tx.conn.execute(  # first tried six days ago: the lifetime (5 days) is over
+                "UPDATE sends SET first_attempt_at = now() - interval '6 days' WHERE id = %s",
+                (send["id"],),
+            )
+            for m in messages:
+                tx.enqueue(m)
+        await await_until(lambda: send_row(sync_conn, send["id"])["state"] == "failed", timeout=20)
+    finally:
+        smtp_peer.mail_reply = None
+    row = send_row(sync_conn, send["id"])
+    assert row["smtp_code"] == 553 and row["bounce_type"] is None
+    sub = subscriber(sync_conn, sub_id)
+    assert sub["state"] == "active" and sub["soft_bounces"] == 0
+    reports = sync_conn.execute(
+        "SELECT count(*) AS n FROM response_reports WHERE send_id = %s", (send["id"],)
+    ).fetchone()
+    assert reports["n"] == 0
+
+
 async def test_550_511_fails_and_stops_the_subscriber(
     pool: Any, sync_conn: Any, smtp_peer: SmtpPeer, sender_worker: WorkerProcess
 ) -> None:

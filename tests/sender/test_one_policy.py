@@ -14,7 +14,9 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from services.receiver import parse
+from shared.campaigns import service
 from shared.config import Settings
+from shared.db import transaction
 from shared.inbound import repository as inbound
 from shared.tokens import codec_from_settings_secrets
 from tests.fixtures.smtp import SmtpPeer
@@ -34,6 +36,8 @@ REPLIES = [
      "bounced", "hard", "user_unknown"),
     ("552 5.2.2 <x>: mailbox full, over quota", "active", "soft", "mailbox_full"),
     ("554 5.7.1 Message rejected: this message looks like spam", "active", "soft", "spam"),
+    # A 4xx at the last try ends the send as an MTA's DSN for an expired message does.
+    ("452 4.2.2 <x>: mailbox full, over quota", "active", "soft", "mailbox_full"),
 ]  # fmt: skip
 
 
@@ -95,8 +99,24 @@ def _strip(detail: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in detail.items() if k not in PATH_KEYS}
 
 
+async def _send_at_last_try(pool: AsyncConnectionPool, **kwargs: Any) -> dict[str, Any]:
+    """A transactional send whose retry lifetime is over before its first try (first tried six
+    days ago, against the default five): a temporary refusal now is its last answer."""
+    async with transaction(pool) as tx:
+        send, messages = await service.send_to_subscriber(tx.conn, **kwargs)
+        await tx.conn.execute(
+            "UPDATE sends SET first_attempt_at = now() - interval '6 days' WHERE id = %s",
+            (send["id"],),
+        )
+        for m in messages:
+            tx.enqueue(m)
+    return send
+
+
 @pytest.mark.parametrize(
-    ("reply", "state", "hard_or_soft", "reason"), REPLIES, ids=["5.1.1", "5.2.2", "5.7.1"]
+    ("reply", "state", "hard_or_soft", "reason"),
+    REPLIES,
+    ids=["5.1.1", "5.2.2", "5.7.1", "4.2.2-last-try"],
 )
 async def test_the_same_reply_by_smtp_and_by_dsn_has_the_same_effect(
     pool: AsyncConnectionPool,
@@ -123,7 +143,7 @@ async def test_the_same_reply_by_smtp_and_by_dsn_has_the_same_effect(
 
     # Path 1: the relay refuses the recipient with the reply; the worker records it.
     smtp_peer.rcpt_replies[smtp_address] = reply
-    refused = await transactional(
+    refused = await _send_at_last_try(
         pool, sender_id=sender["id"], email_id=email_id, address=smtp_address
     )
     # Path 2: the relay accepts; later the remote MTA returns a DSN with the same reply.
