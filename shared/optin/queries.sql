@@ -87,8 +87,8 @@ RETURNING s.id, s.sender_id, old.state::text AS previous_state, c.form_id, c.sou
 
 -- name: queue_welcome
 -- The welcome email for one subscriber: the once-only key of bulk sends (email, subscriber,
--- occurrence '', db/0177) makes it once per subscriber. Nothing when it was sent before, or the email is cancelled or has no
--- active variation to send.
+-- occurrence '', db/0177) makes it once per subscriber. Nothing when it was sent before, or the
+-- email is cancelled or has no active variation to send.
 INSERT INTO sends (email_id, sender_id, subscriber_id)
 SELECT e.id, e.sender_id, :subscriber_id
 FROM emails e
