@@ -28,7 +28,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from shared.db import Row
 from shared.events import repository
 from shared.logging import get_logger
-from shared.rendering import MessageUrls, Rendered, render_variation
+from shared.rendering import MessageUrls, Rendered, message_layout, render_variation
 from shared.rendering.static_links import links_are_static, probe_links
 
 log = get_logger(__name__)
@@ -104,19 +104,10 @@ def render_send(context: Row, token: str) -> Rendered | None:
         "locale": context["locale"] or "C",
         "properties": context["properties"] or {},
     }
-    layout = None
-    if context.get("layout_id") is not None:
-        layout = {
-            "id": context["layout_id"],
-            "updated_at": context["layout_updated_at"],
-            "html_body": context["layout_html"],
-            "plain_body": context["layout_plain"],
-            "postal_address": context.get("postal_address"),
-        }
     urls = MessageUrls.for_send(context["public_base_url"], token)
     return render_variation(
         variation, subscriber, urls, track_clicks=context["track_clicks"],
-        data=context.get("data"), layout=layout,
+        data=context.get("data"), layout=message_layout(context),
     )  # fmt: skip
 
 

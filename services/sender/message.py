@@ -12,7 +12,7 @@ from typing import Any
 
 from services.sender.dkim import DkimSigner, body_hash, canonical_header, signed_picks
 from services.sender.mime import FilePart, Header, Layout, varies
-from shared.rendering import MessageUrls, render_variation
+from shared.rendering import MessageUrls, message_layout, render_variation
 
 FEEDBACK_SENDER_ID = "tart"
 _SIGNERS: dict[tuple[Any, ...], list[DkimSigner]] = {}
@@ -111,15 +111,7 @@ class Composer:
         # A transactional email's messages carry no List-Unsubscribe (a receipt or a password
         # reset is not a list message); its layout shows an unsubscribe link if it has one.
         self.transactional = bool(ctx.get("transactional"))
-        self.layout: Mapping[str, Any] | None = None
-        if ctx.get("layout_id") is not None:
-            self.layout = {
-                "id": ctx["layout_id"],
-                "updated_at": ctx.get("layout_updated_at"),
-                "html_body": ctx["layout_html"],
-                "plain_body": ctx["layout_plain"],
-                "postal_address": ctx.get("postal_address"),
-            }
+        self.layout = message_layout(ctx)
         self.bulk = bulk
         self.track_clicks = track_clicks
         self.email_id = email_id

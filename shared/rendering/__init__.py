@@ -7,8 +7,9 @@
 from shared.rendering.templates import (
     MessageUrls,
     Rendered,
+    message_layout,
     render_variation,
     validate_templates,
 )
 
-__all__ = ["MessageUrls", "Rendered", "render_variation", "validate_templates"]
+__all__ = ["MessageUrls", "Rendered", "message_layout", "render_variation", "validate_templates"]

@@ -234,6 +234,23 @@ def _layout_templates(layout: Mapping[str, Any]) -> tuple[Template, Template]:
 _layout_cache: OrderedDict[tuple[Any, ...], tuple[Template, Template]] = OrderedDict()
 
 
+def message_layout(ctx: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The layout ``render_variation`` takes, from an email's context as shared/sends
+    ``batch_context`` reads it (``layout_id``, ``layout_updated_at``, ``layout_html``,
+    ``layout_plain``, the sender's ``postal_address``); None when the email has none. One
+    mapping for the sender, view in browser and the admin's preview, so all three show the same
+    message."""
+    if ctx.get("layout_id") is None:
+        return None
+    return {
+        "id": ctx["layout_id"],
+        "updated_at": ctx.get("layout_updated_at"),
+        "html_body": ctx["layout_html"],
+        "plain_body": ctx["layout_plain"],
+        "postal_address": ctx.get("postal_address"),
+    }
+
+
 def render_variation(
     variation: Mapping[str, Any],
     subscriber: Mapping[str, Any],

@@ -87,3 +87,39 @@ async def test_sender_settings_postal_address_and_transactional_rate(
         )).fetchone()  # fmt: skip
     assert row["postal_address"] == "1 Main St, Springfield"
     assert row["transactional_rate_limited"] is False  # the box was left unchecked
+
+
+async def test_the_preview_shows_the_email_in_its_layout(
+    owner: AdminClient, pool: AsyncConnectionPool
+) -> None:
+    """The variation preview renders inside the email's layout, with the sender's postal
+    address, as the sender worker and view in browser do (shared/rendering message_layout)."""
+    sender_id = await make_sender(pool)
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE senders SET postal_address = '1 Harbour Road, Izmir' WHERE id = %s",
+            (sender_id,),
+        )
+    created = await owner.post(
+        f"/senders/{sender_id}/layouts/new",
+        {"name": "Framed",
+         "html_body": "<div>{{ content }}</div><a href='{{ unsubscribe_url }}'>Leave</a>",
+         "plain_body": "FRAMED\n{{ content }}\n{{ postal_address }} {{ unsubscribe_url }}"},
+    )  # fmt: skip
+    assert created.status_code == 303, created.text
+    layout_id = _id_from(created.headers["location"], "/layouts")
+    emails = f"/senders/{sender_id}/emails"
+    created = await owner.post(f"{emails}/new", {"name": "News", "layout_id": str(layout_id)})
+    assert created.status_code == 303, created.text
+    email_id = _id_from(created.headers["location"], "/emails")
+    preview = await owner.post(
+        f"{emails}/{email_id}/preview",
+        {"subject": "S", "html_body": "<p>Hi {{ properties.name }}</p>",
+         "plain_body": "Hi {{ properties.name }}", "preview_properties": '{"name": "Ada"}'},
+    )  # fmt: skip
+    assert preview.status_code == 200, preview.text
+    plain = re.search(r'<pre id="preview-plain">(.*?)</pre>', preview.text, re.DOTALL)
+    assert plain is not None, preview.text
+    assert plain.group(1).startswith("FRAMED\nHi Ada\n1 Harbour Road, Izmir https://")
+    html = re.search(r'srcdoc="([^"]*)"', preview.text)
+    assert html is not None and "&lt;div&gt;&lt;p&gt;Hi Ada&lt;/p&gt;&lt;/div&gt;" in html.group(1)

@@ -20,8 +20,8 @@ from shared.emails import repository as emails
 from shared.errors import AppError, NotFound
 from shared.layouts import service as layouts
 from shared.limits import MAX_ID, WEIGHT_MAX, WEIGHT_MIN, valid_id
-from shared.rendering import MessageUrls, render_variation, validate_templates
-from shared.senders import repository as senders
+from shared.rendering import MessageUrls, message_layout, render_variation, validate_templates
+from shared.sends import repository as sends
 from shared.statistics import repository as statistics
 from shared.subscribers.validation import address_error, locale_error
 from shared.transactional import service as transactional
@@ -349,12 +349,16 @@ async def preview(request: Request, sender_id: SenderId, email_id: int, tx: Tx) 
         properties = {}
     rendered = None
     if form.ok:
-        sender = await senders.get_sender(tx.conn, sender_id)
-        assert sender is not None
-        urls = MessageUrls.for_send(sender["public_base_url"], "preview")
+        # The email's context, as a batch reads it: its sender's URL and its layout, so the
+        # preview shows the message as it will be sent.
+        ctx = await sends.batch_context(tx.conn, email_id)
+        assert ctx is not None
+        urls = MessageUrls.for_send(ctx["public_base_url"], "preview")
         subscriber = {"address": "preview@example.com", "locale": "C", "properties": properties}
         try:
-            rendered = render_variation(values, subscriber, urls, track_clicks=False)
+            rendered = render_variation(
+                values, subscriber, urls, track_clicks=False, layout=message_layout(ctx)
+            )
         except Exception as error:  # a template error must show, never become a 500
             form.errors["form"] = f"{type(error).__name__}: {error}"
     return await render(
