@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -103,3 +104,18 @@ async def make_sender(pool: AsyncConnectionPool, domain: str = "example.com") ->
             conn, address=address, name="News", public_base_url="https://links.example.com"
         )
     return int(row["id"])
+
+
+@contextmanager
+def admin_server(settings: Settings) -> Iterator[str]:
+    """The admin app under uvicorn in a thread, on a free port (for the Chromium tests)."""
+    from tests.fixtures.browser import serve  # Playwright and uvicorn: browser tests only
+
+    with serve(create_app(settings)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def admin_url(settings: Settings) -> Iterator[str]:
+    with admin_server(settings) as url:
+        yield url

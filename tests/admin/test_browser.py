@@ -13,7 +13,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,30 +20,14 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from services.admin.app import create_app
-from shared.admins.repository import password_hasher
-from shared.config import Settings
-from tests.fixtures.browser import chromium, serve
+from tests.admin.browser import admin_user, log_in
+from tests.fixtures.browser import chromium
 from tests.fixtures.ports import free_port
 from tests.fixtures.smtp import SmtpPeer
 from tests.sender.conftest import WorkerProcess, worker_env
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "admin"
-PASSWORD = "correct horse battery staple"
-
-
-@contextmanager
-def admin_server(settings: Settings) -> Iterator[str]:
-    """The admin app under uvicorn in a thread, on a free port, with the test database."""
-    with serve(create_app(settings)) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def admin_url(settings: Settings) -> Iterator[str]:
-    with admin_server(settings) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")
@@ -75,16 +58,6 @@ def browser() -> Iterator[Browser]:
         yield b
 
 
-def _admin_user(conn: psycopg.Connection[dict[str, Any]], role: str) -> tuple[int, str]:
-    email = f"{role}-{uuid.uuid4().hex[:8]}@example.com"
-    row = conn.execute(
-        "INSERT INTO admin_users (email, password_hash, role) VALUES (%s, %s, %s) RETURNING id",
-        [email, password_hasher.hash(PASSWORD), role],
-    ).fetchone()
-    assert row is not None
-    return row["id"], email
-
-
 def _shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
@@ -98,14 +71,6 @@ def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"{what}: not within {timeout}s")
 
 
-def _login(page: Page, base: str, email: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("#f-email", email)
-    page.fill("#f-password", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.locator("h1")).to_have_text("Dashboard")
-
-
 def test_operator_journey(
     admin_url: str,
     workers: None,
@@ -114,7 +79,7 @@ def test_operator_journey(
     smtp_peer: SmtpPeer,
 ) -> None:
     base = admin_url
-    _owner_id, owner_email = _admin_user(sync_conn, "owner")
+    _owner_id, owner_email = admin_user(sync_conn, "owner")
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     errors: list[str] = []
@@ -122,7 +87,7 @@ def test_operator_journey(
 
     page.goto(f"{base}/login")
     _shot(page, "01-login")
-    _login(page, base, owner_email)
+    log_in(page, base, owner_email)
     _shot(page, "02-dashboard")
 
     # a sender, with an API key shown once and a DKIM record to publish
@@ -257,7 +222,7 @@ def test_operator_journey(
     assert refused.status == 403
 
     # a member sees its sender and gets a 404 for any other
-    member_id, member_email = _admin_user(sync_conn, "member")
+    member_id, member_email = admin_user(sync_conn, "member")
     other = sync_conn.execute(
         "INSERT INTO senders (address, name, public_base_url, return_path_domain) "
         "VALUES (%s, 'Other', 'https://o.example.com', 'example.com') RETURNING id",
@@ -269,7 +234,7 @@ def test_operator_journey(
         [member_id, other["id"]],
     )
     member = browser.new_context().new_page()
-    _login(member, base, member_email)
+    log_in(member, base, member_email)
     assert f"other-{tag}@example.com" in member.content()
     assert address not in member.content()
     denied = member.goto(f"{base}/senders/{sender_id}/subscribers")
@@ -280,7 +245,7 @@ def test_operator_journey(
     # the layout holds on a phone
     phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     small = phone.new_page()
-    _login(small, base, owner_email)
+    log_in(small, base, owner_email)
     small.goto(f"{base}/senders/{sender_id}/emails/{email_id}/send")
     _shot(small, "17-phone-bulk-send")
     width = small.evaluate("document.documentElement.scrollWidth")

@@ -13,21 +13,11 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from services.admin.app import create_app
-from shared.admins.repository import password_hasher
-from shared.config import Settings
+from tests.admin.browser import admin_user, log_in
 from tests.fixtures import browser as browsers
-from tests.fixtures.browser import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "admin-forms"
-PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(scope="module")
-def admin_url(settings: Settings) -> Iterator[str]:
-    with serve(create_app(settings)) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +34,7 @@ def test_an_operator_creates_a_form_and_copies_its_snippet(
     admin_url: str, chromium: Browser, sync_conn: psycopg.Connection[dict[str, Any]]
 ) -> None:
     tag = uuid.uuid4().hex[:8]
-    email = f"owner-{tag}@example.com"
-    sync_conn.execute(
-        "INSERT INTO admin_users (email, password_hash, role) VALUES (%s, %s, 'owner')",
-        [email, password_hasher.hash(PASSWORD)],
-    )
+    _, email = admin_user(sync_conn)
     sender = sync_conn.execute(
         "INSERT INTO senders (address, name, public_base_url, return_path_domain) "
         "VALUES (%s, 'Shop', 'https://links.example.com', 'example.com') RETURNING id",
@@ -59,11 +45,7 @@ def test_an_operator_creates_a_form_and_copies_its_snippet(
     context.grant_permissions(["clipboard-read", "clipboard-write"])
     try:
         page = context.new_page()
-        page.goto(f"{admin_url}/login")
-        page.fill("#f-email", email)
-        page.fill("#f-password", PASSWORD)
-        page.click("button[type=submit]")
-        expect(page.locator("h1")).to_have_text("Dashboard")
+        log_in(page, admin_url, email)
         page.goto(f"{admin_url}/senders/{sender['id']}")
         page.click("nav.sendernav >> text=Forms")
         expect(page.locator("h1")).to_have_text("Subscription forms")

@@ -17,25 +17,16 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from services.admin.app import create_app
-from shared.admins.repository import password_hasher
 from shared.automations import engine
 from shared.config import Settings
 from shared.db import create_pool
+from tests.admin.browser import admin_user, log_in
 from tests.fixtures import browser as browsers
-from tests.fixtures.browser import serve
 from tests.sender.conftest import make_email, make_sender, make_subscribers
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "admin-segments"
-PASSWORD = "correct horse battery staple"
 MAIL = [{"subject": "Hello", "plain_body": "Hi {{ unsubscribe_url }}\n"}]
-
-
-@pytest.fixture(scope="module")
-def admin_url(settings: Settings) -> Iterator[str]:
-    with serve(create_app(settings)) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")
@@ -73,14 +64,6 @@ def _sent(conn: psycopg.Connection[Any], email_id: int, subscriber_id: int, **co
     )
 
 
-def _log_in(page: Page, admin_url: str, email: str) -> None:
-    page.goto(f"{admin_url}/login")
-    page.fill("#f-email", email)
-    page.fill("#f-password", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.locator("h1")).to_have_text("Dashboard")
-
-
 def _step_row(page: Page, number: int) -> Any:
     return page.locator("#steps tbody tr").nth(number - 1)
 
@@ -88,12 +71,7 @@ def _step_row(page: Page, number: int) -> Any:
 def test_an_operator_segments_and_automates(
     admin_url: str, chromium: Browser, settings: Settings, sync_conn: psycopg.Connection[Any]
 ) -> None:
-    tag = uuid.uuid4().hex[:8]
-    admin = f"owner-{tag}@example.com"
-    sync_conn.execute(
-        "INSERT INTO admin_users (email, password_hash, role) VALUES (%s, %s, 'owner')",
-        [admin, password_hasher.hash(PASSWORD)],
-    )
+    _, admin = admin_user(sync_conn)
     sender_id = make_sender(sync_conn)["id"]
     launch, _ = make_email(sync_conn, sender_id, MAIL)
     welcome, _ = make_email(sync_conn, sender_id, MAIL)
@@ -115,7 +93,7 @@ def test_an_operator_segments_and_automates(
     context = chromium.new_context(viewport={"width": 1280, "height": 1000})
     try:
         page = context.new_page()
-        _log_in(page, admin_url, admin)
+        log_in(page, admin_url, admin)
         page.goto(f"{admin_url}/senders/{sender_id}")
 
         # a saved segment on engagement, with its live count
@@ -219,17 +197,15 @@ def test_an_operator_segments_and_automates(
         expect(_step_row(page, 4).locator("td.passed")).to_have_text("1")
         who = page.locator("#who tbody tr")
         expect(who).to_have_count(3)
-        (opener,) = (
-            sync_conn.execute("SELECT address FROM subscribers WHERE id = %s", [newcomers[0]])
-            .fetchone()
-            .values()
-        )
-        expect(who.filter(has_text=opener)).to_contain_text("done")
+        named = {
+            r["id"]: r["address"]
+            for r in sync_conn.execute(
+                "SELECT id, address FROM subscribers WHERE id = ANY(%s)", [newcomers]
+            ).fetchall()
+        }
+        expect(who.filter(has_text=named[newcomers[0]])).to_contain_text("done")
         for other in newcomers[1:]:
-            other_address = sync_conn.execute(
-                "SELECT address FROM subscribers WHERE id = %s", [other]
-            ).fetchone()["address"]
-            row = who.filter(has_text=other_address)
+            row = who.filter(has_text=named[other])
             expect(row).to_contain_text("stopped")
             expect(row).to_contain_text("3. if in segment Engaged pros")
         _shot(page, "05-automation-who-is-where")
@@ -248,11 +224,7 @@ def test_a_segment_is_counted_when_its_count_button_is_pressed(
     admin_url: str, chromium: Browser, sync_conn: psycopg.Connection[Any]
 ) -> None:
     tag = uuid.uuid4().hex[:8]
-    email = f"owner-{tag}@example.com"
-    sync_conn.execute(
-        "INSERT INTO admin_users (email, password_hash, role) VALUES (%s, %s, 'owner')",
-        [email, password_hasher.hash(PASSWORD)],
-    )
+    _, email = admin_user(sync_conn)
     sender = sync_conn.execute(
         "INSERT INTO senders (address, name, public_base_url, return_path_domain) "
         "VALUES (%s, 'Shop', 'https://links.example.com', 'example.com') RETURNING id",
@@ -274,11 +246,7 @@ def test_a_segment_is_counted_when_its_count_button_is_pressed(
     context = chromium.new_context(viewport={"width": 1280, "height": 800})
     try:
         page = context.new_page()
-        page.goto(f"{admin_url}/login")
-        page.fill("#f-email", email)
-        page.fill("#f-password", PASSWORD)
-        page.click("button[type=submit]")
-        expect(page.locator("h1")).to_have_text("Dashboard")
+        log_in(page, admin_url, email)
         page.goto(f"{admin_url}/senders/{sender['id']}/segments")
         expect(page.locator("h1")).to_have_text("Segments")
         pro = page.locator("tr", has_text="plan").filter(has_text="pro")

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from services.admin import oidc
 from shared.config import Settings
-from tests.admin.test_browser import admin_server
+from tests.admin.conftest import admin_server
 from tests.fixtures.browser import CHROMIUM_ARGS
 from tests.fixtures.oidc_provider import Provider, run_provider
 
