@@ -7,7 +7,6 @@ place. Screenshots go to test-artifacts/admin-segments/."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -223,14 +222,8 @@ def test_an_operator_segments_and_automates(
 def test_a_segment_is_counted_when_its_count_button_is_pressed(
     admin_url: str, chromium: Browser, sync_conn: psycopg.Connection[Any]
 ) -> None:
-    tag = uuid.uuid4().hex[:8]
     _, email = admin_user(sync_conn)
-    sender = sync_conn.execute(
-        "INSERT INTO senders (address, name, public_base_url, return_path_domain) "
-        "VALUES (%s, 'Shop', 'https://links.example.com', 'example.com') RETURNING id",
-        [f"shop-{tag}@example.com"],
-    ).fetchone()
-    assert sender is not None
+    sender = make_sender(sync_conn)
     sync_conn.execute(
         "INSERT INTO subscribers (sender_id, address, properties) SELECT %s,"
         " 'p' || g || '@example.com', jsonb_build_object('plan', CASE WHEN g <= 2 THEN 'pro'"
