@@ -62,12 +62,14 @@ WHERE a.sender_id = :sender_id AND (a.segment_id = :segment_id OR st.segment_id 
 
 -- name: step_statistics
 -- Per step: who waits there, who went past, who stopped (a condition) or left (unsubscribed,
--- bounced) there, and for a send step its sends opened and clicked by human readers.
+-- bounced) there, and for a send step its sends still to go (queued, or with a worker now), sent,
+-- and opened and clicked by human readers.
 WITH places AS (
     SELECT position, state, count(*) AS n FROM automation_progress
     WHERE automation_id = :automation_id GROUP BY position, state
 ), mail AS (
-    SELECT st.position, count(*) FILTER (WHERE e.state = 'sent') AS sent,
+    SELECT st.position, count(*) FILTER (WHERE e.state IN ('queued', 'sending')) AS queued,
+           count(*) FILTER (WHERE e.state = 'sent') AS sent,
            count(*) FILTER (WHERE e.opened) AS opened, count(*) FILTER (WHERE e.clicked) AS clicked
     FROM automation_steps st
     JOIN automation_progress p ON p.automation_id = st.automation_id AND p.position > st.position
@@ -84,13 +86,13 @@ SELECT st.position, st.kind::text AS kind,
            AS stopped,
        coalesce(sum(pl.n) FILTER (WHERE pl.position = st.position AND pl.state = 'left'), 0)
            AS left,
-       coalesce(m.sent, 0) AS sent, coalesce(m.opened, 0) AS opened,
-       coalesce(m.clicked, 0) AS clicked
+       coalesce(m.queued, 0) AS queued, coalesce(m.sent, 0) AS sent,
+       coalesce(m.opened, 0) AS opened, coalesce(m.clicked, 0) AS clicked
 FROM automation_steps st
 LEFT JOIN places pl ON true
 LEFT JOIN mail m ON m.position = st.position
 WHERE st.automation_id = :automation_id
-GROUP BY st.position, st.kind, m.sent, m.opened, m.clicked
+GROUP BY st.position, st.kind, m.queued, m.sent, m.opened, m.clicked
 ORDER BY st.position;
 
 -- name: totals

@@ -168,6 +168,9 @@ def test_an_operator_segments_and_automates(
             sync_conn, sender_id, 3, properties=lambda i: {"plan": "pro" if i < 2 else "free"}
         )
         _engine_pass(settings)
+        page.reload()  # the first step's sends are queued, not sent yet
+        expect(_step_row(page, 1).locator("td.queued")).to_have_text("3")
+        expect(_step_row(page, 1).locator("td.sent")).to_have_text("0")
         for state in ("sending", "sent"):  # the worker delivers what the step queued
             sync_conn.execute(
                 "UPDATE sends SET state = %s, sent_at = now() WHERE email_id = %s",
@@ -176,6 +179,7 @@ def test_an_operator_segments_and_automates(
         page.reload()
         expect(_step_row(page, 1).locator("td.passed")).to_have_text("3")
         expect(_step_row(page, 2).locator("td.waiting")).to_have_text("3")
+        expect(_step_row(page, 1).locator("td.queued")).to_have_text("0")
         expect(_step_row(page, 1).locator("td.sent")).to_have_text("3")
         _shot(page, "04-automation-waiting")
 

@@ -237,14 +237,18 @@ async def test_a_birthday_sequence_sends_once_every_year(pool: Any, sync_conn: A
     assert rounds() == [(born, "2030"), (born, "2031")]
     assert other not in dict(rounds())
 
-    # Per-step statistics tie each year's progress to that year's send (not 2 x 2).
+    # Per-step statistics tie each year's progress to that year's send (not 2 x 2); queued
+    # sends count as still to go until a worker has sent them.
+    async with transaction(pool) as tx:
+        stats = await automations.statistics(tx.conn, sender["id"], aid)
+    assert [(s["queued"], s["sent"]) for s in stats["steps"]] == [(2, 0)]
     for state in ("sending", "sent"):
         sync_conn.execute("UPDATE sends SET state = %s, sent_at = now() WHERE email_id = %s",
                           [state, email])  # fmt: skip
     async with transaction(pool) as tx:
         stats = await automations.statistics(tx.conn, sender["id"], aid)
     (step,) = stats["steps"]
-    assert step["sent"] == 2 and step["passed"] == 2
+    assert step["sent"] == 2 and step["queued"] == 0 and step["passed"] == 2
 
 
 async def test_a_campaign_still_sends_an_email_once_per_subscriber(

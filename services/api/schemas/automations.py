@@ -99,6 +99,7 @@ class StepStatistics(BaseModel):
     passed: int = Field(description="Subscribers past this step.")
     stopped: int = Field(description="Stopped here: the condition did not hold.")
     left: int = Field(description="Left here: unsubscribed, bounced or complained.")
+    queued: int = Field(description="Sends of this step still to go (queued or being sent).")
     sent: int
     opened: int = Field(description="Sends of this step opened by a human (not machine opens).")
     clicked: int
