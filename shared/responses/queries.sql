@@ -39,6 +39,13 @@ WHERE sub.address = lower(:address) AND s.sent_at IS NOT NULL
 ORDER BY s.sent_at DESC, s.id DESC
 LIMIT 1;
 
+-- name: lock_subscribers
+-- The subscribers a batch of reports is about, locked in id order before record_responses runs.
+-- In its own statement: a statement that waited for a row lock still reads with the snapshot it
+-- started with, so record_responses, run after the wait, must be a new statement to see the soft
+-- bounces another transaction committed meanwhile (else two at once would count as one).
+SELECT id FROM subscribers WHERE id = ANY(:ids::bigint[]) ORDER BY id FOR UPDATE;
+
 -- name: record_responses
 -- The one bounce, complaint and subscriber-state policy, for every path that reports a response:
 -- the relay's reply at send time (source 'smtp') and an inbound DSN, ARF or free-text bounce
@@ -119,6 +126,7 @@ WITH input AS (
 ), locked AS (
     -- The subscribers this call may stop, locked in id order (two calls about one subscriber
     -- wait for each other, and cannot deadlock), so the state decided below is the current one.
+    -- lock_subscribers took these locks already, before this statement's snapshot.
     SELECT sub.id, sub.sender_id, sub.state, sub.state_changed_at
     FROM subscribers sub
     WHERE sub.id IN (SELECT subscriber_id FROM fresh)

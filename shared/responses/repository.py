@@ -54,6 +54,9 @@ async def record_responses(conn: Conn, rows: list[dict[str, Any]]) -> list[Row]:
     """
     if not rows:
         return []
+    subscriber_ids = sorted({r["subscriber_id"] for r in rows if r.get("subscriber_id")})
+    if subscriber_ids:
+        await fetch_all(conn, Q.lock_subscribers, {"ids": subscriber_ids})
     return await fetch_all(conn, Q.record_responses, {"rows": Jsonb(rows)})
 
 

@@ -254,3 +254,21 @@ async def test_a_concurrent_soft_bounce_never_undoes_a_hard_one(
         assert not second.done()
     await second
     assert state(sync_conn, mailbox)["state"] == "bounced"
+
+
+async def test_two_soft_bounces_at_once_both_count(
+    pool: AsyncConnectionPool, sync_conn: psycopg.Connection[dict], mailbox: Mailbox
+) -> None:
+    """With a limit of two, two soft bounces applied by two transactions at the same time stop
+    the subscriber: the second waits for the first and then counts its bounce too."""
+    sync_conn.execute(
+        "UPDATE senders SET soft_bounce_limit = 2 WHERE id = %s", (mailbox.sender_id,)
+    )
+    async with transaction(pool) as first:
+        await policy.apply(first.conn, [smtp(mailbox, 0, "552 5.2.2 Mailbox full")])
+        second = asyncio.create_task(apply(pool, smtp(mailbox, 1, "452 4.2.2 Mailbox full")))
+        await asyncio.sleep(0.5)  # let the second call reach the subscriber's row lock
+        assert not second.done()
+    await second
+    after = state(sync_conn, mailbox)
+    assert (after["state"], after["soft_bounces"]) == ("bounced", 2)
