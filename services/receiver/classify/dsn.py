@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from email.message import Message
 
 from flufl.bounce import all_failures
@@ -138,12 +139,13 @@ def parse_free_text(msg: Message, body: str) -> list[Recipient]:
             if "@" not in addr or addr.lower() in seen:
                 continue
             seen.add(addr.lower())
-            recipients.append(_from_context(addr, body, temp))
+            recipients.append(_from_context(addr, body, temp, permanent | temporary))
     if not recipients:
-        for addr in _addresses_near_errors(msg, body):
+        near = _addresses_near_errors(msg, body)
+        for addr in near:
             if addr.lower() not in seen:
                 seen.add(addr.lower())
-                recipients.append(_from_context(addr, body, None))
+                recipients.append(_from_context(addr, body, None, near))
     return recipients
 
 
@@ -168,8 +170,38 @@ def _context(addr: str, body: str) -> str:
     return text[: end.start()] if end and end.start() > 0 else text
 
 
-def _from_context(addr: str, body: str, temporary: bool | None) -> Recipient:
-    context = _context(addr, body)
+_LINE_START = re.compile(r"^[ \t]*<?", re.M)
+
+
+def _own_block(context: str, addr: str, others: Iterable[bytes | str]) -> str:
+    """The part of ``context`` before a later line that starts with another failed address:
+    qmail and Yahoo give each address a block of its own, and the next block's words are not
+    about this address."""
+    names = {
+        (o.decode("utf-8", "replace") if isinstance(o, bytes) else o).strip("<>. ").lower()
+        for o in others
+    } - {addr.lower(), ""}
+    first_line_end = context.find("\n")
+    if not names or first_line_end < 0:
+        return context
+    lowered = context.lower()
+    for match in _LINE_START.finditer(lowered, first_line_end + 1):
+        if any(lowered.startswith(name, match.end()) for name in names):
+            return context[: match.start()]
+    return context
+
+
+def _from_context(
+    addr: str, body: str, temporary: bool | None, others: Iterable[bytes | str] = ()
+) -> Recipient:
+    whole = _context(addr, body)
+    context = _own_block(whole, addr, others)
+    if (
+        context != whole
+        and find_status(context) is None
+        and explain(None, context, "failed").reason == "unknown"
+    ):
+        context = whole  # a list of addresses followed by one reason for them all
     status = find_status(context)
     if status is None:
         basic = re.search(r"\b([45])\d\d\b", context)
