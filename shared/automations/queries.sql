@@ -124,16 +124,31 @@ FROM automations WHERE state = 'active' ORDER BY id;
 -- sees it changed and stops (the next pass reads the new steps).
 SELECT updated_at FROM automations WHERE id = :automation_id AND state = 'active' FOR SHARE;
 
+-- name: open_transactions_since
+-- The start of the oldest other transaction still open, at most an hour back (now if none).
+-- Read in a statement of its own before the entry statement: a transaction that this misses
+-- because it has just committed is then visible to the entry statement's newer snapshot.
+SELECT greatest(now() - interval '1 hour', least(now(), min(xact_start))) AS at
+FROM pg_stat_activity
+WHERE datname = current_database() AND backend_type = 'client backend'
+  AND pid <> pg_backend_pid();
+
 -- name: enter_created
 -- Subscribers created since the checkpoint enter, at most :limit per statement in (created_at,
 -- id) order, so a scheduler that was down for hours catches up in several short transactions
 -- (a full chunk moves the checkpoint to its last row; more may follow). Once caught up, the
--- checkpoint moves to now, and the five minutes before the old checkpoint are read again: they
--- catch rows whose transaction began before a pass but committed after it (created_at is the
--- transaction's start); entering twice is a no-op. Only subscribers created after the sequence
--- was made enter. A keyset, not an anti-join, so the plan stays cheap with fresh statistics.
+-- checkpoint moves to now, and rows since the settled point are read again: they catch rows
+-- whose transaction began before a pass but committed after it (created_at is the
+-- transaction's start). The settled point is the start of the oldest transaction that was open
+-- at the last caught-up pass (at most an hour back; pg_stat_activity shows the sessions of this
+-- role; see open_transactions_since), less five minutes for a transaction that had only just
+-- begun; entering twice is a no-op. Only subscribers created after the sequence was made enter. A keyset, not an
+-- anti-join, so the plan stays cheap with fresh statistics.
 WITH a AS (
-    SELECT id, sender_id, entered_through, entered_through_id, created_at FROM automations
+    SELECT id, sender_id, entered_through, entered_through_id, created_at,
+           least(entered_through, coalesce(settled_through, entered_through))
+               - interval '5 minutes' AS reread_from
+    FROM automations
     WHERE id = :automation_id AND state = 'active' AND trigger = 'subscriber_created'
     FOR UPDATE SKIP LOCKED
 ), due AS (
@@ -146,7 +161,7 @@ WITH a AS (
 ), late AS (
     SELECT s.id FROM a JOIN subscribers s ON s.sender_id = a.sender_id
     WHERE (SELECT yes FROM caught_up)
-      AND s.created_at > a.entered_through - interval '5 minutes'
+      AND s.created_at > a.reread_from
       AND (s.created_at, s.id) <= (a.entered_through, a.entered_through_id)
       AND s.created_at >= a.created_at
 ), entered AS (
@@ -155,10 +170,13 @@ WITH a AS (
     ON CONFLICT DO NOTHING
     RETURNING 1
 ), moved AS (
-    UPDATE automations SET (entered_through, entered_through_id) = (
-        SELECT CASE WHEN c.yes THEN now() ELSE d.at END, CASE WHEN c.yes THEN 0 ELSE d.id END
-        FROM caught_up c LEFT JOIN (SELECT at, id FROM due ORDER BY at DESC, id DESC LIMIT 1) d
-             ON true)
+    UPDATE automations u SET (entered_through, entered_through_id, settled_through) = (
+        SELECT CASE WHEN c.yes THEN now() ELSE d.at END, CASE WHEN c.yes THEN 0 ELSE d.id END,
+               -- kept until a caught-up pass has read again what came after it
+               CASE WHEN c.yes THEN :open_since::timestamptz
+                    ELSE least(coalesce(u.settled_through, u.entered_through),
+                               :open_since::timestamptz) END
+        FROM caught_up c LEFT JOIN (SELECT at, id FROM due ORDER BY at DESC, id DESC LIMIT 1) d ON true)
     WHERE id = (SELECT id FROM a)
 )
 SELECT (SELECT count(*) FROM entered) AS entered, NOT (SELECT yes FROM caught_up) AS more;
@@ -167,7 +185,10 @@ SELECT (SELECT count(*) FROM entered) AS entered, NOT (SELECT yes FROM caught_up
 -- As enter_created, for subscribers who became active (confirmed) since the checkpoint, in
 -- (state_changed_at, id) order (the subscribers_activated index).
 WITH a AS (
-    SELECT id, sender_id, entered_through, entered_through_id, created_at FROM automations
+    SELECT id, sender_id, entered_through, entered_through_id, created_at,
+           least(entered_through, coalesce(settled_through, entered_through))
+               - interval '5 minutes' AS reread_from
+    FROM automations
     WHERE id = :automation_id AND state = 'active' AND trigger = 'subscriber_active'
     FOR UPDATE SKIP LOCKED
 ), due AS (
@@ -181,7 +202,7 @@ WITH a AS (
 ), late AS (
     SELECT s.id FROM a JOIN subscribers s ON s.sender_id = a.sender_id
     WHERE (SELECT yes FROM caught_up)
-      AND s.state = 'active' AND s.state_changed_at > a.entered_through - interval '5 minutes'
+      AND s.state = 'active' AND s.state_changed_at > a.reread_from
       AND (s.state_changed_at, s.id) <= (a.entered_through, a.entered_through_id)
       AND s.state_changed_at >= a.created_at
 ), entered AS (
@@ -190,10 +211,13 @@ WITH a AS (
     ON CONFLICT DO NOTHING
     RETURNING 1
 ), moved AS (
-    UPDATE automations SET (entered_through, entered_through_id) = (
-        SELECT CASE WHEN c.yes THEN now() ELSE d.at END, CASE WHEN c.yes THEN 0 ELSE d.id END
-        FROM caught_up c LEFT JOIN (SELECT at, id FROM due ORDER BY at DESC, id DESC LIMIT 1) d
-             ON true)
+    UPDATE automations u SET (entered_through, entered_through_id, settled_through) = (
+        SELECT CASE WHEN c.yes THEN now() ELSE d.at END, CASE WHEN c.yes THEN 0 ELSE d.id END,
+               -- kept until a caught-up pass has read again what came after it
+               CASE WHEN c.yes THEN :open_since::timestamptz
+                    ELSE least(coalesce(u.settled_through, u.entered_through),
+                               :open_since::timestamptz) END
+        FROM caught_up c LEFT JOIN (SELECT at, id FROM due ORDER BY at DESC, id DESC LIMIT 1) d ON true)
     WHERE id = (SELECT id FROM a)
 )
 SELECT (SELECT count(*) FROM entered) AS entered, NOT (SELECT yes FROM caught_up) AS more;

@@ -101,7 +101,10 @@ async def enter_new(conn: Conn, automation_id: int, trigger: str, limit: int) ->
     """One chunk of subscribers created (or activated) since the checkpoint enter. Returns how
     many entered and whether more may be waiting (the chunk was full)."""
     query = Q.enter_created if trigger == "subscriber_created" else Q.enter_activated
-    row = await fetch_one(conn, query, {"automation_id": automation_id, "limit": limit})
+    since = await fetch_one(conn, Q.open_transactions_since, {})
+    assert since is not None
+    params = {"automation_id": automation_id, "limit": limit, "open_since": since["at"]}
+    row = await fetch_one(conn, query, params)
     return (int(row["entered"]), bool(row["more"])) if row else (0, False)
 
 

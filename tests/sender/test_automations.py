@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from services.sender import scheduler
 from services.sender.dispatch import dispatch
@@ -432,3 +434,35 @@ async def test_one_import_larger_than_a_chunk_enters_whole(
     await engine.run_pass(pool, 50)
     assert set(_places(sync_conn, aid)) == set(people)
     assert _sends(sync_conn, first) == {p: 1 for p in people}
+
+
+@pytest.mark.parametrize("trigger", ["subscriber_created", "subscriber_active"])
+async def test_a_subscriber_from_a_transaction_longer_than_the_look_back_enters(
+    pool: Any, sync_conn: Any, database: str, trigger: str
+) -> None:
+    sender = make_sender(sync_conn)
+    first, _ = make_email(sync_conn, sender["id"], VARIATION)
+    aid = await _automation(pool, sender["id"], [Step("send", email_id=first)], trigger=trigger)
+    with psycopg.connect(database, row_factory=dict_row) as long_tx:  # an import still running
+        person = long_tx.execute(
+            "INSERT INTO subscribers (sender_id, address) VALUES (%s, %s) RETURNING id,"
+            " now() AS began",
+            [sender["id"], f"slow-{aid}@example.com"],
+        ).fetchone()
+        for _ in range(2):
+            await engine.run_pass(pool, 50)
+            settled = sync_conn.execute(
+                "SELECT settled_through FROM automations WHERE id = %s", [aid]
+            ).fetchone()["settled_through"]
+            assert settled <= person["began"]  # not past a transaction still open
+        # Passes went on for ten minutes while it ran: its row is dated before the checkpoint by
+        # more than the five minutes of slack.
+        sync_conn.execute(
+            "UPDATE automations SET entered_through = entered_through + interval '10 minutes'"
+            " WHERE id = %s",
+            [aid],
+        )
+        long_tx.commit()
+    await engine.run_pass(pool, 50)
+    assert _places(sync_conn, aid) == {person["id"]: (1, "done")}
+    assert _sends(sync_conn, first) == {person["id"]: 1}
