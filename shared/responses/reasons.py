@@ -127,7 +127,7 @@ _SPECIFIC: list[tuple[str, tuple[str, ...]]] = [
         r"(sending|daily|hourly|outbound|send|submission) (quota|limit)",
     )),
     ("mailbox_full", (
-        r"over ?quota", r"quota (exceeded|full|limit)", r"exceed\w* .{0,25}quota",
+        r"over ?quota", r"quota ?(exceeded|full|limit)", r"exceed\w* .{0,25}quota",
         r"mail ?box (is |has |would be |was |would )?(full|over|exceed)", r"full mail ?box",
         r"(mail ?box|disk|storage|space) .{0,20}(limit|allocation) (exceeded|reached)",
         r"exceeded storage", r"insufficient (disk )?(space|storage)",

@@ -156,6 +156,9 @@ SOFT = [
     ("exchange mailbox full", "5.2.2",
      "554 5.2.2 mailbox full; STOREDRV.Deliver.Exception:QuotaExceededException."
      "MapiExceptionShutoffQuotaExceeded", "failed", "mailbox_full"),
+    ("exchange quota, its exception only", "5.2.0",
+     "554 5.2.0 STOREDRV.Deliver.Exception:QuotaExceededException."
+     "MapiExceptionShutoffQuotaExceeded", "failed", "mailbox_full"),
     ("microsoft DMARC reject", "5.7.509",
      "550 5.7.509 Access denied, sending domain example.com does not pass DMARC verification "
      "and has a DMARC policy of reject.", "failed", "policy"),
