@@ -142,8 +142,8 @@ WHERE datname = current_database() AND backend_type = 'client backend'
 -- transaction's start). The settled point is the start of the oldest transaction that was open
 -- at the last caught-up pass (at most an hour back; pg_stat_activity shows the sessions of this
 -- role; see open_transactions_since), less five minutes for a transaction that had only just
--- begun; entering twice is a no-op. Only subscribers created after the sequence was made enter. A keyset, not an
--- anti-join, so the plan stays cheap with fresh statistics.
+-- begun; entering twice is a no-op. Only subscribers created after the sequence was made
+-- enter. A keyset, not an anti-join, so the plan stays cheap with fresh statistics.
 WITH a AS (
     SELECT id, sender_id, entered_through, entered_through_id, created_at,
            least(entered_through, coalesce(settled_through, entered_through))
@@ -176,7 +176,8 @@ WITH a AS (
                CASE WHEN c.yes THEN :open_since::timestamptz
                     ELSE least(coalesce(u.settled_through, u.entered_through),
                                :open_since::timestamptz) END
-        FROM caught_up c LEFT JOIN (SELECT at, id FROM due ORDER BY at DESC, id DESC LIMIT 1) d ON true)
+        FROM caught_up c LEFT JOIN (SELECT at, id FROM due ORDER BY at DESC, id DESC LIMIT 1) d
+             ON true)
     WHERE id = (SELECT id FROM a)
 )
 SELECT (SELECT count(*) FROM entered) AS entered, NOT (SELECT yes FROM caught_up) AS more;
@@ -217,7 +218,8 @@ WITH a AS (
                CASE WHEN c.yes THEN :open_since::timestamptz
                     ELSE least(coalesce(u.settled_through, u.entered_through),
                                :open_since::timestamptz) END
-        FROM caught_up c LEFT JOIN (SELECT at, id FROM due ORDER BY at DESC, id DESC LIMIT 1) d ON true)
+        FROM caught_up c LEFT JOIN (SELECT at, id FROM due ORDER BY at DESC, id DESC LIMIT 1) d
+             ON true)
     WHERE id = (SELECT id FROM a)
 )
 SELECT (SELECT count(*) FROM entered) AS entered, NOT (SELECT yes FROM caught_up) AS more;
