@@ -64,6 +64,16 @@ def api_server(settings: Settings, database: str) -> Iterator[tuple[str, str]]:
         process.wait(timeout=20)
 
 
+def _cpython_ast_bug(error: Exception) -> bool:
+    """Hypothesis parses source with ast.parse to describe a lambda, and CPython 3.11's ast.parse
+    can fail now and then with "SystemError: AST constructor recursion depth mismatch", its
+    depth counter out of balance (python/cpython#106905, reported from threaded programs). Such
+    a run says nothing about the API: the operation runs once more, and a second failure
+    counts."""
+    text = str(error)
+    return "SystemError" in text and "/ast.py" in text
+
+
 def test_api_conforms_to_its_schema(api_server: tuple[str, str]) -> None:
     """Every operation, a few generated requests each (deterministic), all checks."""
     url, key = api_server
@@ -88,10 +98,14 @@ def test_api_conforms_to_its_schema(api_server: tuple[str, str]) -> None:
             response = case.call_and_validate(headers=headers, checks=CHECKS)
             calls.append(response.status_code)
 
-        try:
-            run()
-        except Exception as error:  # collect every operation's failure, then fail once
-            failures.append(f"{operation.label}: {error}"[:2000])
+        for attempt in (1, 2):
+            try:
+                run()
+            except Exception as error:  # collect every operation's failure, then fail once
+                if attempt == 1 and _cpython_ast_bug(error):
+                    continue
+                failures.append(f"{operation.label}: {error}"[:2000])
+            break
     assert operations >= 35
     assert len(calls) > operations * 5, len(calls)
     print(f"{len(calls)} calls, statuses {sorted(set(calls))}")
