@@ -133,79 +133,40 @@ FROM pg_stat_activity
 WHERE datname = current_database() AND backend_type = 'client backend'
   AND pid <> pg_backend_pid();
 
--- name: enter_created
--- Subscribers created since the checkpoint enter, at most :limit per statement in (created_at,
--- id) order, so a scheduler that was down for hours catches up in several short transactions
--- (a full chunk moves the checkpoint to its last row; more may follow). Once caught up, the
--- checkpoint moves to now, and rows since the settled point are read again: they catch rows
--- whose transaction began before a pass but committed after it (created_at is the
+-- name: enter_newcomers
+-- Subscribers created (trigger "subscriber_created", {at} = created_at, {active} = true) or
+-- become active (trigger "subscriber_active", {at} = state_changed_at, {active} = s.state =
+-- 'active'; the subscribers_activated index) since the checkpoint enter, at most :limit per
+-- statement in ({at}, id) order, so a scheduler that was down for hours catches up in several
+-- short transactions (a full chunk moves the checkpoint to its last row; more may follow). Once
+-- caught up, the checkpoint moves to now, and rows since the settled point are read again: they
+-- catch rows whose transaction began before a pass but committed after it ({at} is the
 -- transaction's start). The settled point is the start of the oldest transaction that was open
 -- at the last caught-up pass (at most an hour back; pg_stat_activity shows the sessions of this
 -- role; see open_transactions_since), less five minutes for a transaction that had only just
--- begun; entering twice is a no-op. Only subscribers created after the sequence was made
+-- begun; entering twice is a no-op. Only subscribers who came after the sequence was made
 -- enter. A keyset, not an anti-join, so the plan stays cheap with fresh statistics.
 WITH a AS (
     SELECT id, sender_id, entered_through, entered_through_id, created_at,
            least(entered_through, coalesce(settled_through, entered_through))
                - interval '5 minutes' AS reread_from
     FROM automations
-    WHERE id = :automation_id AND state = 'active' AND trigger = 'subscriber_created'
+    WHERE id = :automation_id AND state = 'active' AND trigger = {trigger}
     FOR UPDATE SKIP LOCKED
 ), due AS (
-    SELECT s.id, s.created_at AS at FROM a JOIN subscribers s ON s.sender_id = a.sender_id
-    WHERE (s.created_at, s.id) > (a.entered_through, a.entered_through_id)
-      AND s.created_at >= a.created_at AND s.created_at <= now()
-    ORDER BY s.created_at, s.id LIMIT :limit
+    SELECT s.id, s.{at} AS at FROM a JOIN subscribers s ON s.sender_id = a.sender_id
+    WHERE {active}
+      AND (s.{at}, s.id) > (a.entered_through, a.entered_through_id)
+      AND s.{at} >= a.created_at AND s.{at} <= now()
+    ORDER BY s.{at}, s.id LIMIT :limit
 ), caught_up AS (
     SELECT (SELECT count(*) FROM due) < :limit AS yes
 ), late AS (
     SELECT s.id FROM a JOIN subscribers s ON s.sender_id = a.sender_id
-    WHERE (SELECT yes FROM caught_up)
-      AND s.created_at > a.reread_from
-      AND (s.created_at, s.id) <= (a.entered_through, a.entered_through_id)
-      AND s.created_at >= a.created_at
-), entered AS (
-    INSERT INTO automation_progress (automation_id, subscriber_id)
-    SELECT (SELECT id FROM a), id FROM (SELECT id FROM due UNION SELECT id FROM late) n
-    ON CONFLICT DO NOTHING
-    RETURNING 1
-), moved AS (
-    UPDATE automations u SET (entered_through, entered_through_id, settled_through) = (
-        SELECT CASE WHEN c.yes THEN now() ELSE d.at END, CASE WHEN c.yes THEN 0 ELSE d.id END,
-               -- kept until a caught-up pass has read again what came after it
-               CASE WHEN c.yes THEN :open_since::timestamptz
-                    ELSE least(coalesce(u.settled_through, u.entered_through),
-                               :open_since::timestamptz) END
-        FROM caught_up c LEFT JOIN (SELECT at, id FROM due ORDER BY at DESC, id DESC LIMIT 1) d
-             ON true)
-    WHERE id = (SELECT id FROM a)
-)
-SELECT (SELECT count(*) FROM entered) AS entered, NOT (SELECT yes FROM caught_up) AS more;
-
--- name: enter_activated
--- As enter_created, for subscribers who became active (confirmed) since the checkpoint, in
--- (state_changed_at, id) order (the subscribers_activated index).
-WITH a AS (
-    SELECT id, sender_id, entered_through, entered_through_id, created_at,
-           least(entered_through, coalesce(settled_through, entered_through))
-               - interval '5 minutes' AS reread_from
-    FROM automations
-    WHERE id = :automation_id AND state = 'active' AND trigger = 'subscriber_active'
-    FOR UPDATE SKIP LOCKED
-), due AS (
-    SELECT s.id, s.state_changed_at AS at FROM a JOIN subscribers s ON s.sender_id = a.sender_id
-    WHERE s.state = 'active'
-      AND (s.state_changed_at, s.id) > (a.entered_through, a.entered_through_id)
-      AND s.state_changed_at >= a.created_at AND s.state_changed_at <= now()
-    ORDER BY s.state_changed_at, s.id LIMIT :limit
-), caught_up AS (
-    SELECT (SELECT count(*) FROM due) < :limit AS yes
-), late AS (
-    SELECT s.id FROM a JOIN subscribers s ON s.sender_id = a.sender_id
-    WHERE (SELECT yes FROM caught_up)
-      AND s.state = 'active' AND s.state_changed_at > a.reread_from
-      AND (s.state_changed_at, s.id) <= (a.entered_through, a.entered_through_id)
-      AND s.state_changed_at >= a.created_at
+    WHERE (SELECT yes FROM caught_up) AND {active}
+      AND s.{at} > a.reread_from
+      AND (s.{at}, s.id) <= (a.entered_through, a.entered_through_id)
+      AND s.{at} >= a.created_at
 ), entered AS (
     INSERT INTO automation_progress (automation_id, subscriber_id)
     SELECT (SELECT id FROM a), id FROM (SELECT id FROM due UNION SELECT id FROM late) n

@@ -97,14 +97,25 @@ async def _count(conn: Conn, query: Any, params: dict[str, Any], column: str) ->
     return int(row[column]) if row else 0
 
 
+# Per newcomer trigger: the time that orders its newcomers, and who may enter.
+_NEWCOMERS = {
+    "subscriber_created": (sql.Identifier("created_at"), sql.SQL("true")),
+    "subscriber_active": (sql.Identifier("state_changed_at"), sql.SQL("s.state = 'active'")),
+}
+
+
 async def enter_new(conn: Conn, automation_id: int, trigger: str, limit: int) -> tuple[int, bool]:
     """One chunk of subscribers created (or activated) since the checkpoint enter. Returns how
     many entered and whether more may be waiting (the chunk was full)."""
-    query = Q.enter_created if trigger == "subscriber_created" else Q.enter_activated
+    at, active = _NEWCOMERS[trigger]
+    query = sql.SQL(Q.enter_newcomers.sql).format(
+        at=at, active=active, trigger=sql.Literal(trigger)
+    )
     since = await fetch_one(conn, Q.open_transactions_since, {})
     assert since is not None
     params = {"automation_id": automation_id, "limit": limit, "open_since": since["at"]}
-    row = await fetch_one(conn, query, params)
+    cur = await conn.execute(query, params)
+    row: Row | None = await cur.fetchone()
     return (int(row["entered"]), bool(row["more"])) if row else (0, False)
 
 
