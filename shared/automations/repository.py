@@ -108,19 +108,18 @@ async def enter_new(conn: Conn, automation_id: int, trigger: str, limit: int) ->
     """One chunk of subscribers created (or activated) since the checkpoint enter. Returns how
     many entered and whether more may be waiting (the chunk was full)."""
     at, active = _NEWCOMERS[trigger]
-    query = sql.SQL(Q.enter_newcomers.sql).format(
-        at=at, active=active, trigger=sql.Literal(trigger)
-    )
     since = await fetch_one(conn, Q.open_transactions_since, {})
     assert since is not None
     params = {"automation_id": automation_id, "limit": limit, "open_since": since["at"]}
-    cur = await conn.execute(query, params)
-    row: Row | None = await cur.fetchone()
-    return (int(row["entered"]), bool(row["more"])) if row else (0, False)
+    row = await _composed(
+        conn, Q.enter_newcomers, params, at=at, active=active, trigger=sql.Literal(trigger)
+    )
+    return int(row["entered"]), bool(row["more"])
 
 
-async def _composed(conn: Conn, query: Any, f: Filter, params: dict[str, Any]) -> Row:
-    cur = await conn.execute(sql.SQL(query.sql).format(filter=compile_filter(f, "s")), params)
+async def _composed(conn: Conn, query: Any, params: dict[str, Any], **parts: sql.Composable) -> Row:
+    """The one row of a statement whose ``{name}`` parts are filled in with ``parts``."""
+    cur = await conn.execute(sql.SQL(query.sql).format(**parts), params)
     row: Row | None = await cur.fetchone()
     assert row is not None
     return row
@@ -128,7 +127,8 @@ async def _composed(conn: Conn, query: Any, f: Filter, params: dict[str, Any]) -
 
 async def enter_segment(conn: Conn, automation_id: int, sender_id: int, f: Filter) -> int:
     params = {"automation_id": automation_id, "sender_id": sender_id}
-    return int((await _composed(conn, Q.enter_segment, f, params))["entered"])
+    row = await _composed(conn, Q.enter_segment, params, filter=compile_filter(f, "s"))
+    return int(row["entered"])
 
 
 async def enter_dates(
@@ -172,7 +172,8 @@ async def advance_condition(
     conn: Conn, automation_id: int, position: int, f: Filter, limit: int
 ) -> int:
     params = {"automation_id": automation_id, "position": position, "limit": limit}
-    return int((await _composed(conn, Q.advance_condition, f, params))["moved"])
+    row = await _composed(conn, Q.advance_condition, params, filter=compile_filter(f, "s"))
+    return int(row["moved"])
 
 
 async def finish(conn: Conn, automation_id: int, steps: int) -> int:

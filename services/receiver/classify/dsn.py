@@ -131,15 +131,19 @@ def parse_free_text(msg: Message, body: str) -> list[Recipient]:
         temporary, permanent = all_failures(msg)
     except Exception:
         temporary, permanent = frozenset(), frozenset()
+    failed = [
+        (raw.decode("utf-8", "replace").strip("<>. "), temp)
+        for group, temp in ((permanent, False), (temporary, True))
+        for raw in sorted(group)
+    ]
+    names = [addr for addr, _ in failed]
     recipients: list[Recipient] = []
     seen: set[str] = set()
-    for group, temp in ((permanent, False), (temporary, True)):
-        for raw in sorted(group):
-            addr = raw.decode("utf-8", "replace").strip("<>. ")
-            if "@" not in addr or addr.lower() in seen:
-                continue
-            seen.add(addr.lower())
-            recipients.append(_from_context(addr, body, temp, permanent | temporary))
+    for addr, temp in failed:
+        if "@" not in addr or addr.lower() in seen:
+            continue
+        seen.add(addr.lower())
+        recipients.append(_from_context(addr, body, temp, names))
     if not recipients:
         near = _addresses_near_errors(msg, body)
         for addr in near:
@@ -173,14 +177,11 @@ def _context(addr: str, body: str) -> str:
 _LINE_START = re.compile(r"^[ \t]*<?", re.M)
 
 
-def _own_block(context: str, addr: str, others: Iterable[bytes | str]) -> str:
+def _own_block(context: str, addr: str, others: Iterable[str]) -> str:
     """The part of ``context`` before a later line that starts with another failed address:
     qmail and Yahoo give each address a block of its own, and the next block's words are not
     about this address."""
-    names = {
-        (o.decode("utf-8", "replace") if isinstance(o, bytes) else o).strip("<>. ").lower()
-        for o in others
-    } - {addr.lower(), ""}
+    names = {o.lower() for o in others} - {addr.lower(), ""}
     first_line_end = context.find("\n")
     if not names or first_line_end < 0:
         return context
@@ -192,7 +193,7 @@ def _own_block(context: str, addr: str, others: Iterable[bytes | str]) -> str:
 
 
 def _from_context(
-    addr: str, body: str, temporary: bool | None, others: Iterable[bytes | str] = ()
+    addr: str, body: str, temporary: bool | None, others: Iterable[str] = ()
 ) -> Recipient:
     whole = _context(addr, body)
     context = _own_block(whole, addr, others)
